@@ -557,7 +557,7 @@ static void test_broken_json(void) {
         ("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"pre_tokenizer\": {\"type\": \"Sequence\", "
          "\"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": \"(\"}}, {\"type\": \"ByteLevel\"}]}}"),
         "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}, \"pre_tokenizer\": {\"type\": \"Digits\"}}",
-        /* found by fuzzing: one large id made a 60-byte file allocate 2^24 tokens */
+        /* one large id made a 60-byte file allocate 2^24 tokens (loader audit) */
         "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 16777215}}}",
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

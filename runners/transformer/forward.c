@@ -42,7 +42,7 @@
 /* rows * out of every sgemm stays at least this large (see above). */
 #define SGEMM_MIN_PRODUCT 2048
 /* Logit rows computed per output sgemm, bounded by this many floats. */
-#define LOGIT_BUDGET (16 << 20)
+#define LOGIT_BUDGET (4 << 20)
 /* Attention runs on up to this many threads, when a call has at least
  * this much work (query components x keys); decoding stays serial. */
 #define MAX_ATT_THREADS 64
@@ -84,6 +84,11 @@ struct fwd {
     int rng_cap;
     int share;   /* prefix sharing on */
 
+    /* weights not stored as F32, dequantized one matrix at a time */
+    float *wbuf;   /* [wbuf_len]: the largest layer matrix, or out_chunk rows of the output; NULL if all are F32 */
+    size_t wbuf_len;
+    int out_chunk; /* output rows per dequantized chunk */
+
     /* output projection */
     int out_cap;   /* rows per output sgemm */
     float *hsel;   /* [out_cap, dim] final-normed rows gathered */
@@ -122,12 +127,64 @@ static int imin(int a, int b) { return a < b ? a : b; }
 
 static void set_threads(const fwd *f) { openblas_set_num_threads(f->threads); }
 
-/* y[n, out] = x[n, in] W^T with W [out, in] row-major. x and y hold at least
- * min_rows rows; padding rows of x are zeroed so that they stay finite. */
-static void matmul(const fwd *f, float *y, float *x, const float *w, int n, int in, int out) {
+/* y[n, out] (row stride ldy) = x[n, in] W^T with W [out, in] row-major, F32.
+ * x and y hold at least min_rows rows; padding rows of x are zeroed so that
+ * they stay finite. */
+static void gemm(const fwd *f, float *y, int ldy, float *x, const float *w, int n, int in, int out) {
     int rows = imax(n, f->min_rows);
     if (rows > n) memset(x + (size_t)n * in, 0, (size_t)(rows - n) * in * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, w, in, 0.0f, y, ldy);
+}
+
+typedef struct {
+    const model_mat *w;
+    int64_t r0, nr;
+    int cols;
+    float *dst;
+} deq_job;
+
+static void *deq_worker(void *arg) {
+    const deq_job *j = arg;
+    model_mat_rows(j->w, j->r0, j->nr, j->cols, j->dst);
+    return NULL;
+}
+
+/* Rows [r0, r0 + nr) of w as F32 into dst, split among the context's
+ * threads when there is enough of it (a thread that fails to start leaves
+ * its share to the caller). */
+static void dequant(const fwd *f, const model_mat *w, int64_t r0, int64_t nr, int cols, float *dst) {
+    int nt = imin(f->threads, MAX_ATT_THREADS);
+    if (nt < 2 || nr * cols < ((int64_t)1 << 16)) {
+        model_mat_rows(w, r0, nr, cols, dst);
+        return;
+    }
+    deq_job jobs[MAX_ATT_THREADS];
+    pthread_t tid[MAX_ATT_THREADS];
+    int started[MAX_ATT_THREADS] = {0};
+    for (int t = 0; t < nt; t++) {
+        int64_t a = nr * t / nt, b = nr * (t + 1) / nt;
+        jobs[t] = (deq_job){w, r0 + a, b - a, cols, dst + a * cols};
+    }
+    for (int t = 1; t < nt; t++) started[t] = pthread_create(&tid[t], NULL, deq_worker, &jobs[t]) == 0;
+    deq_worker(&jobs[0]);
+    for (int t = 1; t < nt; t++) {
+        if (started[t]) pthread_join(tid[t], NULL);
+        else deq_worker(&jobs[t]);
+    }
+}
+
+/* w [out, in] as F32: in place, or dequantized into f->wbuf (valid until
+ * the next call). */
+static const float *weights(fwd *f, const model_mat *w, int out, int in) {
+    const float *p = model_mat_f32(w);
+    if (p) return p;
+    dequant(f, w, 0, out, in, f->wbuf);
+    return f->wbuf;
+}
+
+/* y[n, out] = x[n, in] W^T. */
+static void matmul(fwd *f, float *y, float *x, const model_mat *w, int n, int in, int out) {
+    gemm(f, y, out, x, weights(f, w, out, in), n, in, out);
 }
 
 /* out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i], the sum of squares in double. */
@@ -517,9 +574,9 @@ static void layer(fwd *f, int l, int n, int kv0) {
 
     for (int r = 0; r < n; r++)
         rmsnorm(f->xb + (size_t)r * d, f->x + (size_t)r * d, w->attn_norm, d, hp->rms_eps);
-    matmul(f, f->q, f->xb, w->wq, n, d, f->q_dim);
-    matmul(f, f->k, f->xb, w->wk, n, d, f->kv_dim);
-    matmul(f, f->v, f->xb, w->wv, n, d, f->kv_dim);
+    matmul(f, f->q, f->xb, &w->wq, n, d, f->q_dim);
+    matmul(f, f->k, f->xb, &w->wk, n, d, f->kv_dim);
+    matmul(f, f->v, f->xb, &w->wv, n, d, f->kv_dim);
     add_bias(f->q, w->bq, n, f->q_dim);
     add_bias(f->k, w->bk, n, f->kv_dim);
     add_bias(f->v, w->bv, n, f->kv_dim);
@@ -532,18 +589,18 @@ static void layer(fwd *f, int l, int n, int kv0) {
     memcpy(f->vc[l] + (size_t)kv0 * f->kv_dim, f->v, (size_t)n * f->kv_dim * sizeof(float));
 
     attention(f, l, n, kv0, f->xb);
-    matmul(f, f->hb, f->xb, w->wo, n, f->q_dim, d); /* hb as scratch [n, dim] */
+    matmul(f, f->hb, f->xb, &w->wo, n, f->q_dim, d); /* hb as scratch [n, dim] */
     for (size_t i = 0; i < (size_t)n * d; i++) f->x[i] += f->hb[i];
 
     for (int r = 0; r < n; r++)
         rmsnorm(f->xb + (size_t)r * d, f->x + (size_t)r * d, w->ffn_norm, d, hp->rms_eps);
-    matmul(f, f->hb, f->xb, w->w_gate, n, d, ff);
-    matmul(f, f->hb2, f->xb, w->w_up, n, d, ff);
+    matmul(f, f->hb, f->xb, &w->w_gate, n, d, ff);
+    matmul(f, f->hb2, f->xb, &w->w_up, n, d, ff);
     for (size_t i = 0; i < (size_t)n * ff; i++) {
         float g = f->hb[i];
         f->hb[i] = g / (1.0f + expf(-g)) * f->hb2[i];
     }
-    matmul(f, f->xb, f->hb, w->w_down, n, ff, d);
+    matmul(f, f->xb, f->hb, &w->w_down, n, ff, d);
     for (size_t i = 0; i < (size_t)n * d; i++) f->x[i] += f->xb[i];
 }
 
@@ -556,12 +613,29 @@ static int run_rows(fwd *f, int n, int kv0, cj_err *e) {
     if (ensure_rope(f, max_pos + 1, e) || ensure_kv(f, kv0 + n, e)) return -1;
     ensure_att(f, max_pos + 1 + 8); /* softmax8 pads to a multiple of 8 */
     int d = hp->dim;
-    for (int r = 0; r < n; r++)
-        memcpy(f->x + (size_t)r * d, f->m->tok_embd + (size_t)f->tok[r] * d, (size_t)d * sizeof(float));
+    for (int r = 0; r < n; r++) model_mat_rows(&f->m->tok_embd, f->tok[r], 1, d, f->x + (size_t)r * d);
     for (int l = 0; l < hp->n_layers; l++) layer(f, l, n, kv0);
     for (int r = 0; r < n; r++)
         rmsnorm(f->xb + (size_t)r * d, f->x + (size_t)r * d, f->m->output_norm, d, hp->rms_eps);
     return 0;
+}
+
+/* Logits of the rows f->hsel[0..nr), nr <= out_cap, into f->logits [nr, vocab]. */
+static void hsel_logits(fwd *f, int nr) {
+    const model_mat *w = &f->m->output;
+    int V = f->m->hp.vocab_size, d = f->m->hp.dim;
+    const float *w32 = model_mat_f32(w);
+    if (w32) {
+        gemm(f, f->logits, V, f->hsel, w32, nr, d, V);
+        return;
+    }
+    /* A chunk of vocabulary rows at a time: each logit is summed over the
+     * same inner dimension in the same order, so chunking changes nothing. */
+    for (int c0 = 0; c0 < V; c0 += f->out_chunk) {
+        int nc = imin(f->out_chunk, V - c0);
+        dequant(f, w, c0, nc, d, f->wbuf);
+        gemm(f, f->logits + c0, V, f->hsel, f->wbuf, nr, d, nc);
+    }
 }
 
 /* Logits of the final-normed rows rows[0..nr) of f->xb, nr <= out_cap, into
@@ -570,7 +644,7 @@ static void logits_rows(fwd *f, const int *rows, int nr) {
     int d = f->m->hp.dim;
     for (int i = 0; i < nr; i++)
         memcpy(f->hsel + (size_t)i * d, f->xb + (size_t)rows[i] * d, (size_t)d * sizeof(float));
-    matmul(f, f->logits, f->hsel, f->m->output, nr, d, f->m->hp.vocab_size);
+    hsel_logits(f, nr);
 }
 
 float fwd_logprob(const float *logits, int n, int tok, int *argmax) {
@@ -842,7 +916,7 @@ static void score_outputs(fwd *f, fwd_seq *seqs, const out_row *outs, int n) {
                 memcpy(f->hsel + (size_t)nr++ * d, f->xb + (size_t)outs[i1].row * d, (size_t)d * sizeof(float));
             i1++;
         }
-        matmul(f, f->logits, f->hsel, f->m->output, nr, d, vocab);
+        hsel_logits(f, nr);
         for (int i = i0, k = -1; i < i1; i++) {
             if (i == i0 || outs[i].row != outs[i - 1].row) k++;
             const out_row *o = &outs[i];
@@ -1050,6 +1124,30 @@ int fwd_push(fwd *f, const int *tokens, int n, float *logits, cj_err *e) {
 
 /* --- lifetime ---------------------------------------------------------------- */
 
+static int stored_f32(const model_mat *w) { return model_mat_f32(w) != NULL; }
+
+/* Sizes f->wbuf and f->out_chunk when some matrix is not F32 (returns 1),
+ * else leaves them 0. The buffer holds the largest layer matrix, and the
+ * output goes through it in balanced chunks of about as many rows, so that
+ * the last chunk is never much smaller than the others. */
+static int plan_dequant(fwd *f) {
+    const model *m = f->m;
+    const model_hparams *hp = &m->hp;
+    int any = !stored_f32(&m->output);
+    for (int l = 0; l < hp->n_layers && !any; l++) {
+        const model_layer *w = &m->layers[l];
+        any = !stored_f32(&w->wq) || !stored_f32(&w->wk) || !stored_f32(&w->wv) || !stored_f32(&w->wo) ||
+              !stored_f32(&w->w_gate) || !stored_f32(&w->w_up) || !stored_f32(&w->w_down);
+    }
+    if (!any) return 0;
+    size_t d = (size_t)hp->dim, big = (size_t)imax(imax(f->q_dim, f->kv_dim), hp->ffn_dim) * d;
+    int V = hp->vocab_size, chunk_max = (int)(big / d < (size_t)V ? big / d : (size_t)V);
+    int nch = (V + chunk_max - 1) / chunk_max;
+    f->out_chunk = (V + nch - 1) / nch;
+    f->wbuf_len = big > (size_t)f->out_chunk * d ? big : (size_t)f->out_chunk * d;
+    return 1;
+}
+
 int fwd_new(const model *m, int threads, int max_batch_tokens, fwd **out, cj_err *e) {
     *out = NULL;
     const model_hparams *hp = &m->hp;
@@ -1068,6 +1166,7 @@ int fwd_new(const model *m, int threads, int max_batch_tokens, fwd **out, cj_err
     f->q_dim = hp->n_heads * hp->head_dim;
     f->kv_dim = hp->n_kv_heads * hp->head_dim;
     int min_out = imin(imin(hp->dim, hp->ffn_dim), imin(imin(f->q_dim, f->kv_dim), hp->vocab_size));
+    if (plan_dequant(f)) min_out = imin(min_out, hp->vocab_size - (hp->vocab_size - 1) / f->out_chunk * f->out_chunk);
     f->min_rows = imax(2, SGEMM_MIN_PRODUCT / min_out + 1);
     f->cap = imax(f->max_batch, f->min_rows);
     f->out_cap = imax(f->min_rows, imin(f->cap, LOGIT_BUDGET / hp->vocab_size));
@@ -1091,6 +1190,7 @@ int fwd_new(const model *m, int threads, int max_batch_tokens, fwd **out, cj_err
     f->kvlo = cj_xcalloc((size_t)f->cap, sizeof(int));
     f->share = 1;
     f->rope_bf16 = m->format && !strcmp(m->format, "safetensors") && m->dtype && !strcmp(m->dtype, "BF16");
+    if (f->wbuf_len) f->wbuf = cj_xcalloc(f->wbuf_len, sizeof(float));
     f->hsel = alloc_rows(f->out_cap, hp->dim);
     f->logits = alloc_rows(f->out_cap, hp->vocab_size);
     f->kc = cj_xcalloc((size_t)hp->n_layers, sizeof(float *));
@@ -1120,6 +1220,7 @@ void fwd_free(fwd *f) {
     free(f->rng);
     free(f->ret_tok);
     free(f->kvlo);
+    free(f->wbuf);
     free(f->hsel);
     free(f->logits);
     for (int l = 0; f->kc && l < f->m->hp.n_layers; l++) {

@@ -48,6 +48,11 @@ static const float *take(cursor *c, uint64_t n) {
     return r;
 }
 
+/* A matrix of rows x cols floats, in place. */
+static model_mat take_mat(cursor *c, uint64_t rows, uint64_t cols) {
+    return (model_mat){take(c, rows * cols), GGML_F32, (size_t)cols * sizeof(float)};
+}
+
 static int read_header(const cj_map *map, int *version, int *shared, model_hparams *hp, cj_err *e) {
     const char *path = map->path;
     const unsigned char *h = map->data;
@@ -110,6 +115,8 @@ static uint64_t n_floats(const model_hparams *hp, int version, int shared) {
 /* Weights of all layers, one kind at a time, as both layouts store them. */
 #define TAKE_LAYERS(c, m, field, n) \
     for (int l_ = 0; l_ < (m)->hp.n_layers; l_++) (m)->layers[l_].field = take(c, n)
+#define TAKE_LAYER_MATS(c, m, field, rows, cols) \
+    for (int l_ = 0; l_ < (m)->hp.n_layers; l_++) (m)->layers[l_].field = take_mat(c, rows, cols)
 
 static void map_weights(model *m, const float *base, int version, int shared) {
     const model_hparams *hp = &m->hp;
@@ -117,27 +124,27 @@ static void map_weights(model *m, const float *base, int version, int shared) {
     uint64_t q = (uint64_t)hp->n_heads * hp->head_dim, kv = (uint64_t)hp->n_kv_heads * hp->head_dim;
     cursor c = {base};
     if (version == 0) {
-        m->tok_embd = take(&c, V * d);
+        m->tok_embd = take_mat(&c, V, d);
         TAKE_LAYERS(&c, m, attn_norm, d);
     } else {
         TAKE_LAYERS(&c, m, attn_norm, d);
         TAKE_LAYERS(&c, m, ffn_norm, d);
         m->output_norm = take(&c, d);
-        m->tok_embd = take(&c, V * d);
+        m->tok_embd = take_mat(&c, V, d);
     }
-    TAKE_LAYERS(&c, m, wq, q * d);
-    TAKE_LAYERS(&c, m, wk, kv * d);
-    TAKE_LAYERS(&c, m, wv, kv * d);
-    TAKE_LAYERS(&c, m, wo, d * q);
+    TAKE_LAYER_MATS(&c, m, wq, q, d);
+    TAKE_LAYER_MATS(&c, m, wk, kv, d);
+    TAKE_LAYER_MATS(&c, m, wv, kv, d);
+    TAKE_LAYER_MATS(&c, m, wo, d, q);
     if (version == 0) TAKE_LAYERS(&c, m, ffn_norm, d);
-    TAKE_LAYERS(&c, m, w_gate, f * d);
-    TAKE_LAYERS(&c, m, w_down, d * f);
-    TAKE_LAYERS(&c, m, w_up, f * d);
+    TAKE_LAYER_MATS(&c, m, w_gate, f, d);
+    TAKE_LAYER_MATS(&c, m, w_down, d, f);
+    TAKE_LAYER_MATS(&c, m, w_up, f, d);
     if (version == 0) {
         m->output_norm = take(&c, d);
         take(&c, (uint64_t)hp->ctx_len * hp->head_dim); /* unused RoPE tables */
     }
-    m->output = shared ? m->tok_embd : take(&c, V * d);
+    m->output = shared ? m->tok_embd : take_mat(&c, V, d);
 }
 
 int model_load_llama2c(const char *path, const char *tokenizer_path, model *m, cj_err *e) {

@@ -13,6 +13,7 @@
 
 #include "../../common/sb.h"
 #include "gguf.h"
+#include "quant.h"
 
 /* Upper bounds far above any real Llama-family checkpoint, low enough that
  * products of them (e.g. vocab_size * dim, n_layers * ffn_dim * dim) stay
@@ -73,6 +74,32 @@ float *model_alloc_f32(model *m, uint64_t n) {
     return p;
 }
 
+int model_set_mat(model *m, model_mat *w, const void *data, size_t nbytes, ggml_type t, int64_t rows, int64_t cols,
+                  const char *what, cj_err *e) {
+    size_t row_bytes, total;
+    if (rows <= 0 || cols <= 0 || quant_nbytes(t, (uint64_t)cols, &row_bytes) || quant_nbytes(t, (uint64_t)rows * (uint64_t)cols, &total))
+        return cj_fail(e, "%s: a %s matrix of %lld x %lld cannot be stored (rows must be whole blocks of %d)", what,
+                       quant_type_name(t), (long long)rows, (long long)cols, quant_block_elems(t));
+    if (total != nbytes)
+        return cj_fail(e, "%s: %zu bytes of data for a %s matrix of %lld x %lld, which takes %zu", what, nbytes,
+                       quant_type_name(t), (long long)rows, (long long)cols, total);
+    if (t != GGML_F32 || (uintptr_t)data % _Alignof(float) == 0) {
+        *w = (model_mat){data, t, row_bytes};
+        return 0;
+    }
+    float *buf = model_alloc_f32(m, (uint64_t)rows * (uint64_t)cols);
+    if (!buf) return cj_fail(e, "%s: cannot allocate %lld x %lld floats", what, (long long)rows, (long long)cols);
+    memcpy(buf, data, nbytes);
+    *w = (model_mat){buf, GGML_F32, (size_t)cols * sizeof(float)};
+    return 0;
+}
+
+void model_mat_rows(const model_mat *w, int64_t r0, int64_t n, int cols, float *dst) {
+    quant_dequantize(w->type, (const uint8_t *)w->data + (size_t)r0 * w->row_bytes, dst, (uint64_t)n * (uint64_t)cols);
+}
+
+const float *model_mat_f32(const model_mat *w) { return w->type == GGML_F32 ? w->data : NULL; }
+
 void model_free(model *m) {
     if (!m) return;
     tok_free(m->tok);
@@ -94,7 +121,7 @@ static int64_t count_params(const model *m) {
     int64_t layer = 2 * d + d * q + 2 * d * kv + q * d + 3 * d * hp->ffn_dim;
     if (hp->qkv_bias) layer += q + 2 * kv;
     int64_t n = (int64_t)hp->vocab_size * d + d + hp->n_layers * layer;
-    if (m->output && m->output != m->tok_embd) n += (int64_t)hp->vocab_size * d;
+    if (m->output.data && m->output.data != m->tok_embd.data) n += (int64_t)hp->vocab_size * d;
     return n;
 }
 
@@ -122,7 +149,7 @@ int model_set_tokenizer(model *m, const char *path, cj_err *e) {
 
 static int check_loaded(const model *m, const char *path, cj_err *e) {
     if (model_check_hparams(&m->hp, path, e)) return -1;
-    if (!m->tok_embd || !m->output_norm || !m->output || !m->layers || !m->tok)
+    if (!m->tok_embd.data || !m->output_norm || !m->output.data || !m->layers || !m->tok)
         return cj_fail(e, "%s: loader left the model incomplete", path);
     int nv = tok_n_vocab(m->tok);
     if (nv <= 0 || nv > m->hp.vocab_size)

@@ -1,11 +1,15 @@
-/* model — a loaded Llama-family checkpoint: hyper-parameters and F32 weights.
+/* model — a loaded Llama-family checkpoint: hyper-parameters and weights.
  *
  * model_load reads a GGUF file, an HF folder (config.json + safetensors), or
- * a llama2.c .bin, and produces weights as row-major F32 matrices: for a
- * weight of shape [out, in], row r (one output feature) is w + r*in, so that
- * y = W x is cblas_sgemm with W transposed. F32 tensors whose data is
- * suitably aligned in the file are used in place (mmap); every other type is
- * dequantized once, at load, into buffers the model owns.
+ * a llama2.c .bin. For a weight of shape [out, in], row r (one output
+ * feature) is `in` consecutive elements, so that y = W x is cblas_sgemm
+ * with W transposed. The matrices (model_mat) stay in the file's type and
+ * are used in place from the mapped file: F32 directly, F16, BF16 and the
+ * ggml block types dequantized by the forward pass one matrix at a time
+ * into a buffer it reuses, so that memory holds the file's bytes and not an
+ * F32 copy of them. Norms and biases (vectors) are F32, dequantized at load
+ * when the file stores them otherwise; so is a matrix whose data cannot be
+ * used in place (misaligned F32).
  *
  * Q/K weights are stored in the file's RoPE layout; hp.rope_neox says which
  * layout the forward pass must use (0: rotate adjacent pairs (x[2i],x[2i+1]),
@@ -20,6 +24,7 @@
 
 #include "../../common/err.h"
 #include "../../common/fileio.h"
+#include "gguf.h"
 #include "tokenizer.h"
 
 typedef struct {
@@ -37,26 +42,33 @@ typedef struct {
     int qkv_bias;     /* 1: bq/bk/bv present (Qwen2) */
 } model_hparams;
 
+/* A weight matrix [rows, cols], row-major, in its file's type. */
+typedef struct {
+    const void *data; /* rows * row_bytes bytes: in a map, or a buffer the model owns */
+    ggml_type type;   /* GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, ... */
+    size_t row_bytes; /* bytes of one row of cols elements (whole blocks) */
+} model_mat;
+
 typedef struct {
     const float *attn_norm; /* [dim] */
-    const float *wq;        /* [n_heads*head_dim, dim] */
-    const float *wk;        /* [n_kv_heads*head_dim, dim] */
-    const float *wv;        /* [n_kv_heads*head_dim, dim] */
-    const float *wo;        /* [dim, n_heads*head_dim] */
+    model_mat wq;           /* [n_heads*head_dim, dim] */
+    model_mat wk;           /* [n_kv_heads*head_dim, dim] */
+    model_mat wv;           /* [n_kv_heads*head_dim, dim] */
+    model_mat wo;           /* [dim, n_heads*head_dim] */
     const float *bq;        /* [n_heads*head_dim] or NULL */
     const float *bk;        /* [n_kv_heads*head_dim] or NULL */
     const float *bv;        /* [n_kv_heads*head_dim] or NULL */
     const float *ffn_norm;  /* [dim] */
-    const float *w_gate;    /* [ffn_dim, dim] */
-    const float *w_up;      /* [ffn_dim, dim] */
-    const float *w_down;    /* [dim, ffn_dim] */
+    model_mat w_gate;       /* [ffn_dim, dim] */
+    model_mat w_up;         /* [ffn_dim, dim] */
+    model_mat w_down;       /* [dim, ffn_dim] */
 } model_layer;
 
 typedef struct {
     model_hparams hp;
-    const float *tok_embd;    /* [vocab_size, dim] */
+    model_mat tok_embd;       /* [vocab_size, dim] */
     const float *output_norm; /* [dim] */
-    const float *output;      /* [vocab_size, dim]; == tok_embd when tied */
+    model_mat output;         /* [vocab_size, dim]; output.data == tok_embd.data when tied */
     model_layer *layers;      /* [n_layers], owned */
     tokenizer *tok;           /* owned */
 
@@ -100,6 +112,22 @@ int model_load_llama2c(const char *path, const char *tokenizer_path, model *m, c
  * exhausted (the loader reports it). */
 const cj_map *model_keep_map(model *m, cj_map *map);
 float *model_alloc_f32(model *m, uint64_t n);
+
+/* Points *w at a matrix of `rows` rows of `cols` elements of type t at
+ * data (nbytes long, already checked to lie inside its file): in place when
+ * the type can be used so (F32 aligned to 4 bytes; F16, BF16 and block
+ * types whose rows are whole blocks), else dequantized now into an F32
+ * buffer owned by m. Returns -1 (with a message naming what) when memory
+ * runs out or nbytes does not match the shape. */
+int model_set_mat(model *m, model_mat *w, const void *data, size_t nbytes, ggml_type t, int64_t rows, int64_t cols,
+                  const char *what, cj_err *e);
+
+/* Rows [r0, r0 + n) of w, each cols elements (w's shape), as F32 into
+ * dst[n * cols]. The caller keeps the rows inside the matrix. */
+void model_mat_rows(const model_mat *w, int64_t r0, int64_t n, int cols, float *dst);
+
+/* w's data as F32 when it is stored so, else NULL. */
+const float *model_mat_f32(const model_mat *w);
 
 /* Replaces m->tok by the tokenizer at path: a *.json is an HF
  * tokenizer.json, anything else a llama2.c tokenizer.bin of m->hp.vocab_size

@@ -2,9 +2,9 @@
  * qwen2) into a model: hyper-parameters from "<arch>.*" keys, weights from
  * the llama.cpp tensor names, the tokenizer from "tokenizer.ggml.*".
  *
- * The file stays mapped for the model's lifetime (model_keep_map): aligned
- * F32 tensors are used in place, every other type is dequantized once into
- * buffers the model owns. GGUF lists a matrix's shape as ne = [in, out] with
+ * The file stays mapped for the model's lifetime (model_keep_map): matrices
+ * are used in place in their own type (model_set_mat), vectors as F32 (in
+ * place, or dequantized once into buffers the model owns). GGUF lists a matrix's shape as ne = [in, out] with
  * ne[0] contiguous, which is exactly the row-major [out, in] layout model.h
  * wants, so no transposition is ever needed.
  *
@@ -137,9 +137,10 @@ static void note_type(loader *L, const gguf_tensor *t) {
     else if (t->type != L->mat_type) L->mat_mixed = 1;
 }
 
-/* Binds tensor `name` of GGUF shape [ne0] (ne1 == 0) or [ne0, ne1] to *out
- * as F32. Missing tensors are an error when required, else *out = NULL. */
-static int bind(loader *L, const char *name, int64_t ne0, int64_t ne1, int required, const float **out) {
+/* Finds tensor `name` of GGUF shape [ne0] (ne1 == 0) or [ne0, ne1] and
+ * marks it used. Missing tensors are an error when required, else *out =
+ * NULL. */
+static int find(loader *L, const char *name, int64_t ne0, int64_t ne1, int required, const gguf_tensor **out) {
     *out = NULL;
     const gguf_tensor *t = gguf_find_tensor(L->g, name);
     if (!t) return required ? cj_fail(L->e, "%s: tensor '%s' is missing", L->path, name) : 0;
@@ -155,7 +156,16 @@ static int bind(loader *L, const char *name, int64_t ne0, int64_t ne1, int requi
     }
     L->used[t - gguf_tensor_at(L->g, 0)] = 1;
     L->n_params += (int64_t)t->n_elements;
-    if (ne1) note_type(L, t);
+    *out = t;
+    return 0;
+}
+
+/* A vector [ne0] as F32: in place when it is, else dequantized now. */
+static int bind(loader *L, const char *name, int64_t ne0, int required, const float **out) {
+    const gguf_tensor *t;
+    *out = NULL;
+    if (find(L, name, ne0, 0, required, &t)) return -1;
+    if (!t) return 0;
     if (t->type == GGML_F32 && (uintptr_t)t->data % _Alignof(float) == 0) {
         *out = t->data;
         return 0;
@@ -168,6 +178,18 @@ static int bind(loader *L, const char *name, int64_t ne0, int64_t ne1, int requi
     return 0;
 }
 
+/* A matrix [ne1 rows, ne0 columns] in the file's type (model_set_mat). */
+static int bind_mat(loader *L, const char *name, int64_t ne0, int64_t ne1, int required, model_mat *out) {
+    const gguf_tensor *t;
+    *out = (model_mat){0};
+    if (find(L, name, ne0, ne1, required, &t)) return -1;
+    if (!t) return 0;
+    note_type(L, t);
+    char what[256];
+    snprintf(what, sizeof what, "%s: tensor '%s'", L->path, name);
+    return model_set_mat(L->m, out, t->data, t->nbytes, t->type, ne1, ne0, what, L->e);
+}
+
 static int bind_layer(loader *L, int i) {
     const model_hparams *hp = &L->m->hp;
     model_layer *ly = &L->m->layers[i];
@@ -178,11 +200,12 @@ static int bind_layer(loader *L, int i) {
                               "ffn_down.weight", "attn_q.bias",   "attn_k.bias",    "attn_v.bias"};
     for (int k = 0; k < 12; k++) snprintf(n[k], sizeof n[k], "blk.%d.%s", i, suffix[k]);
     int need_bias = strcmp(L->arch, "qwen2") == 0;
-    if (bind(L, n[0], d, 0, 1, &ly->attn_norm) || bind(L, n[1], d, q, 1, &ly->wq) || bind(L, n[2], d, kv, 1, &ly->wk) ||
-        bind(L, n[3], d, kv, 1, &ly->wv) || bind(L, n[4], q, d, 1, &ly->wo) || bind(L, n[5], d, 0, 1, &ly->ffn_norm) ||
-        bind(L, n[6], d, hp->ffn_dim, 1, &ly->w_gate) || bind(L, n[7], d, hp->ffn_dim, 1, &ly->w_up) ||
-        bind(L, n[8], hp->ffn_dim, d, 1, &ly->w_down) || bind(L, n[9], q, 0, need_bias, &ly->bq) ||
-        bind(L, n[10], kv, 0, need_bias, &ly->bk) || bind(L, n[11], kv, 0, need_bias, &ly->bv))
+    if (bind(L, n[0], d, 1, &ly->attn_norm) || bind_mat(L, n[1], d, q, 1, &ly->wq) ||
+        bind_mat(L, n[2], d, kv, 1, &ly->wk) || bind_mat(L, n[3], d, kv, 1, &ly->wv) ||
+        bind_mat(L, n[4], q, d, 1, &ly->wo) || bind(L, n[5], d, 1, &ly->ffn_norm) ||
+        bind_mat(L, n[6], d, hp->ffn_dim, 1, &ly->w_gate) || bind_mat(L, n[7], d, hp->ffn_dim, 1, &ly->w_up) ||
+        bind_mat(L, n[8], hp->ffn_dim, d, 1, &ly->w_down) || bind(L, n[9], q, need_bias, &ly->bq) ||
+        bind(L, n[10], kv, need_bias, &ly->bk) || bind(L, n[11], kv, need_bias, &ly->bv))
         return -1;
     int nb = !!ly->bq + !!ly->bk + !!ly->bv;
     if (nb != 0 && nb != 3)
@@ -203,11 +226,11 @@ static int bind_all(loader *L) {
                        emb->ne[1]);
     hp->vocab_size = (int)emb->ne[1];
     if (model_check_hparams(hp, L->path, L->e) != 0) return -1;
-    if (bind(L, "token_embd.weight", hp->dim, hp->vocab_size, 1, &m->tok_embd) ||
-        bind(L, "output_norm.weight", hp->dim, 0, 1, &m->output_norm) ||
-        bind(L, "output.weight", hp->dim, hp->vocab_size, 0, &m->output))
+    if (bind_mat(L, "token_embd.weight", hp->dim, hp->vocab_size, 1, &m->tok_embd) ||
+        bind(L, "output_norm.weight", hp->dim, 1, &m->output_norm) ||
+        bind_mat(L, "output.weight", hp->dim, hp->vocab_size, 0, &m->output))
         return -1;
-    if (!m->output) m->output = m->tok_embd; /* tied embeddings */
+    if (!m->output.data) m->output = m->tok_embd; /* tied embeddings */
     m->layers = cj_xcalloc((size_t)hp->n_layers, sizeof *m->layers);
     for (int i = 0; i < hp->n_layers; i++)
         if (bind_layer(L, i) != 0) return -1;

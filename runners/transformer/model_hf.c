@@ -265,10 +265,10 @@ static const st_tensor *find_tensor(const hf_weights *w, const char *name, const
     return NULL;
 }
 
-/* The tensor name as F32 of shape [rows] (cols == 0) or [rows, cols]. An
- * absent optional tensor gives 0 with *out = NULL. */
-static int get_tensor(model *m, hf_weights *w, const char *name, int64_t rows, int64_t cols, int optional,
-                      const float **out, cj_err *e) {
+/* The tensor `name` of shape [rows] (cols == 0) or [rows, cols] into *out;
+ * an absent optional tensor gives 0 with *out = NULL. */
+static int find_shaped(hf_weights *w, const char *name, int64_t rows, int64_t cols, int optional,
+                       const st_tensor **out, const st_file **file, cj_err *e) {
     *out = NULL;
     const st_file *f = NULL;
     const st_tensor *t = find_tensor(w, name, &f);
@@ -288,6 +288,19 @@ static int get_tensor(model *m, hf_weights *w, const char *name, int64_t rows, i
         return -1;
     }
     w->dtypes |= 1u << t->dtype;
+    *out = t;
+    *file = f;
+    return 0;
+}
+
+/* The vector `name` [rows] as F32: in place when it is, else converted now. */
+static int get_tensor(model *m, hf_weights *w, const char *name, int64_t rows, int optional, const float **out,
+                      cj_err *e) {
+    const st_tensor *t;
+    const st_file *f;
+    *out = NULL;
+    if (find_shaped(w, name, rows, 0, optional, &t, &f, e)) return -1;
+    if (!t) return 0;
     if (t->dtype == ST_F32 && (uintptr_t)t->data % sizeof(float) == 0) {
         *out = (const float *)(const void *)t->data;
         return 0;
@@ -299,39 +312,57 @@ static int get_tensor(model *m, hf_weights *w, const char *name, int64_t rows, i
     return 0;
 }
 
+/* The matrix `name` [rows, cols] in its own type (model_set_mat). */
+static int get_mat(model *m, hf_weights *w, const char *name, int64_t rows, int64_t cols, int optional,
+                   model_mat *out, cj_err *e) {
+    const st_tensor *t;
+    const st_file *f;
+    *out = (model_mat){0};
+    if (find_shaped(w, name, rows, cols, optional, &t, &f, e)) return -1;
+    if (!t) return 0;
+    if (t->dtype == ST_OTHER)
+        return cj_fail(e, "%s: tensor '%s' has dtype %s; only F32, F16 and BF16 load", f->path, name, t->dtype_name);
+    ggml_type type = t->dtype == ST_F32 ? GGML_F32 : t->dtype == ST_F16 ? GGML_F16 : GGML_BF16;
+    char what[512];
+    snprintf(what, sizeof what, "%s: tensor '%s'", f->path, name);
+    return model_set_mat(m, out, t->data, t->nbytes, type, rows, cols, what, e);
+}
+
 static int load_layer(model *m, hf_weights *w, int l, cj_err *e) {
     const model_hparams *hp = &m->hp;
     int64_t d = hp->dim, q = (int64_t)hp->n_heads * hp->head_dim, kv = (int64_t)hp->n_kv_heads * hp->head_dim;
     model_layer *L = &m->layers[l];
     char name[128];
-#define GET(suffix, rows, cols, optional, slot)                                   \
-    (snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix),                 \
-     get_tensor(m, w, name, rows, cols, optional, &L->slot, e))
-    if (GET("input_layernorm.weight", d, 0, 0, attn_norm) || GET("self_attn.q_proj.weight", q, d, 0, wq) ||
-        GET("self_attn.k_proj.weight", kv, d, 0, wk) || GET("self_attn.v_proj.weight", kv, d, 0, wv) ||
-        GET("self_attn.o_proj.weight", d, q, 0, wo) || GET("post_attention_layernorm.weight", d, 0, 0, ffn_norm) ||
-        GET("mlp.gate_proj.weight", hp->ffn_dim, d, 0, w_gate) || GET("mlp.up_proj.weight", hp->ffn_dim, d, 0, w_up) ||
-        GET("mlp.down_proj.weight", d, hp->ffn_dim, 0, w_down))
+#define NAME(suffix) (snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix), name)
+#define VEC(suffix, rows, slot) get_tensor(m, w, NAME(suffix), rows, 0, &L->slot, e)
+#define MAT(suffix, rows, cols, slot) get_mat(m, w, NAME(suffix), rows, cols, 0, &L->slot, e)
+    if (VEC("input_layernorm.weight", d, attn_norm) || MAT("self_attn.q_proj.weight", q, d, wq) ||
+        MAT("self_attn.k_proj.weight", kv, d, wk) || MAT("self_attn.v_proj.weight", kv, d, wv) ||
+        MAT("self_attn.o_proj.weight", d, q, wo) || VEC("post_attention_layernorm.weight", d, ffn_norm) ||
+        MAT("mlp.gate_proj.weight", hp->ffn_dim, d, w_gate) || MAT("mlp.up_proj.weight", hp->ffn_dim, d, w_up) ||
+        MAT("mlp.down_proj.weight", d, hp->ffn_dim, w_down))
         return -1;
-    if (hp->qkv_bias && (GET("self_attn.q_proj.bias", q, 0, 0, bq) || GET("self_attn.k_proj.bias", kv, 0, 0, bk) ||
-                         GET("self_attn.v_proj.bias", kv, 0, 0, bv)))
+    if (hp->qkv_bias && (VEC("self_attn.q_proj.bias", q, bq) || VEC("self_attn.k_proj.bias", kv, bk) ||
+                         VEC("self_attn.v_proj.bias", kv, bv)))
         return -1;
-#undef GET
+#undef NAME
+#undef VEC
+#undef MAT
     return 0;
 }
 
 static int load_weights(model *m, hf_weights *w, int tied, cj_err *e) {
     const model_hparams *hp = &m->hp;
     m->layers = cj_xcalloc((size_t)hp->n_layers, sizeof *m->layers);
-    if (get_tensor(m, w, "model.embed_tokens.weight", hp->vocab_size, hp->dim, 0, &m->tok_embd, e) ||
-        get_tensor(m, w, "model.norm.weight", hp->dim, 0, 0, &m->output_norm, e))
+    if (get_mat(m, w, "model.embed_tokens.weight", hp->vocab_size, hp->dim, 0, &m->tok_embd, e) ||
+        get_tensor(m, w, "model.norm.weight", hp->dim, 0, &m->output_norm, e))
         return -1;
     for (int l = 0; l < hp->n_layers; l++)
         if (load_layer(m, w, l, e)) return -1;
     /* Tied: HF ignores any lm_head.weight. Untied but absent: some
      * exporters drop a head equal to the embedding. */
-    if (!tied && get_tensor(m, w, "lm_head.weight", hp->vocab_size, hp->dim, 1, &m->output, e)) return -1;
-    if (!m->output) m->output = m->tok_embd;
+    if (!tied && get_mat(m, w, "lm_head.weight", hp->vocab_size, hp->dim, 1, &m->output, e)) return -1;
+    if (!m->output.data) m->output = m->tok_embd;
     return 0;
 }
 

@@ -138,18 +138,12 @@ const st_tensor *st_find(const st_file *f, const char *name) {
     return f->n ? bsearch(&key, f->t, (size_t)f->n, sizeof *f->t, cmp_tensor) : NULL;
 }
 
-static uint16_t rd_u16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
-
 int st_to_f32(const st_file *f, const st_tensor *t, float *dst, cj_err *e) {
     const unsigned char *p = t->data;
     switch (t->dtype) {
     case ST_F32: memcpy(dst, p, t->n_elements * sizeof(float)); return 0;
-    case ST_F16:
-        for (uint64_t i = 0; i < t->n_elements; i++) dst[i] = quant_f16_to_f32(rd_u16(p + 2 * i));
-        return 0;
-    case ST_BF16:
-        for (uint64_t i = 0; i < t->n_elements; i++) dst[i] = quant_bf16_to_f32(rd_u16(p + 2 * i));
-        return 0;
+    case ST_F16: quant_dequantize(GGML_F16, p, dst, t->n_elements); return 0;
+    case ST_BF16: quant_dequantize(GGML_BF16, p, dst, t->n_elements); return 0;
     case ST_OTHER: break;
     }
     return cj_fail(e, "%s: tensor '%s' has dtype %s; only F32, F16 and BF16 load", f->path, t->name, t->dtype_name);

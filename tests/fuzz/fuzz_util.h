@@ -21,6 +21,7 @@
 #include "../../common/fileio.h"
 #include "../../common/sb.h"
 #include "../../runners/transformer/model.h"
+#include "../../runners/transformer/quant.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -107,21 +108,33 @@ static inline void fz_check_err(int rc, const cj_err *e) {
     if (rc != 0 && (!memchr(e->msg, 0, sizeof e->msg) || !e->msg[0])) __builtin_trap();
 }
 
-/* n floats at p lie inside one of m's file maps, or in a buffer m owns (then
- * the last float is read, so that ASan sees a buffer that is too short). */
-static inline void fz_check_span(const model *m, const float *p, uint64_t n) {
+/* n bytes at p lie inside one of m's file maps, or in a buffer m owns (then
+ * the last byte is read, so that ASan sees a buffer that is too short). */
+static inline void fz_check_bytes(const model *m, const void *p, uint64_t n) {
     if (!p) __builtin_trap();
     if (n == 0) return;
     const unsigned char *b = (const unsigned char *)p;
     for (int i = 0; i < m->n_maps; i++) {
         const cj_map *mp = &m->maps[i];
         if (mp->data && b >= mp->data && b <= mp->data + mp->size) {
-            if (n > (mp->size - (size_t)(b - mp->data)) / sizeof(float)) __builtin_trap();
+            if (n > mp->size - (size_t)(b - mp->data)) __builtin_trap();
             return;
         }
     }
-    volatile float last = p[n - 1];
+    volatile unsigned char last = b[n - 1];
     (void)last;
+}
+
+static inline void fz_check_span(const model *m, const float *p, uint64_t n) {
+    fz_check_bytes(m, p, n * sizeof(float));
+}
+
+/* A matrix of rows x cols: its row size is that of cols elements of its
+ * type, and all its rows lie in memory the model owns or maps. */
+static inline void fz_check_mat(const model *m, const model_mat *w, uint64_t rows, uint64_t cols) {
+    size_t row_bytes;
+    if (quant_nbytes(w->type, cols, &row_bytes) != 0 || row_bytes != w->row_bytes) __builtin_trap();
+    fz_check_bytes(m, w->data, rows * row_bytes);
 }
 
 /* Every weight of a loaded model is as large as its hyper-parameters say
@@ -133,21 +146,21 @@ static inline void fz_check_model(const model *m) {
     if (model_check_hparams(hp, "fuzz", &e) != 0) __builtin_trap();
     uint64_t d = (uint64_t)hp->dim, f = (uint64_t)hp->ffn_dim, V = (uint64_t)hp->vocab_size;
     uint64_t q = (uint64_t)hp->n_heads * (uint64_t)hp->head_dim, kv = (uint64_t)hp->n_kv_heads * (uint64_t)hp->head_dim;
-    fz_check_span(m, m->tok_embd, V * d);
-    fz_check_span(m, m->output, V * d);
+    fz_check_mat(m, &m->tok_embd, V, d);
+    fz_check_mat(m, &m->output, V, d);
     fz_check_span(m, m->output_norm, d);
     if (!m->layers || !m->tok) __builtin_trap();
     for (int l = 0; l < hp->n_layers; l++) {
         const model_layer *L = &m->layers[l];
         fz_check_span(m, L->attn_norm, d);
-        fz_check_span(m, L->wq, q * d);
-        fz_check_span(m, L->wk, kv * d);
-        fz_check_span(m, L->wv, kv * d);
-        fz_check_span(m, L->wo, d * q);
+        fz_check_mat(m, &L->wq, q, d);
+        fz_check_mat(m, &L->wk, kv, d);
+        fz_check_mat(m, &L->wv, kv, d);
+        fz_check_mat(m, &L->wo, d, q);
         fz_check_span(m, L->ffn_norm, d);
-        fz_check_span(m, L->w_gate, f * d);
-        fz_check_span(m, L->w_up, f * d);
-        fz_check_span(m, L->w_down, d * f);
+        fz_check_mat(m, &L->w_gate, f, d);
+        fz_check_mat(m, &L->w_up, f, d);
+        fz_check_mat(m, &L->w_down, d, f);
         if (hp->qkv_bias) {
             fz_check_span(m, L->bq, q);
             fz_check_span(m, L->bk, kv);

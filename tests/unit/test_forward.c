@@ -7,6 +7,7 @@
 #include "../../runners/runner.h"
 #include "../../runners/transformer/forward.h"
 #include "../../runners/transformer/model.h"
+#include "../../runners/transformer/quant.h"
 #include "../check.h"
 
 /* --- a hand-built tiny model ---------------------------------------------------- */
@@ -14,7 +15,9 @@
 typedef struct {
     model m;
     model_layer layers[2];
-    float *buf; /* every weight, owned */
+    float *buf;     /* every weight, owned */
+    uint16_t *hbuf; /* the matrices as F16 when asked for, owned */
+    size_t hlen;
 } toy;
 
 static uint64_t toy_rng = 88172645463325252ull;
@@ -25,8 +28,25 @@ static float toy_rand(void) {
     return (float)((toy_rng >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
 }
 
-/* dim 16, 4 heads of 4, 2 KV heads, ffn 24, vocab 40, 2 layers. */
-static void toy_init(toy *t, int neox, int bias, int tied) {
+/* The rows x cols floats at p as a matrix: F32 in place, or (t->hbuf set)
+ * F16 copies of them, which the forward pass dequantizes as it goes. */
+static model_mat toy_mat(toy *t, const float *p, int rows, int cols) {
+    size_t n = (size_t)rows * cols;
+    if (!t->hbuf) return (model_mat){p, GGML_F32, (size_t)cols * sizeof(float)};
+    uint16_t *h = t->hbuf + t->hlen;
+    for (size_t i = 0; i < n; i++) h[i] = quant_f32_to_f16(p[i]);
+    t->hlen += n;
+    return (model_mat){h, GGML_F16, (size_t)cols * 2};
+}
+
+static void toy_free(toy *t) {
+    free(t->buf);
+    free(t->hbuf);
+}
+
+/* dim 16, 4 heads of 4, 2 KV heads, ffn 24, vocab 40, 2 layers; matrices
+ * in F16 when f16 is set. */
+static void toy_init(toy *t, int neox, int bias, int tied, int f16) {
     memset(t, 0, sizeof *t);
     model_hparams *hp = &t->m.hp;
     *hp = (model_hparams){.dim = 16, .ffn_dim = 24, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .head_dim = 4,
@@ -37,10 +57,11 @@ static void toy_init(toy *t, int neox, int bias, int tied) {
     size_t total = 2 * (size_t)v * d + d + 2 * per_layer;
     t->buf = malloc(total * sizeof(float));
     for (size_t i = 0; i < total; i++) t->buf[i] = toy_rand() * 0.5f;
+    if (f16) t->hbuf = malloc(total * sizeof(uint16_t));
     float *p = t->buf;
 #define TAKE(n) (p += (n), p - (n))
-    t->m.tok_embd = TAKE((size_t)v * d);
-    t->m.output = tied ? t->m.tok_embd : TAKE((size_t)v * d);
+    t->m.tok_embd = toy_mat(t, TAKE((size_t)v * d), v, d);
+    t->m.output = tied ? t->m.tok_embd : toy_mat(t, TAKE((size_t)v * d), v, d);
     float *on = TAKE(d);
     for (int i = 0; i < d; i++) on[i] = 1.0f + 0.2f * on[i];
     t->m.output_norm = on;
@@ -50,18 +71,25 @@ static void toy_init(toy *t, int neox, int bias, int tied) {
         for (int i = 0; i < d; i++) an[i] = 1.0f + 0.2f * an[i], fn[i] = 1.0f + 0.2f * fn[i];
         L->attn_norm = an;
         L->ffn_norm = fn;
-        L->wq = TAKE((size_t)q * d);
-        L->wk = TAKE((size_t)kv * d);
-        L->wv = TAKE((size_t)kv * d);
-        L->wo = TAKE((size_t)d * q);
-        L->w_gate = TAKE((size_t)ff * d);
-        L->w_up = TAKE((size_t)ff * d);
-        L->w_down = TAKE((size_t)d * ff);
+        L->wq = toy_mat(t, TAKE((size_t)q * d), q, d);
+        L->wk = toy_mat(t, TAKE((size_t)kv * d), kv, d);
+        L->wv = toy_mat(t, TAKE((size_t)kv * d), kv, d);
+        L->wo = toy_mat(t, TAKE((size_t)d * q), d, q);
+        L->w_gate = toy_mat(t, TAKE((size_t)ff * d), ff, d);
+        L->w_up = toy_mat(t, TAKE((size_t)ff * d), ff, d);
+        L->w_down = toy_mat(t, TAKE((size_t)d * ff), d, ff);
         const float *bq = TAKE(q), *bk = TAKE(kv), *bv = TAKE(kv);
         if (bias) L->bq = bq, L->bk = bk, L->bv = bv;
     }
 #undef TAKE
     t->m.layers = t->layers;
+}
+
+/* w as F32, malloc'd. */
+static float *deq(const model_mat *w, int rows, int cols) {
+    float *p = malloc((size_t)rows * cols * sizeof(float));
+    model_mat_rows(w, 0, rows, cols, p);
+    return p;
 }
 
 /* The textbook forward pass in double: ln p(tok[t] | tok[<t]) for t >= 1. */
@@ -74,8 +102,9 @@ static void ref_forward(const model *m, const int *tok, int n, double *lp, int *
     double *v = calloc((size_t)n * kv_dim, sizeof(double)), *att = calloc((size_t)n * q_dim, sizeof(double));
     double *h1 = calloc((size_t)ff, sizeof(double)), *h3 = calloc((size_t)ff, sizeof(double));
     double *lg = calloc((size_t)V, sizeof(double)), *sc = calloc((size_t)n, sizeof(double));
+    float *emb = deq(&m->tok_embd, V, d), *out = deq(&m->output, V, d);
     for (int t = 0; t < n; t++)
-        for (int i = 0; i < d; i++) x[(size_t)t * d + i] = m->tok_embd[(size_t)tok[t] * d + i];
+        for (int i = 0; i < d; i++) x[(size_t)t * d + i] = emb[(size_t)tok[t] * d + i];
 #define NORM(src, w)                                                  \
     do {                                                              \
         double ss = 0;                                                \
@@ -91,11 +120,14 @@ static void ref_forward(const model *m, const int *tok, int n, double *lp, int *
     }
     for (int l = 0; l < hp->n_layers; l++) {
         const model_layer *L = &m->layers[l];
+        float *wq = deq(&L->wq, q_dim, d), *wk = deq(&L->wk, kv_dim, d), *wv = deq(&L->wv, kv_dim, d);
+        float *wo = deq(&L->wo, d, q_dim), *wg = deq(&L->w_gate, ff, d), *wu = deq(&L->w_up, ff, d);
+        float *wd = deq(&L->w_down, d, ff);
         for (int t = 0; t < n; t++) {
             NORM(x + (size_t)t * d, L->attn_norm);
-            MATVEC(q + (size_t)t * q_dim, L->wq, q_dim, d, xn);
-            MATVEC(k + (size_t)t * kv_dim, L->wk, kv_dim, d, xn);
-            MATVEC(v + (size_t)t * kv_dim, L->wv, kv_dim, d, xn);
+            MATVEC(q + (size_t)t * q_dim, wq, q_dim, d, xn);
+            MATVEC(k + (size_t)t * kv_dim, wk, kv_dim, d, xn);
+            MATVEC(v + (size_t)t * kv_dim, wv, kv_dim, d, xn);
             if (L->bq) {
                 for (int i = 0; i < q_dim; i++) q[(size_t)t * q_dim + i] += L->bq[i];
                 for (int i = 0; i < kv_dim; i++) k[(size_t)t * kv_dim + i] += L->bk[i], v[(size_t)t * kv_dim + i] += L->bv[i];
@@ -132,19 +164,20 @@ static void ref_forward(const model *m, const int *tok, int n, double *lp, int *
             }
         for (int t = 0; t < n; t++) {
             double o[64];
-            MATVEC(o, L->wo, d, q_dim, att + (size_t)t * q_dim);
+            MATVEC(o, wo, d, q_dim, att + (size_t)t * q_dim);
             for (int i = 0; i < d; i++) x[(size_t)t * d + i] += o[i];
             NORM(x + (size_t)t * d, L->ffn_norm);
-            MATVEC(h1, L->w_gate, ff, d, xn);
-            MATVEC(h3, L->w_up, ff, d, xn);
+            MATVEC(h1, wg, ff, d, xn);
+            MATVEC(h3, wu, ff, d, xn);
             for (int i = 0; i < ff; i++) h1[i] = h1[i] / (1 + exp(-h1[i])) * h3[i];
-            MATVEC(o, L->w_down, d, ff, h1);
+            MATVEC(o, wd, d, ff, h1);
             for (int i = 0; i < d; i++) x[(size_t)t * d + i] += o[i];
         }
+        free(wq), free(wk), free(wv), free(wo), free(wg), free(wu), free(wd);
     }
     for (int t = 0; t + 1 < n; t++) {
         NORM(x + (size_t)t * d, m->output_norm);
-        MATVEC(lg, m->output, V, d, xn);
+        MATVEC(lg, out, V, d, xn);
         int am = 0;
         for (int i = 1; i < V; i++)
             if (lg[i] > lg[am]) am = i;
@@ -156,6 +189,7 @@ static void ref_forward(const model *m, const int *tok, int n, double *lp, int *
 #undef NORM
 #undef MATVEC
     free(x), free(xn), free(q), free(k), free(v), free(att), free(h1), free(h3), free(lg), free(sc);
+    free(emb), free(out);
 }
 
 static void toy_tokens(int *tok, int n, int salt) {
@@ -163,9 +197,9 @@ static void toy_tokens(int *tok, int n, int salt) {
 }
 
 static void test_reference_variants(void) {
-    for (int variant = 0; variant < 8; variant++) {
+    for (int variant = 0; variant < 16; variant++) {
         toy t;
-        toy_init(&t, variant & 1, (variant >> 1) & 1, (variant >> 2) & 1);
+        toy_init(&t, variant & 1, (variant >> 1) & 1, (variant >> 2) & 1, variant >> 3);
         int tok[37];
         toy_tokens(tok, 37, variant);
         double ref[36];
@@ -183,15 +217,15 @@ static void test_reference_variants(void) {
         }
         CHECK(s.computed == 37);
         fwd_free(f);
-        free(t.buf);
+        toy_free(&t);
     }
 }
 
 /* Scores 3 related sequences every way the batching can vary and checks the
  * log-probs are bit-identical. */
-static void test_batching_bit_exact(void) {
+static void batching_bit_exact(int f16) {
     toy t;
-    toy_init(&t, 0, 1, 0);
+    toy_init(&t, 0, 1, 0, f16);
     enum { N = 5, L = 60 };
     int tok[N][L], len[N] = {60, 45, 52, 7, 33};
     for (int s = 0; s < N; s++) toy_tokens(tok[s], L, s);
@@ -235,13 +269,18 @@ static void test_batching_bit_exact(void) {
                 if (!share) CHECK(computed == 60 + 45 + 52 + 7 + 33);
                 fwd_free(f);
             }
-    free(t.buf);
+    toy_free(&t);
 }
+
+static void test_batching_bit_exact(void) { batching_bit_exact(0); }
+/* F16 matrices go through the per-matrix dequantization and the chunked
+ * output projection: still bit-exact every way. */
+static void test_batching_bit_exact_f16(void) { batching_bit_exact(1); }
 
 /* Incremental decoding gives the logits the batched pass gives. */
 static void test_push_matches_score(void) {
     toy t;
-    toy_init(&t, 1, 0, 1);
+    toy_init(&t, 1, 0, 1, 0);
     int tok[30];
     toy_tokens(tok, 30, 3);
     float lp[29], logits[40];
@@ -259,7 +298,7 @@ static void test_push_matches_score(void) {
     }
     CHECK(fwd_n_past(f) == 29);
     fwd_free(f);
-    free(t.buf);
+    toy_free(&t);
 }
 
 static void test_logprob_and_errors(void) {
@@ -269,7 +308,7 @@ static void test_logprob_and_errors(void) {
     CHECK_NEAR(fwd_logprob(l, 4, 0, &am), -2 - log(z), 1e-6);
     CHECK(am == 1);
     toy t;
-    toy_init(&t, 0, 0, 1);
+    toy_init(&t, 0, 0, 1, 0);
     cj_err e;
     fwd *f;
     CHECK(fwd_new(&t.m, 1, 0, &f, &e) == 0);
@@ -283,7 +322,7 @@ static void test_logprob_and_errors(void) {
     CHECK(fwd_score(f, &s, 1, &e) == -1);
     CHECK(fwd_push(f, (int[]){-1}, 1, NULL, &e) == -1);
     fwd_free(f);
-    free(t.buf);
+    toy_free(&t);
 }
 
 /* --- goldens ---------------------------------------------------------------------- */
@@ -513,6 +552,7 @@ static void test_llama2c_matches_gguf(void) {
 int main(void) {
     RUN(test_reference_variants);
     RUN(test_batching_bit_exact);
+    RUN(test_batching_bit_exact_f16);
     RUN(test_push_matches_score);
     RUN(test_logprob_and_errors);
     RUN(test_golden_stories260K_gguf);

@@ -527,8 +527,8 @@ static void test_model_stories260k(void) {
     /* all 48 tensors: 512*64*2 + 64 + 5 * (2*64 + 64*64 + 2*64*32 + 64*64 + 3*64*172) */
     CHECK(m->n_params == 65536 + 64 + 5 * (128 + 4096 + 4096 + 4096 + 33024));
     /* aligned F32 is used in place; output.weight is a separate copy of token_embd */
-    CHECK(inside_map(m, m->tok_embd) && inside_map(m, m->layers[4].w_down) && m->n_bufs == 0);
-    CHECK(m->output != m->tok_embd && !memcmp(m->output, m->tok_embd, 512 * 64 * sizeof(float)));
+    CHECK(inside_map(m, m->tok_embd.data) && inside_map(m, m->layers[4].w_down.data) && m->n_bufs == 0);
+    CHECK(m->output.data != m->tok_embd.data && !memcmp(m->output.data, m->tok_embd.data, 512 * 64 * sizeof(float)));
     CHECK(m->layers[0].bq == NULL && tok_n_vocab(m->tok) == 512);
     model_free(m);
 }
@@ -544,10 +544,12 @@ static void test_model_tiny_llama(void) {
         const model_hparams *hp = &m->hp;
         CHECK(hp->dim == 256 && hp->ffn_dim == 512 && hp->n_layers == 2 && hp->n_heads == 4 && hp->n_kv_heads == 2);
         CHECK(hp->head_dim == 64 && hp->vocab_size == 32000 && hp->ctx_len == 512 && hp->rope_neox == 0);
-        CHECK(m->output == m->tok_embd); /* tied */
+        CHECK(m->output.data == m->tok_embd.data); /* tied */
         CHECK(m->n_params == 32000 * 256 + 256 + 2 * (2 * 256 + 256 * 256 + 2 * 256 * 128 + 256 * 256 + 3 * 256 * 512));
         CHECKF(!strcmp(m->dtype, dtypes[f]), "%s: dtype %s", GOLDEN_MODELS[f], m->dtype);
-        CHECK(inside_map(m, m->output_norm) && !inside_map(m, m->layers[1].wq));
+        /* matrices stay in the file, in its types; vectors become F32 copies */
+        CHECK(inside_map(m, m->output_norm) && inside_map(m, m->layers[1].wq.data) && inside_map(m, m->tok_embd.data));
+        CHECK(f != 1 || (m->layers[1].wq.type == GGML_F16 && m->layers[1].wq.row_bytes == 2 * 256));
         if (f == 1) { /* compare with the raw F16 values of blk.1.attn_q.weight and token_embd */
             char *path = golden_path(GOLDEN_MODELS[f]);
             gguf_ctx *g = open_or_report(path);
@@ -557,11 +559,15 @@ static void test_model_tiny_llama(void) {
             if (q && te) {
                 const unsigned char *raw = q->data;
                 int bad = 0;
+                float *wq = malloc(q->n_elements * sizeof(float)), last[256];
+                model_mat_rows(&m->layers[1].wq, 0, 256, 256, wq);
                 for (uint64_t i = 0; i < q->n_elements; i++)
-                    bad += m->layers[1].wq[i] != quant_f16_to_f32((uint16_t)(raw[2 * i] | raw[2 * i + 1] << 8));
+                    bad += wq[i] != quant_f16_to_f32((uint16_t)(raw[2 * i] | raw[2 * i + 1] << 8));
+                free(wq);
                 raw = te->data;
+                model_mat_rows(&m->tok_embd, 31999, 1, 256, last);
                 uint64_t i = 31999 * 256 + 255; /* last row, last column */
-                bad += m->tok_embd[i] != quant_f16_to_f32((uint16_t)(raw[2 * i] | raw[2 * i + 1] << 8));
+                bad += last[255] != quant_f16_to_f32((uint16_t)(raw[2 * i] | raw[2 * i + 1] << 8));
                 CHECK(bad == 0);
             }
             gguf_close(g);
@@ -667,9 +673,12 @@ static void test_model_qwen2_synthetic(void) {
             CHECK_STR(m->arch, "qwen2");
             CHECK_STR(m->dtype, "mixed"); /* F16 embeddings, F32 matrices */
             /* misaligned F32 tensors are copied; values are (tensor index + 1) + j/64 */
-            CHECK(!inside_map(m, m->layers[0].wq) && m->layers[0].wq[0] == 5.0f && m->layers[0].wq[63] == 5.0f + 63 / 64.0f);
-            CHECK(m->layers[0].bv[7] == 15.0f + 7 / 64.0f && m->output[31] == 3.0f + 31 / 64.0f);
-            CHECK(m->tok_embd[9] == 1.0f + 9 / 64.0f && m->output != m->tok_embd);
+            const float *wq = model_mat_f32(&m->layers[0].wq), *out = model_mat_f32(&m->output);
+            CHECK(wq && !inside_map(m, wq) && wq[0] == 5.0f && wq[63] == 5.0f + 63 / 64.0f);
+            CHECK(m->layers[0].bv[7] == 15.0f + 7 / 64.0f && out && out[31] == 3.0f + 31 / 64.0f);
+            float emb[8]; /* F16 embeddings stay F16 */
+            model_mat_rows(&m->tok_embd, 1, 1, 8, emb);
+            CHECK(m->tok_embd.type == GGML_F16 && emb[1] == 1.0f + 9 / 64.0f && m->output.data != m->tok_embd.data);
             model_free(m);
         }
         unlink(path);

@@ -7,8 +7,10 @@
  * of the weight matrix products (2 * tokens * matrix parameters of the
  * layers, plus the one output row) and of everything (plus attention,
  * 4 * head_dim * (keys attended) per head and query), peak RSS next to the
- * weight bytes (in the file, and as the F32 the model holds) and the KV
- * bytes of the batch.
+ * weight bytes in the file and the KV bytes of the batch; then a second
+ * line from the forward pass's own timers (fwd_get_timing): GFLOP/s inside
+ * the weight products alone, and the shares of the time in products,
+ * attention and the rest.
  *
  * Check (--check): the model loads, and every log-prob of a short sequence
  * is finite and plausible (mean within [-(ln V + 5), 0)); with --compare
@@ -140,12 +142,19 @@ static int speed(const char *path, int n, int threads, int reps) {
     float lp;
     fwd_seq s = {.tokens = tokens, .n_tokens = n, .score_from = n - 1, .logprobs = &lp};
     double best = 1e30;
+    fwd_timing tb = {0}; /* the best repetition's share of the forward pass's timers */
     int rc = 0;
     for (int r = -1; r < reps && !rc; r++) { /* r = -1: warm-up */
+        fwd_timing a = fwd_get_timing(f);
         double t0 = now_s();
         rc = fwd_score(f, &s, 1, &e);
         double dt = now_s() - t0;
-        if (r >= 0 && dt < best) best = dt;
+        fwd_timing b = fwd_get_timing(f);
+        if (r >= 0 && dt < best) {
+            best = dt;
+            tb = (fwd_timing){b.forward_s - a.forward_s, b.matrix_s - a.matrix_s, b.attention_s - a.attention_s,
+                              b.matrix_flops - a.matrix_flops, b.rows - a.rows};
+        }
     }
     if (rc) {
         fprintf(stderr, "prefill: %s\n", e.msg);
@@ -158,9 +167,14 @@ static int speed(const char *path, int n, int threads, int reps) {
         struct stat st;
         double file_mb = stat(path, &st) == 0 && S_ISREG(st.st_mode) ? st.st_size / 1048576.0 : 0;
         printf("prefill: model=%s dtype=%s tokens=%d threads=%d reps=%d best_s=%.4f tok_s=%.1f gflops_matrix=%.2f "
-               "gflops_all=%.2f load_s=%.2f rss_mb=%.1f weights_file_mb=%.1f weights_f32_mb=%.1f kv_mb=%.1f\n",
+               "gflops_all=%.2f load_s=%.2f rss_mb=%.1f weights_file_mb=%.1f kv_mb=%.1f\n",
                path, m->dtype, n, threads, reps, best, n / best, mat / best * 1e-9, (mat + att) / best * 1e-9, load_s,
-               peak_rss_mb(), file_mb, m->n_params * 4.0 / 1048576.0, kv_mb);
+               peak_rss_mb(), file_mb, kv_mb);
+        /* Inside the products alone (dequantization included), and where
+         * the rest of the time went. */
+        printf("prefill-parts: gflops_in_products=%.2f share_products=%.3f share_attention=%.3f share_other=%.3f\n",
+               tb.matrix_s > 0 ? tb.matrix_flops / tb.matrix_s * 1e-9 : 0, tb.matrix_s / best, tb.attention_s / best,
+               1 - (tb.matrix_s + tb.attention_s) / best);
     }
     free(tokens);
     fwd_free(f);

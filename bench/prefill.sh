@@ -5,8 +5,12 @@
 # Per shape: the ceiling (bench/sgemm: one layer's seven products, M =
 # tokens), our prefill of one sequence of that many tokens (bench/prefill,
 # best of R after a warm-up), the ceiling again; the ceiling is the better
-# of the two. The ratio is our matrix GFLOP/s over the ceiling: the share
-# of the prefill time that runs at sgemm speed.
+# of the two. Two ratios: ratio_products_vs_sgemm, the GFLOP/s inside our
+# weight products (dequantization included, timed by the forward pass)
+# over the ceiling: how well the batching fills the products; and
+# ratio_vs_sgemm, the whole prefill's matrix GFLOP/s over the ceiling: the
+# share of the prefill time that runs at sgemm speed, attention, norms and
+# SwiGLU counted against it.
 #
 # Environment (see bench/lib.sh for the common ones):
 #   BENCH_PREFILL_SHAPES  default "smollm-135m tinyllama-1.1b" (quick: smollm-135m)
@@ -27,12 +31,15 @@ fi
 tokens=${BENCH_PREFILL_TOKENS:-512}
 t=$BENCH_THREADS
 summary=""
+summary_products=""
 status=0
 
 for shape in $shapes; do
     model=$(bench_model "$shape" "$BENCH_TYPE") || exit 2
     s1=$("$TOOLS/sgemm" -m "$model" -M "$tokens" -t "$t" | tail -n 1)
-    p=$("$TOOLS/prefill" -m "$model" -n "$tokens" -t "$t" --reps "$reps" | tail -n 1)
+    out=$("$TOOLS/prefill" -m "$model" -n "$tokens" -t "$t" --reps "$reps")
+    p=$(echo "$out" | grep '^prefill:' | tail -n 1)
+    parts=$(echo "$out" | grep '^prefill-parts:' | tail -n 1)
     s2=$("$TOOLS/sgemm" -m "$model" -M "$tokens" -t "$t" | tail -n 1)
     case "$p" in prefill:*) ;; *)
         echo "prefill.sh: $shape: prefill failed" >&2
@@ -43,17 +50,23 @@ for shape in $shapes; do
     ceil=$(printf '%s\n%s\n' "$(bench_field "$s1" gflops)" "$(bench_field "$s2" gflops)" | sort -g | tail -n 1)
     ours=$(bench_field "$p" gflops_matrix)
     ratio=$(awk -v a="$ours" -v b="$ceil" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+    inner=$(bench_field "$parts" gflops_in_products)
+    ratio_products=$(awk -v a="$inner" -v b="$ceil" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
     rss=$(bench_field "$p" rss_mb)
     wf=$(bench_field "$p" weights_file_mb)
-    w32=$(bench_field "$p" weights_f32_mb)
     kv=$(bench_field "$p" kv_mb)
     echo "prefill shape=$shape type=$BENCH_TYPE tokens=$tokens threads=$t tok_s=$(bench_field "$p" tok_s)" \
         "gflops_matrix=$ours gflops_all=$(bench_field "$p" gflops_all) sgemm_gflops=$ceil ratio_vs_sgemm=$ratio"
-    awk -v r="$rss" -v wf="$wf" -v w32="$w32" -v kv="$kv" -v s="$shape" 'BEGIN {
-        printf "memory shape=%s peak_rss_mb=%.1f weights_file_mb=%.1f weights_f32_mb=%.1f kv_mb=%.1f", s, r, wf, w32, kv
-        printf " rss_over_file_weights_plus_kv=%.2f rss_over_f32_weights_plus_kv=%.2f\n", r / (wf + kv), r / (w32 + kv)
+    echo "products shape=$shape gflops_in_products=$inner ratio_products_vs_sgemm=$ratio_products" \
+        "share_products=$(bench_field "$parts" share_products) share_attention=$(bench_field "$parts" share_attention)" \
+        "share_other=$(bench_field "$parts" share_other)"
+    awk -v r="$rss" -v wf="$wf" -v kv="$kv" -v s="$shape" 'BEGIN {
+        printf "memory shape=%s peak_rss_mb=%.1f weights_file_mb=%.1f kv_mb=%.1f rss_over_weights_plus_kv=%.3f\n",
+            s, r, wf, kv, r / (wf + kv)
     }'
+    summary_products="$summary_products $shape=$ratio_products"
     summary="$summary $shape=$ratio"
 done
+echo "prefill ratio_products_vs_sgemm$summary_products"
 echo "prefill ratio_vs_sgemm$summary"
 exit $status

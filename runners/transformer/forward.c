@@ -33,6 +33,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../common/sb.h"
@@ -108,6 +109,8 @@ struct fwd {
     int rope_cap;
     int rope_bf16; /* frequencies rounded to bf16 (see bf16_round) */
 
+    fwd_timing tm; /* where the time went, since fwd_new */
+
     int n_past; /* decoding state: tokens in the cache */
 
     /* the prefix kept from the last fwd_score: its K/V at cache rows [0, ret_n) */
@@ -126,6 +129,12 @@ static int imax(int a, int b) { return a > b ? a : b; }
 static int imin(int a, int b) { return a < b ? a : b; }
 
 static void set_threads(const fwd *f) { openblas_set_num_threads(f->threads); }
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 /* y[n, out] (row stride ldy) = x[n, in] W^T with W [out, in] row-major, F32.
  * x and y hold at least min_rows rows; padding rows of x are zeroed so that
@@ -184,7 +193,10 @@ static const float *weights(fwd *f, const model_mat *w, int out, int in) {
 
 /* y[n, out] = x[n, in] W^T. */
 static void matmul(fwd *f, float *y, float *x, const model_mat *w, int n, int in, int out) {
+    double t0 = now_s();
     gemm(f, y, out, x, weights(f, w, out, in), n, in, out);
+    f->tm.matrix_s += now_s() - t0;
+    f->tm.matrix_flops += 2.0 * n * in * out;
 }
 
 /* out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i], the sum of squares in double. */
@@ -301,11 +313,11 @@ static void rope(const fwd *f, float *x, int n, int n_h) {
 #define ATT_SIMD 0
 #endif
 
-/* exp of x[0..8) in place (Cephes' polynomial, about 2 ulp); below -87 it
- * returns 0, so -INFINITY padding adds nothing to a sum. */
-static void exp8(float *x) {
 #if ATT_SIMD
-    __m256 v = _mm256_loadu_ps(x);
+/* exp of 8 lanes (Cephes' polynomial, about 2 ulp); below -87 it returns
+ * 0, so -INFINITY padding adds nothing to a sum; above 88 it returns
+ * exp(88). */
+static inline __m256 exp8v(__m256 v) {
     __m256 keep = _mm256_cmp_ps(v, _mm256_set1_ps(-87.0f), _CMP_GE_OQ);
     v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
     __m256 n = _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504088896341f)),
@@ -321,7 +333,14 @@ static void exp8(float *x) {
     y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-    _mm256_storeu_ps(x, _mm256_and_ps(y, keep));
+    return _mm256_and_ps(y, keep);
+}
+#endif
+
+/* exp of x[0..8) in place: exp8v, or expf (0 below -87) without SIMD. */
+static void exp8(float *x) {
+#if ATT_SIMD
+    _mm256_storeu_ps(x, exp8v(_mm256_loadu_ps(x)));
 #else
     for (int b = 0; b < 8; b++) x[b] = x[b] >= -87.0f ? expf(x[b]) : 0.0f;
 #endif
@@ -336,14 +355,55 @@ static void softmax8(float *att, int n) {
     for (int j = 0; j < n; j++) mx = att[j] > mx ? att[j] : mx;
     for (int j = n; j < n8; j++) att[j] = -INFINITY;
     double s[8] = {0};
+#if ATT_SIMD
+    /* the same sums, lane b of (lo, hi) holding s[b] and s[4 + b] */
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    __m256 m8 = _mm256_set1_ps(mx);
+    for (int j = 0; j < n8; j += 8) {
+        __m256 v = exp8v(_mm256_sub_ps(_mm256_loadu_ps(att + j), m8));
+        _mm256_storeu_ps(att + j, v);
+        lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    _mm256_storeu_pd(s, lo);
+    _mm256_storeu_pd(s + 4, hi);
+#else
     for (int j = 0; j < n8; j += 8) {
         for (int b = 0; b < 8; b++) att[j + b] -= mx;
         exp8(att + j);
         for (int b = 0; b < 8; b++) s[b] += att[j + b];
     }
+#endif
     double sum = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
     float inv = (float)(1.0 / sum);
     for (int j = 0; j < n8; j++) att[j] *= inv;
+}
+
+/* g[i] = silu(g[i]) * u[i] = g / (1 + exp(-g)) * u, every element through
+ * exp8 (the tail padded), so that each value is computed alike wherever it
+ * falls. */
+static void swiglu(float *restrict g, const float *restrict u, size_t n) {
+    size_t i = 0;
+#if ATT_SIMD
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (; i + 8 <= n; i += 8) {
+        __m256 gv = _mm256_loadu_ps(g + i);
+        __m256 ev = exp8v(_mm256_sub_ps(_mm256_setzero_ps(), gv));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(gv, _mm256_add_ps(one, ev)), _mm256_loadu_ps(u + i)));
+    }
+#endif
+    for (; i < n; i += 8) {
+        float e[8] = {0};
+        size_t m = n - i < 8 ? n - i : 8;
+        for (size_t b = 0; b < m; b++) e[b] = -g[i + b];
+        exp8(e);
+        for (size_t b = 0; b < m; b++) g[i + b] = g[i + b] / (1.0f + e[b]) * u[i + b];
+    }
+}
+
+/* x[i] += y[i] */
+static void add_to(float *restrict x, const float *restrict y, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
 #if ATT_SIMD
@@ -357,6 +417,27 @@ static inline __attribute__((always_inline)) void scores_g(const fwd *f, const f
     int hd = f->m->hp.head_dim, n = hi - lo, j = 0;
     size_t ld = (size_t)f->kv_cap;
     kt += lo;
+#ifdef __AVX512F__
+    /* the same per-key instructions, 32 keys at a time */
+    __m512 sc16 = _mm512_set1_ps(scale);
+    for (; j + 32 <= n; j += 32) {
+        __m512 a[GMAX][2];
+        UNROLL_G for (int g = 0; g < ng; g++) a[g][0] = a[g][1] = _mm512_setzero_ps();
+        for (int i = 0; i < hd; i++) {
+            const float *k = kt + (size_t)i * ld + j;
+            __m512 k0 = _mm512_loadu_ps(k), k1 = _mm512_loadu_ps(k + 16);
+            UNROLL_G for (int g = 0; g < ng; g++) {
+                __m512 qi = _mm512_set1_ps(q[g][i]);
+                a[g][0] = _mm512_fmadd_ps(qi, k0, a[g][0]);
+                a[g][1] = _mm512_fmadd_ps(qi, k1, a[g][1]);
+            }
+        }
+        UNROLL_G for (int g = 0; g < ng; g++) {
+            _mm512_storeu_ps(att[g] + aoff + j, _mm512_mul_ps(a[g][0], sc16));
+            _mm512_storeu_ps(att[g] + aoff + j + 16, _mm512_mul_ps(a[g][1], sc16));
+        }
+    }
+#endif
     __m256 sc = _mm256_set1_ps(scale);
     for (; j + 16 <= n; j += 16) {
         __m256 a[GMAX][2];
@@ -400,6 +481,29 @@ static inline __attribute__((always_inline)) void mix_g(const fwd *f, float *con
                                                         float *const *att, int aoff) {
     int hd = f->m->hp.head_dim, i0 = 0;
     size_t ld = (size_t)f->kv_dim;
+#ifdef __AVX512F__
+    /* the same per-component instructions, 32 components at a time */
+    for (; i0 + 32 <= hd; i0 += 32) {
+        __m512 a[GMAX][2];
+        UNROLL_G for (int g = 0; g < ng; g++) {
+            a[g][0] = _mm512_loadu_ps(o[g] + i0);
+            a[g][1] = _mm512_loadu_ps(o[g] + i0 + 16);
+        }
+        for (int j = lo; j < hi; j++) {
+            const float *v = vc + (size_t)j * ld + i0;
+            __m512 v0 = _mm512_loadu_ps(v), v1 = _mm512_loadu_ps(v + 16);
+            UNROLL_G for (int g = 0; g < ng; g++) {
+                __m512 w = _mm512_set1_ps(att[g][aoff + j - lo]);
+                a[g][0] = _mm512_fmadd_ps(w, v0, a[g][0]);
+                a[g][1] = _mm512_fmadd_ps(w, v1, a[g][1]);
+            }
+        }
+        UNROLL_G for (int g = 0; g < ng; g++) {
+            _mm512_storeu_ps(o[g] + i0, a[g][0]);
+            _mm512_storeu_ps(o[g] + i0 + 16, a[g][1]);
+        }
+    }
+#endif
     for (; i0 + 16 <= hd; i0 += 16) {
         __m256 a[GMAX][2];
         UNROLL_G for (int g = 0; g < ng; g++) {
@@ -588,25 +692,34 @@ static void layer(fwd *f, int l, int n, int kv0) {
     }
     memcpy(f->vc[l] + (size_t)kv0 * f->kv_dim, f->v, (size_t)n * f->kv_dim * sizeof(float));
 
+    double t0 = now_s();
     attention(f, l, n, kv0, f->xb);
+    f->tm.attention_s += now_s() - t0;
     matmul(f, f->hb, f->xb, &w->wo, n, f->q_dim, d); /* hb as scratch [n, dim] */
-    for (size_t i = 0; i < (size_t)n * d; i++) f->x[i] += f->hb[i];
+    add_to(f->x, f->hb, (size_t)n * d);
 
     for (int r = 0; r < n; r++)
         rmsnorm(f->xb + (size_t)r * d, f->x + (size_t)r * d, w->ffn_norm, d, hp->rms_eps);
     matmul(f, f->hb, f->xb, &w->w_gate, n, d, ff);
     matmul(f, f->hb2, f->xb, &w->w_up, n, d, ff);
-    for (size_t i = 0; i < (size_t)n * ff; i++) {
-        float g = f->hb[i];
-        f->hb[i] = g / (1.0f + expf(-g)) * f->hb2[i];
-    }
+    swiglu(f->hb, f->hb2, (size_t)n * ff);
     matmul(f, f->xb, f->hb, &w->w_down, n, ff, d);
-    for (size_t i = 0; i < (size_t)n * d; i++) f->x[i] += f->xb[i];
+    add_to(f->x, f->xb, (size_t)n * d);
 }
 
 /* Runs the plan in f->tok/pos/chain/kvlo for rows [0, n), K/V at cache rows kv0..;
  * leaves the final-normed hidden states in f->xb [n, dim]. */
+static int run_rows_timed(fwd *f, int n, int kv0, cj_err *e);
+
 static int run_rows(fwd *f, int n, int kv0, cj_err *e) {
+    double t0 = now_s();
+    int rc = run_rows_timed(f, n, kv0, e);
+    f->tm.forward_s += now_s() - t0;
+    f->tm.rows += n;
+    return rc;
+}
+
+static int run_rows_timed(fwd *f, int n, int kv0, cj_err *e) {
     const model_hparams *hp = &f->m->hp;
     int max_pos = 0;
     for (int r = 0; r < n; r++) max_pos = imax(max_pos, f->pos[r]);
@@ -625,17 +738,21 @@ static void hsel_logits(fwd *f, int nr) {
     const model_mat *w = &f->m->output;
     int V = f->m->hp.vocab_size, d = f->m->hp.dim;
     const float *w32 = model_mat_f32(w);
+    double t0 = now_s();
     if (w32) {
         gemm(f, f->logits, V, f->hsel, w32, nr, d, V);
-        return;
+    } else {
+        /* A chunk of vocabulary rows at a time: each logit is summed over
+         * the same inner dimension in the same order, so chunking changes
+         * nothing. */
+        for (int c0 = 0; c0 < V; c0 += f->out_chunk) {
+            int nc = imin(f->out_chunk, V - c0);
+            dequant(f, w, c0, nc, d, f->wbuf);
+            gemm(f, f->logits + c0, V, f->hsel, f->wbuf, nr, d, nc);
+        }
     }
-    /* A chunk of vocabulary rows at a time: each logit is summed over the
-     * same inner dimension in the same order, so chunking changes nothing. */
-    for (int c0 = 0; c0 < V; c0 += f->out_chunk) {
-        int nc = imin(f->out_chunk, V - c0);
-        dequant(f, w, c0, nc, d, f->wbuf);
-        gemm(f, f->logits + c0, V, f->hsel, f->wbuf, nr, d, nc);
-    }
+    f->tm.matrix_s += now_s() - t0;
+    f->tm.matrix_flops += 2.0 * nr * d * V;
 }
 
 /* Logits of the final-normed rows rows[0..nr) of f->xb, nr <= out_cap, into
@@ -1092,6 +1209,8 @@ void fwd_set_kv_budget(fwd *f, size_t bytes) {
 }
 
 int fwd_batch_tokens(const fwd *f) { return f->max_batch; }
+
+fwd_timing fwd_get_timing(const fwd *f) { return f->tm; }
 
 /* --- decoding ---------------------------------------------------------------- */
 

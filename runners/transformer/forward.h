@@ -46,6 +46,20 @@ void fwd_free(fwd *f);
  * Token ids out of range are an error, never an out-of-bounds read. */
 int fwd_score(fwd *f, fwd_seq *seqs, int n, cj_err *e);
 
+/* Where the forward pass spent its time since fwd_new (wall seconds):
+ * matrix products (each weight's dequantization included) and attention
+ * are parts of forward_s, which covers every row pushed through the model
+ * (the output projection excepted); the rest of it is norms, RoPE, SwiGLU
+ * and the KV writes. The timers cost two clock reads per product. */
+typedef struct {
+    double forward_s;    /* run through the layers */
+    double matrix_s;     /* in weight products: layers and output projection */
+    double attention_s;  /* in attention */
+    double matrix_flops; /* 2 * rows * in * out over those products */
+    double rows;         /* rows (tokens) pushed through the layers */
+} fwd_timing;
+fwd_timing fwd_get_timing(const fwd *f);
+
 /* The batch size in tokens (max_batch_tokens, or the default it stands for). */
 int fwd_batch_tokens(const fwd *f);
 

@@ -15,7 +15,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test test-asan run deps deps-test fuzz bench clean
+.PHONY: all test check test-asan run deps deps-test fuzz bench clean
 all: chaejeom
 
 chaejeom: $(BUILD)/chaejeom
@@ -35,13 +35,23 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libchaejeom.a tests/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libchaejeom.a $(LDFLAGS) $(LDLIBS)
 
-# The test command CI runs. Unit tests, then end-to-end tests of the CLI.
+ASAN := OPT="-O2 -march=native" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+# Checks that build nothing of ours (valgrind and libFuzzer make their own
+# builds), so a sanitizer pass does not repeat them.
+ASAN_SKIP := test_valgrind.sh test_fuzz_short.sh
+
+# The test command CI runs: the suite on the optimized build, then on an
+# AddressSanitizer + UndefinedBehaviorSanitizer build (tests/all.sh).
 test: deps-test
+	@sh tests/all.sh
+
+# One pass: unit tests, then end-to-end tests of the CLI, on $(BUILD).
+check: deps-test
 	$(MAKE) $(BUILD)/chaejeom $(TEST_BIN)
-	@BUILD=$(BUILD) sh tests/run.sh
+	@BUILD=$(BUILD) TEST_SKIP="$(TEST_SKIP)" sh tests/run.sh
 
 test-asan:
-	$(MAKE) BUILD=build-asan OPT="-O1" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
+	$(MAKE) BUILD=build-asan $(ASAN) TEST_SKIP="$(ASAN_SKIP)" check
 
 deps:
 	@sh scripts/deps.sh

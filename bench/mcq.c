@@ -15,7 +15,9 @@
  *   --dump FILE  one JSON object per question, for the llama.cpp peer:
  *                {"id", "contexts": [n], "continuations": [n], "gold"}
  *   --out FILE   one line per question: id pred gold lp_0 .. lp_{n-1}
- *   stdout       mcq: questions=Q seconds=T qps=R acc=A prefill_tokens=P load_s=L rss_mb=M */
+ *   stdout       mcq: questions=Q seconds=T qps=R acc=A prefill_tokens=P load_s=L rss_mb=M
+ *                rss_before_model_mb=B (peak RSS, and RSS once the prompts
+ *                are built, before the model loads) */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../common/fileio.h"
 #include "../common/sb.h"
@@ -39,7 +42,7 @@ typedef struct {
 
 typedef struct {
     const char *tasks, *data_dir, *tasks_dir, *dump, *out, *model, *tokenizer;
-    int shots, limit, subset, batch, threads, no_prefix;
+    int shots, limit, subset, batch, threads, no_prefix, kv_budget_mb;
     uint64_t seed;
 } opts;
 
@@ -47,6 +50,15 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Resident memory now, from /proc/self/statm (0 if unreadable). */
+static double rss_now_mb(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, res = 0;
+    int ok = f && fscanf(f, "%ld %ld", &size, &res) == 2;
+    if (f) fclose(f);
+    return ok ? res * (double)sysconf(_SC_PAGESIZE) / 1048576.0 : 0;
 }
 
 /* The sample, narrowed to opts->subset questions if asked; requests built. */
@@ -146,7 +158,7 @@ typedef struct {
 
 static int score(const opts *o, const question *q, int n, FILE *out, tally *t, cj_err *e) {
     runner_opts ro = {.model_path = o->model, .tokenizer_path = o->tokenizer, .threads = o->threads,
-                      .no_prefix_cache = o->no_prefix};
+                      .no_prefix_cache = o->no_prefix, .kv_budget_mb = o->kv_budget_mb};
     runner *r = runner_local_open(&ro, e);
     if (!r) return -1;
     int max_choices = 1;
@@ -191,7 +203,8 @@ static int score(const opts *o, const question *q, int n, FILE *out, tally *t, c
 static void usage(FILE *f) {
     fputs("usage: mcq --tasks LIST [--shots K] [--limit N] [--seed S] [--subset K] [--data-dir DIR]\n"
           "           [--tasks-dir DIR] [--dump FILE]\n"
-          "           [-m MODEL [--tokenizer PATH] [-t THREADS] [--batch DOCS] [--no-prefix-cache] [--out FILE]]\n",
+          "           [-m MODEL [--tokenizer PATH] [-t THREADS] [--batch DOCS] [--no-prefix-cache] [--kv-budget MB]\n"
+          "            [--out FILE]]\n",
           f);
 }
 
@@ -221,6 +234,7 @@ static int parse(int argc, char **argv, opts *o) {
         else if (!strcmp(a, "--subset")) o->subset = (int)n;
         else if (!strcmp(a, "--batch") && n >= 1) o->batch = (int)n;
         else if (!strcmp(a, "-t")) o->threads = (int)n;
+        else if (!strcmp(a, "--kv-budget")) o->kv_budget_mb = (int)n;
         else return -1;
     }
     return o->tasks ? 0 : -1;
@@ -253,6 +267,7 @@ int main(int argc, char **argv) {
             goto fail;
         }
         tally t = {0};
+        double base_mb = rss_now_mb(); /* the harness's share: tasks, data, prompts */
         double t0 = now_s();
         if (score(&o, q, n, out, &t, &e)) goto fail;
         double total = now_s() - t0;
@@ -264,9 +279,10 @@ int main(int argc, char **argv) {
         out = NULL;
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
-        printf("mcq: questions=%d seconds=%.3f qps=%.4f acc=%.4f prefill_tokens=%ld load_s=%.2f rss_mb=%.1f\n", n,
-               t.seconds, t.seconds > 0 ? n / t.seconds : 0, n ? (double)t.correct / n : 0, t.prefill_tokens,
-               total - t.seconds, ru.ru_maxrss / 1024.0);
+        printf("mcq: questions=%d seconds=%.3f qps=%.4f acc=%.4f prefill_tokens=%ld load_s=%.2f rss_mb=%.1f "
+               "rss_before_model_mb=%.1f\n",
+               n, t.seconds, t.seconds > 0 ? n / t.seconds : 0, n ? (double)t.correct / n : 0, t.prefill_tokens,
+               total - t.seconds, ru.ru_maxrss / 1024.0, base_mb);
     } else {
         printf("mcq: questions=%d\n", n);
     }

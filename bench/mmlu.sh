@@ -18,6 +18,10 @@
 #   BENCH_MMLU_TASKS   default mmlu (57 subjects; quick: mmlu_college_*, 6 subjects)
 #   BENCH_MMLU_LIMIT   questions per subject (default 4)
 #   BENCH_MMLU_BASE    baseline subset size (default 16; quick: 2), or "all"
+#   BENCH_MMLU_KV_MB   our run's --kv-budget in MiB (default 64); the memory
+#                      line compares its peak RSS (whole, and less the
+#                      harness's share measured before the model loads) with
+#                      the model file's bytes plus this budget
 #
 # The last line reads
 #   questions/s ours=Q1 no-prefix=Q2 llama.cpp=Q3 ratio_vs_llamacpp=R1 ratio_vs_noprefix=R2
@@ -35,6 +39,7 @@ else
     base=${BENCH_MMLU_BASE:-16}
 fi
 limit=${BENCH_MMLU_LIMIT:-4}
+kv_mb=${BENCH_MMLU_KV_MB:-64}
 [ "$base" = all ] && base=0
 shape=${BENCH_MMLU_SHAPE:-smollm-135m}
 t=$BENCH_THREADS
@@ -46,7 +51,7 @@ sample="--tasks $tasks --shots 5 --limit $limit --seed $BENCH_SEED"
 echo "mmlu: $shape $BENCH_TYPE, threads=$t, sample: $sample; baselines on $( [ "$base" = 0 ] && echo "all of it" || echo "a subset of $base")"
 
 # shellcheck disable=SC2086 # $sample is a list of options
-ours=$("$TOOLS/mcq" $sample -m "$model" -t "$t" --out "$work/ours.txt" | tail -n 1)
+ours=$("$TOOLS/mcq" $sample -m "$model" -t "$t" --kv-budget "$kv_mb" --out "$work/ours.txt" | tail -n 1)
 # shellcheck disable=SC2086
 nopre=$("$TOOLS/mcq" $sample --subset "$base" --dump "$work/subset.jsonl" -m "$model" -t "$t" \
     --no-prefix-cache --out "$work/noprefix.txt" | tail -n 1)
@@ -88,6 +93,12 @@ if [ -n "$peer_line" ]; then
 fi
 echo "prefill tokens per question: ours=$(awk -v a="$(bench_field "$ours" prefill_tokens)" -v n="$(bench_field "$ours" questions)" 'BEGIN { printf "%.0f", a / n }')" \
     "no-prefix=$(awk -v a="$(bench_field "$nopre" prefill_tokens)" -v n="$(bench_field "$nopre" questions)" 'BEGIN { printf "%.0f", a / n }')"
+
+wf=$(awk -v b="$(wc -c <"$model")" 'BEGIN { printf "%.1f", b / 1048576 }')
+awk -v r="$(bench_field "$ours" rss_mb)" -v h="$(bench_field "$ours" rss_before_model_mb)" -v w="$wf" -v b="$kv_mb" 'BEGIN {
+    printf "memory ours: peak_rss_mb=%.1f harness_mb=%.1f model_file_mb=%.1f kv_budget_mb=%d", r, h, w, b
+    printf " rss_over_file_plus_budget=%.3f model_rss_over_file_plus_budget=%.3f\n", r / (w + b), (r - h) / (w + b)
+}'
 
 q1=$(bench_field "$ours" qps)
 q2=$(bench_field "$nopre" qps)

@@ -29,7 +29,7 @@ static void usage(FILE *f) {
             "      --batch N          docs per runner call (default 32)\n"
             "  -t, --threads N        compute threads (default: all cores)\n"
             "      --no-prefix-cache  compute every request in full (same results, slower)\n"
-            "      --kv-budget MB     bound the KV cache (shared prefixes + one batch; default: none)\n"
+            "      --kv-budget MB     bound the KV cache plus one batch's activations (default: none)\n"
             "      --db FILE          results database (default chaejeom.db)\n"
             "      --data-dir DIR     datasets root (default: <assets>/datasets)\n"
             "      --tasks-dir DIR    task definitions (default: the built-in ones)\n"

@@ -124,7 +124,7 @@ typedef struct {
     int threads;                /* 0 = all cores */
     int batch_tokens;           /* max tokens per forward batch; 0 = default */
     int no_prefix_cache;        /* 1 = plain path, no prefix sharing */
-    int kv_budget_mb;           /* KV cache bound in MiB (prefixes kept + one batch); 0 = none */
+    int kv_budget_mb;           /* bound in MiB on the KV cache plus one batch's activations; 0 = none */
 } runner_opts;
 
 /* The local transformer (runners/transformer/). Returns a runner the caller

@@ -117,6 +117,7 @@ struct fwd {
     int *ret_tok; /* [ret_n] */
     int ret_n;
     int kv_budget_rows; /* cache rows allowed (0: no bound) */
+    size_t budget;      /* bytes for the cache plus a batch's activations (0: no bound) */
 };
 
 /* --- helpers --------------------------------------------------------------- */
@@ -1056,9 +1057,25 @@ static void plan_row(fwd *f, int r, int tok, int pos, int chain, int nchain, int
 
 /* Rows a batch may take with `live` cache rows held, within the KV budget
  * (but at least a few, so that any sequence progresses). */
+/* Bytes of one cache row (K and V of every layer) and of one batch row's
+ * activations (x, xb, q, k, v, hb, hb2). */
+static size_t kv_row_bytes(const fwd *f) { return (size_t)f->m->hp.n_layers * 2 * (size_t)f->kv_dim * sizeof(float); }
+static size_t act_row_bytes(const fwd *f) {
+    const model_hparams *hp = &f->m->hp;
+    size_t w = (size_t)hp->dim + (size_t)imax(hp->dim, f->q_dim) + (size_t)f->q_dim + 2 * (size_t)f->kv_dim +
+               (size_t)imax(hp->ffn_dim, hp->dim) + (size_t)hp->ffn_dim;
+    return w * sizeof(float);
+}
+
+/* Rows the next batch may take with `live` cache rows in use: under the
+ * budget, each new row costs its cache row and its activations. */
 static int batch_room(const fwd *f, int live) {
     int room = f->max_batch;
-    if (f->kv_budget_rows > 0) room = imin(room, imax(f->kv_budget_rows - live, imin(room, 64)));
+    if (f->budget) {
+        size_t used = (size_t)live * kv_row_bytes(f);
+        size_t fit = used < f->budget ? (f->budget - used) / (kv_row_bytes(f) + act_row_bytes(f)) : 0;
+        room = imin(room, imax(fit < (size_t)room ? (int)fit : room, imin(room, 64)));
+    }
     return room;
 }
 
@@ -1202,8 +1219,8 @@ void fwd_set_prefix_sharing(fwd *f, int on) {
 }
 
 void fwd_set_kv_budget(fwd *f, size_t bytes) {
-    size_t per_row = (size_t)f->m->hp.n_layers * 2 * (size_t)f->kv_dim * sizeof(float);
-    size_t rows = bytes / per_row;
+    size_t rows = bytes / kv_row_bytes(f);
+    f->budget = bytes;
     f->kv_budget_rows = bytes == 0 ? 0 : (int)(rows > INT32_MAX / 4 ? INT32_MAX / 4 : imax((int)rows, 1));
     f->ret_n = 0;
 }

@@ -68,10 +68,12 @@ int fwd_batch_tokens(const fwd *f);
  * kept between calls. Either call drops the kept prefix. */
 void fwd_set_prefix_sharing(fwd *f, int on);
 
-/* Bounds the KV cache to about `bytes` (0: no bound, the default): batches
- * shrink so that the prefixes in use plus a batch fit (never below a few
+/* Bounds the KV cache plus a batch's activations to about `bytes` (0: no
+ * bound, the default): batches shrink so that the prefixes in use plus a
+ * batch (its cache rows and its activation rows) fit (never below a few
  * dozen rows, so a sequence longer than the budget still runs), and the
- * prefix kept between calls is at most half of it. */
+ * prefix kept between calls is at most half of it. Fixed scratch (one
+ * dequantized matrix, one group of logit rows) comes on top. */
 void fwd_set_kv_budget(fwd *f, size_t bytes);
 
 /* Incremental decoding of one sequence, for generation. The KV cache holds

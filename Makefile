@@ -15,7 +15,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test check test-asan run deps deps-test fuzz bench clean
+.PHONY: all test check test-asan run deps deps-test fuzz bench clean FORCE
 all: chaejeom
 
 chaejeom: $(BUILD)/chaejeom
@@ -27,7 +27,15 @@ $(BUILD)/chaejeom: $(BUILD)/harness/main.o $(BUILD)/libchaejeom.a
 $(BUILD)/libchaejeom.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/%.o: %.c
+# Objects depend on the flags they were built with: a build folder rebuilt
+# with other OPT/SAN (e.g. build-asan) never links stale objects.
+FLAGS_STAMP := $(BUILD)/.flags
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' >$@
+FORCE:
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 

@@ -302,8 +302,9 @@ static void rope(const fwd *f, float *x, int n, int n_h) {
  * A row's scores are indexed by key position (a row at position p attends to
  * positions 0..p, whichever cache rows hold them), and every per-key
  * operation below is the same instruction sequence whatever the key's place
- * in a block or range: explicit FMAs (fmaf in the tails), an exp that treats
- * 8 padded lanes alike, sums in 8 lanes by position mod 8. So the result of
+ * in a block or range: explicit FMAs (masked vector lanes in the tails, or
+ * fmaf without SIMD), an exp that treats 8 padded lanes alike, sums in 8
+ * lanes by position mod 8. So the result of
  * a row depends on its keys only, not on how its prefix was split into
  * shared ranges. */
 
@@ -338,6 +339,28 @@ static inline __m256 exp8v(__m256 v) {
 }
 #endif
 
+#ifdef __AVX512F__
+/* exp8v on 16 lanes: the same operations lane by lane. */
+static inline __m512 exp16v(__m512 v) {
+    __mmask16 keep = _mm512_cmp_ps_mask(v, _mm512_set1_ps(-87.0f), _CMP_GE_OQ);
+    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), v);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    y = _mm512_mul_ps(y, _mm512_castsi512_ps(e));
+    return _mm512_maskz_mov_ps(keep, y);
+}
+#endif
+
 /* exp of x[0..8) in place: exp8v, or expf (0 below -87) without SIMD. */
 static void exp8(float *x) {
 #if ATT_SIMD
@@ -351,16 +374,37 @@ static void exp8(float *x) {
  * has room): each exp times 1 / the sum of them (summed in double, in 8 lanes
  * by position mod 8, combined in a fixed order). */
 static void softmax8(float *att, int n) {
-    int n8 = (n + 7) & ~7;
+    int n8 = (n + 7) & ~7, j0 = 0;
     float mx = -INFINITY; /* max is exact in any order */
-    for (int j = 0; j < n; j++) mx = att[j] > mx ? att[j] : mx;
+#if ATT_SIMD
+    __m256 vmx = _mm256_set1_ps(-INFINITY);
+    for (; j0 + 8 <= n; j0 += 8) vmx = _mm256_max_ps(vmx, _mm256_loadu_ps(att + j0));
+    float lanes[8];
+    _mm256_storeu_ps(lanes, vmx);
+    for (int b = 0; b < 8; b++) mx = lanes[b] > mx ? lanes[b] : mx;
+#endif
+    for (int j = j0; j < n; j++) mx = att[j] > mx ? att[j] : mx;
     for (int j = n; j < n8; j++) att[j] = -INFINITY;
     double s[8] = {0};
 #if ATT_SIMD
     /* the same sums, lane b of (lo, hi) holding s[b] and s[4 + b] */
     __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
     __m256 m8 = _mm256_set1_ps(mx);
-    for (int j = 0; j < n8; j += 8) {
+    int j = 0;
+#ifdef __AVX512F__
+    /* 16 at a time: lane b of s8 holds s[b]; the first 8 keys then the next 8 */
+    __m512d s8 = _mm512_setzero_pd();
+    __m512 m16 = _mm512_set1_ps(mx);
+    for (; j + 16 <= n8; j += 16) {
+        __m512 v = exp16v(_mm512_sub_ps(_mm512_loadu_ps(att + j), m16));
+        _mm512_storeu_ps(att + j, v);
+        s8 = _mm512_add_pd(s8, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+        s8 = _mm512_add_pd(s8, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+    }
+    lo = _mm512_castpd512_pd256(s8);
+    hi = _mm512_extractf64x4_pd(s8, 1);
+#endif
+    for (; j < n8; j += 8) {
         __m256 v = exp8v(_mm256_sub_ps(_mm256_loadu_ps(att + j), m8));
         _mm256_storeu_ps(att + j, v);
         lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
@@ -419,8 +463,29 @@ static inline __attribute__((always_inline)) void scores_g(const fwd *f, const f
     size_t ld = (size_t)f->kv_cap;
     kt += lo;
 #ifdef __AVX512F__
-    /* the same per-key instructions, 32 keys at a time */
+    /* The same per-key instructions, 64 keys at a time (4 accumulators per
+     * query: enough independent FMAs to hide their latency), then 32, then
+     * the remainder with masked loads (one pass instead of 16-, 8- and
+     * one-key tails whose dependent FMA chains cost more than the bulk). */
     __m512 sc16 = _mm512_set1_ps(scale);
+    for (; j + 64 <= n; j += 64) {
+        __m512 a[GMAX][4];
+        UNROLL_G for (int g = 0; g < ng; g++) a[g][0] = a[g][1] = a[g][2] = a[g][3] = _mm512_setzero_ps();
+        for (int i = 0; i < hd; i++) {
+            const float *k = kt + (size_t)i * ld + j;
+            __m512 k0 = _mm512_loadu_ps(k), k1 = _mm512_loadu_ps(k + 16);
+            __m512 k2 = _mm512_loadu_ps(k + 32), k3 = _mm512_loadu_ps(k + 48);
+            UNROLL_G for (int g = 0; g < ng; g++) {
+                __m512 qi = _mm512_set1_ps(q[g][i]);
+                a[g][0] = _mm512_fmadd_ps(qi, k0, a[g][0]);
+                a[g][1] = _mm512_fmadd_ps(qi, k1, a[g][1]);
+                a[g][2] = _mm512_fmadd_ps(qi, k2, a[g][2]);
+                a[g][3] = _mm512_fmadd_ps(qi, k3, a[g][3]);
+            }
+        }
+        UNROLL_G for (int g = 0; g < ng; g++)
+            for (int b = 0; b < 4; b++) _mm512_storeu_ps(att[g] + aoff + j + 16 * b, _mm512_mul_ps(a[g][b], sc16));
+    }
     for (; j + 32 <= n; j += 32) {
         __m512 a[GMAX][2];
         UNROLL_G for (int g = 0; g < ng; g++) a[g][0] = a[g][1] = _mm512_setzero_ps();
@@ -437,6 +502,27 @@ static inline __attribute__((always_inline)) void scores_g(const fwd *f, const f
             _mm512_storeu_ps(att[g] + aoff + j, _mm512_mul_ps(a[g][0], sc16));
             _mm512_storeu_ps(att[g] + aoff + j + 16, _mm512_mul_ps(a[g][1], sc16));
         }
+    }
+    if (j < n) { /* 1..31 keys left */
+        int r = n - j;
+        __mmask16 m0 = r >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << r) - 1);
+        __mmask16 m1 = r > 16 ? (__mmask16)((1u << (r - 16)) - 1) : 0;
+        __m512 a[GMAX][2];
+        UNROLL_G for (int g = 0; g < ng; g++) a[g][0] = a[g][1] = _mm512_setzero_ps();
+        for (int i = 0; i < hd; i++) {
+            const float *k = kt + (size_t)i * ld + j;
+            __m512 k0 = _mm512_maskz_loadu_ps(m0, k), k1 = _mm512_maskz_loadu_ps(m1, k + 16);
+            UNROLL_G for (int g = 0; g < ng; g++) {
+                __m512 qi = _mm512_set1_ps(q[g][i]);
+                a[g][0] = _mm512_fmadd_ps(qi, k0, a[g][0]);
+                a[g][1] = _mm512_fmadd_ps(qi, k1, a[g][1]);
+            }
+        }
+        UNROLL_G for (int g = 0; g < ng; g++) {
+            _mm512_mask_storeu_ps(att[g] + aoff + j, m0, _mm512_mul_ps(a[g][0], sc16));
+            _mm512_mask_storeu_ps(att[g] + aoff + j + 16, m1, _mm512_mul_ps(a[g][1], sc16));
+        }
+        j = n;
     }
 #endif
     __m256 sc = _mm256_set1_ps(scale);
@@ -466,12 +552,17 @@ static inline __attribute__((always_inline)) void scores_g(const fwd *f, const f
         }
         UNROLL_G for (int g = 0; g < ng; g++) _mm256_storeu_ps(att[g] + aoff + j, _mm256_mul_ps(a[g], sc));
     }
-    for (; j < n; j++)
-        UNROLL_G for (int g = 0; g < ng; g++) {
-            float a = 0;
-            for (int i = 0; i < hd; i++) a = fmaf(q[g][i], kt[(size_t)i * ld + j], a);
-            att[g][aoff + j] = a * scale;
+    if (j < n) { /* 1..7 keys left: masked lanes, the same FMAs */
+        __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - j), lane);
+        __m256 a[GMAX];
+        UNROLL_G for (int g = 0; g < ng; g++) a[g] = _mm256_setzero_ps();
+        for (int i = 0; i < hd; i++) {
+            __m256 k0 = _mm256_maskload_ps(kt + (size_t)i * ld + j, m);
+            UNROLL_G for (int g = 0; g < ng; g++) a[g] = _mm256_fmadd_ps(_mm256_set1_ps(q[g][i]), k0, a[g]);
         }
+        UNROLL_G for (int g = 0; g < ng; g++) _mm256_maskstore_ps(att[g] + aoff + j, m, _mm256_mul_ps(a[g], sc));
+    }
 }
 
 /* o[g] += sum over cache rows [lo, hi) of att[g][aoff + j - lo] * v_j,
@@ -483,7 +574,27 @@ static inline __attribute__((always_inline)) void mix_g(const fwd *f, float *con
     int hd = f->m->hp.head_dim, i0 = 0;
     size_t ld = (size_t)f->kv_dim;
 #ifdef __AVX512F__
-    /* the same per-component instructions, 32 components at a time */
+    /* the same per-component instructions, 64 components at a time (4
+     * accumulators per query, for the FMA latency), then 32 */
+    for (; i0 + 64 <= hd; i0 += 64) {
+        __m512 a[GMAX][4];
+        UNROLL_G for (int g = 0; g < ng; g++)
+            for (int b = 0; b < 4; b++) a[g][b] = _mm512_loadu_ps(o[g] + i0 + 16 * b);
+        for (int j = lo; j < hi; j++) {
+            const float *v = vc + (size_t)j * ld + i0;
+            __m512 v0 = _mm512_loadu_ps(v), v1 = _mm512_loadu_ps(v + 16);
+            __m512 v2 = _mm512_loadu_ps(v + 32), v3 = _mm512_loadu_ps(v + 48);
+            UNROLL_G for (int g = 0; g < ng; g++) {
+                __m512 w = _mm512_set1_ps(att[g][aoff + j - lo]);
+                a[g][0] = _mm512_fmadd_ps(w, v0, a[g][0]);
+                a[g][1] = _mm512_fmadd_ps(w, v1, a[g][1]);
+                a[g][2] = _mm512_fmadd_ps(w, v2, a[g][2]);
+                a[g][3] = _mm512_fmadd_ps(w, v3, a[g][3]);
+            }
+        }
+        UNROLL_G for (int g = 0; g < ng; g++)
+            for (int b = 0; b < 4; b++) _mm512_storeu_ps(o[g] + i0 + 16 * b, a[g][b]);
+    }
     for (; i0 + 32 <= hd; i0 += 32) {
         __m512 a[GMAX][2];
         UNROLL_G for (int g = 0; g < ng; g++) {

@@ -18,8 +18,10 @@
 #   BENCH_MMLU_TASKS   default mmlu (57 subjects; quick: mmlu_college_*, 6 subjects)
 #   BENCH_MMLU_LIMIT   questions per subject (default 4)
 #   BENCH_MMLU_BASE    baseline subset size (default 16; quick: 2), or "all"
-#   BENCH_MMLU_KV_MB   our run's --kv-budget in MiB (default 64); the memory
-#                      line compares its peak RSS (whole, and less the
+#   BENCH_MMLU_KV_MB   our run's --kv-budget in MiB (default 160: the longest
+#                      5-shot prompts of the sample, about 3,000 tokens, need
+#                      about 140 MiB of SmolLM KV whatever the budget); the
+#                      memory line compares its peak RSS (whole, and less the
 #                      harness's share measured before the model loads) with
 #                      the model file's bytes plus this budget
 #
@@ -39,7 +41,7 @@ else
     base=${BENCH_MMLU_BASE:-16}
 fi
 limit=${BENCH_MMLU_LIMIT:-4}
-kv_mb=${BENCH_MMLU_KV_MB:-64}
+kv_mb=${BENCH_MMLU_KV_MB:-160}
 [ "$base" = all ] && base=0
 shape=${BENCH_MMLU_SHAPE:-smollm-135m}
 t=$BENCH_THREADS

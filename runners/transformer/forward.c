@@ -32,7 +32,9 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -249,20 +251,62 @@ static int ensure_rope(fwd *f, int positions, cj_err *e) {
     return 0;
 }
 
+/* KV buffers of n floats are anonymous mappings, not malloc blocks: the
+ * cache grows by copying into new buffers, and an unmapped buffer leaves
+ * resident memory at once, where malloc may keep large freed blocks in its
+ * heap (the KV budget is about resident memory). Failure aborts, as
+ * cj_xmalloc does. Sanitizer builds use the heap, whose redzones let
+ * AddressSanitizer check every KV index. */
+#if defined(__SANITIZE_ADDRESS__)
+#define KV_MALLOC 1 /* heap blocks have redzones: AddressSanitizer checks every KV index */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KV_MALLOC 1
+#endif
+#endif
+
+static float *kv_map(size_t n) {
+#ifdef KV_MALLOC
+    return cj_xmalloc(n * sizeof(float));
+#else
+    void *p = mmap(NULL, n * sizeof(float), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        fprintf(stderr, "chaejeom: out of memory (a KV buffer of %zu bytes)\n", n * sizeof(float));
+        abort();
+    }
+    return p;
+#endif
+}
+
+static void kv_unmap(float *p, size_t n) {
+#ifdef KV_MALLOC
+    (void)n;
+    free(p);
+#else
+    if (p && n) munmap(p, n * sizeof(float));
+#endif
+}
+
 static int ensure_kv(fwd *f, int rows, cj_err *e) {
     if (rows <= f->kv_cap) return 0;
-    int grow = imin(2 * f->kv_cap, INT32_MAX / 2);
+    /* Doubling, or under a budget an eighth at a time: the keys are stored
+     * transposed, so the copy touches every page of the new capacity, and
+     * the batch planner counts only the rows in use against the budget. */
+    int grow = f->budget ? f->kv_cap + f->kv_cap / 8 + 64 : imin(2 * f->kv_cap, INT32_MAX / 2);
     if (f->kv_budget_rows > 0) grow = imin(grow, f->kv_budget_rows);
     int cap = imax(rows, grow);
     if ((size_t)cap > SIZE_MAX / sizeof(float) / (size_t)f->kv_dim)
         return cj_fail(e, "forward: KV cache for %d positions is too large", rows);
+    size_t n_new = (size_t)cap * f->kv_dim, n_old = (size_t)f->kv_cap * f->kv_dim;
     for (int l = 0; l < f->m->hp.n_layers; l++) {
-        float *k = cj_xmalloc((size_t)cap * f->kv_dim * sizeof(float));
+        float *k = kv_map(n_new), *v = kv_map(n_new);
         for (int d = 0; d < f->kv_dim && f->kv_cap; d++)
             memcpy(k + (size_t)d * cap, f->kc[l] + (size_t)d * f->kv_cap, (size_t)f->kv_cap * sizeof(float));
-        free(f->kc[l]);
+        if (n_old) memcpy(v, f->vc[l], n_old * sizeof(float));
+        kv_unmap(f->kc[l], n_old);
+        kv_unmap(f->vc[l], n_old);
         f->kc[l] = k;
-        f->vc[l] = cj_xrealloc(f->vc[l], (size_t)cap * f->kv_dim * sizeof(float));
+        f->vc[l] = v;
     }
     f->kv_cap = cap;
     return 0;
@@ -1471,8 +1515,8 @@ void fwd_free(fwd *f) {
     free(f->hsel);
     free(f->logits);
     for (int l = 0; f->kc && l < f->m->hp.n_layers; l++) {
-        free(f->kc[l]);
-        free(f->vc[l]);
+        kv_unmap(f->kc[l], (size_t)f->kv_cap * f->kv_dim);
+        kv_unmap(f->vc[l], (size_t)f->kv_cap * f->kv_dim);
     }
     free(f->kc);
     free(f->vc);

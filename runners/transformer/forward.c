@@ -148,6 +148,21 @@ static void gemm(const fwd *f, float *y, int ldy, float *x, const float *w, int 
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, w, in, 0.0f, y, ldy);
 }
 
+/* Runs fn on each of the nt jobs (job_size bytes apart, nt <=
+ * MAX_ATT_THREADS): jobs 1.. on new threads, job 0 on this one, and a job
+ * whose thread cannot start here as well. Returns when all are done. */
+static void fan_out(void *(*fn)(void *), void *jobs, size_t job_size, int nt) {
+    pthread_t tid[MAX_ATT_THREADS];
+    int started[MAX_ATT_THREADS] = {0};
+    char *j = jobs;
+    for (int t = 1; t < nt; t++) started[t] = pthread_create(&tid[t], NULL, fn, j + (size_t)t * job_size) == 0;
+    fn(j);
+    for (int t = 1; t < nt; t++) {
+        if (started[t]) pthread_join(tid[t], NULL);
+        else fn(j + (size_t)t * job_size); /* no thread to be had: do it here */
+    }
+}
+
 typedef struct {
     const model_mat *w;
     int64_t r0, nr;
@@ -171,18 +186,11 @@ static void dequant(const fwd *f, const model_mat *w, int64_t r0, int64_t nr, in
         return;
     }
     deq_job jobs[MAX_ATT_THREADS];
-    pthread_t tid[MAX_ATT_THREADS];
-    int started[MAX_ATT_THREADS] = {0};
     for (int t = 0; t < nt; t++) {
         int64_t a = nr * t / nt, b = nr * (t + 1) / nt;
         jobs[t] = (deq_job){w, r0 + a, b - a, cols, dst + a * cols};
     }
-    for (int t = 1; t < nt; t++) started[t] = pthread_create(&tid[t], NULL, deq_worker, &jobs[t]) == 0;
-    deq_worker(&jobs[0]);
-    for (int t = 1; t < nt; t++) {
-        if (started[t]) pthread_join(tid[t], NULL);
-        else deq_worker(&jobs[t]);
-    }
+    fan_out(deq_worker, jobs, sizeof *jobs, nt);
 }
 
 /* w [out, in] as F32: in place, or dequantized into f->wbuf (valid until
@@ -801,8 +809,6 @@ static void attention(fwd *f, int l, int n, int kv0, float *out) {
         return;
     }
     att_job jobs[MAX_ATT_THREADS];
-    pthread_t tid[MAX_ATT_THREADS];
-    int started[MAX_ATT_THREADS] = {0};
     double per = work / nt, acc = 0;
     int r = 0;
     for (int t = 0; t < nt; t++) {
@@ -817,14 +823,7 @@ static void attention(fwd *f, int l, int n, int kv0, float *out) {
         }
         jobs[t] = (att_job){f, l, r0, r, kv0, out, f->att[t]};
     }
-    for (int t = 1; t < nt; t++) started[t] = pthread_create(&tid[t], NULL, attention_worker, &jobs[t]) == 0;
-    attention_worker(&jobs[0]);
-    for (int t = 1; t < nt; t++) {
-        if (started[t])
-            pthread_join(tid[t], NULL);
-        else
-            attention_worker(&jobs[t]); /* no thread to be had: do it here */
-    }
+    fan_out(attention_worker, jobs, sizeof *jobs, nt);
 }
 
 static void layer(fwd *f, int l, int n, int kv0) {

@@ -77,7 +77,8 @@ float *model_alloc_f32(model *m, uint64_t n) {
 int model_set_mat(model *m, model_mat *w, const void *data, size_t nbytes, ggml_type t, int64_t rows, int64_t cols,
                   const char *what, cj_err *e) {
     size_t row_bytes, total;
-    if (rows <= 0 || cols <= 0 || quant_nbytes(t, (uint64_t)cols, &row_bytes) || quant_nbytes(t, (uint64_t)rows * (uint64_t)cols, &total))
+    if (rows <= 0 || cols <= 0 || (uint64_t)rows > UINT64_MAX / (uint64_t)cols ||
+        quant_nbytes(t, (uint64_t)cols, &row_bytes) || quant_nbytes(t, (uint64_t)rows * (uint64_t)cols, &total))
         return cj_fail(e, "%s: a %s matrix of %lld x %lld cannot be stored (rows must be whole blocks of %d)", what,
                        quant_type_name(t), (long long)rows, (long long)cols, quant_block_elems(t));
     if (total != nbytes)

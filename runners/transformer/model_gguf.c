@@ -4,9 +4,10 @@
  *
  * The file stays mapped for the model's lifetime (model_keep_map): matrices
  * are used in place in their own type (model_set_mat), vectors as F32 (in
- * place, or dequantized once into buffers the model owns). GGUF lists a matrix's shape as ne = [in, out] with
- * ne[0] contiguous, which is exactly the row-major [out, in] layout model.h
- * wants, so no transposition is ever needed.
+ * place, or dequantized once into buffers the model owns). GGUF lists a
+ * matrix's shape as ne = [in, out] with ne[0] contiguous, which is exactly
+ * the row-major [out, in] layout model.h wants, so no transposition is ever
+ * needed.
  *
  * Every tensor of the file must be used: a tensor we do not know (an output
  * bias, rope_freqs for Llama 3.1 RoPE scaling, MoE experts) would change the

@@ -50,6 +50,8 @@
  * this much work (query components x keys); decoding stays serial. */
 #define MAX_ATT_THREADS 64
 #define ATT_PARALLEL_MIN (1 << 20)
+/* Decoding pushes of at most this many rows take fused_matmul. */
+#define FUSED_MAX_ROWS 4
 /* Up to this many query heads of one KV head are handled together, so that
  * each key and value is loaded once for all of them. */
 #define GMAX 4
@@ -112,6 +114,7 @@ struct fwd {
     int rope_bf16; /* frequencies rounded to bf16 (see bf16_round) */
 
     fwd_timing tm; /* where the time went, since fwd_new */
+    int fused;     /* decoding a few rows: non-F32 products dequantize a row at a time (fused_matmul) */
 
     int n_past; /* decoding state: tokens in the cache */
 
@@ -202,10 +205,13 @@ static const float *weights(fwd *f, const model_mat *w, int out, int in) {
     return f->wbuf;
 }
 
+static void fused_matmul(const fwd *f, float *y, int ldy, const float *x, const model_mat *w, int n, int in, int out);
+
 /* y[n, out] = x[n, in] W^T. */
 static void matmul(fwd *f, float *y, float *x, const model_mat *w, int n, int in, int out) {
     double t0 = now_s();
-    gemm(f, y, out, x, weights(f, w, out, in), n, in, out);
+    if (f->fused && !model_mat_f32(w)) fused_matmul(f, y, out, x, w, n, in, out);
+    else gemm(f, y, out, x, weights(f, w, out, in), n, in, out);
     f->tm.matrix_s += now_s() - t0;
     f->tm.matrix_flops += 2.0 * n * in * out;
 }
@@ -826,6 +832,65 @@ static void attention(fwd *f, int l, int n, int kv0, float *out) {
     fan_out(attention_worker, jobs, sizeof *jobs, nt);
 }
 
+/* --- decoding products ----------------------------------------------------------
+ *
+ * A product of a few rows (decoding one token) reads every weight once
+ * whatever is done; converting the whole matrix to F32 first would write and
+ * read it again. So each output row is dequantized into a small buffer and
+ * dotted with the input rows right away, the rows split among the threads.
+ * The sums run in another order than sgemm's, so decoding's numbers may
+ * differ from scoring's in the last bits (fwd_score never takes this path;
+ * F32 weights never do). */
+
+/* sum a[i] * b[i], i < n: 16 (or 8) lanes of FMAs, then the lanes in order. */
+static float dot(const float *a, const float *b, int n) {
+    int i = 0;
+    float acc = 0;
+#ifdef __AVX512F__
+    __m512 v = _mm512_setzero_ps();
+    for (; i + 16 <= n; i += 16) v = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), v);
+    float l16[16];
+    _mm512_storeu_ps(l16, v);
+    for (int k = 0; k < 16; k++) acc += l16[k];
+#elif ATT_SIMD
+    __m256 v = _mm256_setzero_ps();
+    for (; i + 8 <= n; i += 8) v = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), v);
+    float l8[8];
+    _mm256_storeu_ps(l8, v);
+    for (int k = 0; k < 8; k++) acc += l8[k];
+#endif
+    for (; i < n; i++) acc = fmaf(a[i], b[i], acc);
+    return acc;
+}
+
+typedef struct {
+    const model_mat *w;
+    const float *x;
+    float *y;
+    int ldy, n, in, o0, o1;
+} dot_job;
+
+static void *dot_worker(void *arg) {
+    const dot_job *j = arg;
+    float *row = cj_xmalloc((size_t)j->in * sizeof(float));
+    for (int o = j->o0; o < j->o1; o++) {
+        model_mat_rows(j->w, o, 1, j->in, row);
+        for (int r = 0; r < j->n; r++) j->y[(size_t)r * j->ldy + o] = dot(row, j->x + (size_t)r * j->in, j->in);
+    }
+    free(row);
+    return NULL;
+}
+
+/* y[r * ldy + o] = x[r] . W[o] for r < n, o < out. */
+static void fused_matmul(const fwd *f, float *y, int ldy, const float *x, const model_mat *w, int n, int in, int out) {
+    int nt = imin(f->threads, MAX_ATT_THREADS);
+    if ((int64_t)out * in < ((int64_t)1 << 16)) nt = 1;
+    dot_job jobs[MAX_ATT_THREADS];
+    for (int t = 0; t < nt; t++)
+        jobs[t] = (dot_job){w, x, y, ldy, n, in, (int)((int64_t)out * t / nt), (int)((int64_t)out * (t + 1) / nt)};
+    fan_out(dot_worker, jobs, sizeof *jobs, nt);
+}
+
 static void layer(fwd *f, int l, int n, int kv0) {
     const model_hparams *hp = &f->m->hp;
     const model_layer *w = &f->m->layers[l];
@@ -896,6 +961,8 @@ static void hsel_logits(fwd *f, int nr) {
     double t0 = now_s();
     if (w32) {
         gemm(f, f->logits, V, f->hsel, w32, nr, d, V);
+    } else if (f->fused) {
+        fused_matmul(f, f->logits, V, f->hsel, w, nr, d, V);
     } else {
         /* A chunk of vocabulary rows at a time: each logit is summed over
          * the same inner dimension in the same order, so chunking changes
@@ -1398,18 +1465,21 @@ int fwd_push(fwd *f, const int *tokens, int n, float *logits, cj_err *e) {
     if (check_tokens(f, tokens, n, "pushed", e)) return -1;
     set_threads(f);
     f->ret_n = 0; /* decoding overwrites the cache */
-    for (int c0 = 0; c0 < n; c0 += f->max_batch) {
+    int rc = 0;
+    for (int c0 = 0; c0 < n && !rc; c0 += f->max_batch) {
         int m = imin(f->max_batch, n - c0);
         for (int r = 0; r < m; r++) plan_row(f, r, tokens[c0 + r], f->n_past + r, 0, 0, 0);
-        if (run_rows(f, m, f->n_past, e)) return -1;
-        f->n_past += m;
-        if (logits && c0 + m == n) {
+        f->fused = m <= FUSED_MAX_ROWS;
+        rc = run_rows(f, m, f->n_past, e);
+        if (!rc) f->n_past += m;
+        if (!rc && logits && c0 + m == n) {
             int last = m - 1;
             logits_rows(f, &last, 1);
             memcpy(logits, f->logits, (size_t)f->m->hp.vocab_size * sizeof(float));
         }
+        f->fused = 0;
     }
-    return 0;
+    return rc;
 }
 
 /* --- lifetime ---------------------------------------------------------------- */

@@ -301,6 +301,40 @@ static void test_push_matches_score(void) {
     toy_free(&t);
 }
 
+/* F16 weights: decoding one token at a time takes the fused row-by-row
+ * products, whose sums run in another order than sgemm's: the log-probs
+ * agree with scoring to rounding. */
+static void test_push_f16_fused(void) {
+    toy t;
+    toy_init(&t, 0, 1, 0, 1);
+    int tok[30];
+    toy_tokens(tok, 30, 5);
+    float lp[29], logits[40];
+    double ref[29];
+    int ref_am[29];
+    ref_forward(&t.m, tok, 30, ref, ref_am);
+    cj_err e;
+    fwd *f;
+    CHECK(fwd_new(&t.m, 2, 0, &f, &e) == 0);
+    fwd_seq s = {tok, 30, 1, lp, NULL, 0};
+    CHECK(fwd_score(f, &s, 1, &e) == 0);
+    fwd_reset(f);
+    CHECK(fwd_push(f, tok, 6, logits, &e) == 0); /* a prompt: sgemm */
+    double worst = 0;
+    for (int i = 6; i < 29; i++) {
+        CHECK(fwd_push(f, &tok[i], 1, logits, &e) == 0); /* one row: fused */
+        int am;
+        float l = fwd_logprob(logits, 40, tok[i + 1], &am);
+        worst = fmax(worst, fabs((double)l - lp[i]));
+        CHECK_NEAR(l, ref[i], 1e-5);
+        CHECK(am == ref_am[i]);
+    }
+    CHECK(worst <= 1e-5);
+    printf("  f16 decode vs score: max |d logprob| %.3g\n", worst);
+    fwd_free(f);
+    toy_free(&t);
+}
+
 static void test_logprob_and_errors(void) {
     float l[4] = {1.0f, 3.0f, 3.0f, -2.0f};
     int am;
@@ -554,6 +588,7 @@ int main(void) {
     RUN(test_batching_bit_exact);
     RUN(test_batching_bit_exact_f16);
     RUN(test_push_matches_score);
+    RUN(test_push_f16_fused);
     RUN(test_logprob_and_errors);
     RUN(test_golden_stories260K_gguf);
     RUN(test_golden_tiny_f16);

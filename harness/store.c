@@ -138,6 +138,18 @@ static int exec(store *s, const char *sql, cj_err *e) {
     return 0;
 }
 
+/* exec, retried while SQLite answers SQLITE_BUSY, for up to STORE_BUSY_MS.
+ * The busy handler does not cover everything: a connection that switches a
+ * new database to WAL while another opens it can get SQLITE_BUSY at once. */
+static int exec_wait(store *s, const char *sql, cj_err *e) {
+    for (int waited = 0;; waited += 5) {
+        int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+        if (rc == SQLITE_OK) return 0;
+        if ((rc & 0xff) != SQLITE_BUSY || waited >= STORE_BUSY_MS) return exec(s, sql, e);
+        sqlite3_sleep(5);
+    }
+}
+
 static int prepare(store *s, const char *sql, sqlite3_stmt **st, cj_err *e) {
     if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
         *st = NULL;
@@ -254,8 +266,8 @@ int store_open(const char *path, store **out, cj_err *e) {
      * open only read-only (permissions, read-only medium) is left as it is:
      * it can be read, and the first write fails (store_begin). */
     int ro = sqlite3_db_readonly(s->db, "main") == 1;
-    if (exec(s, "PRAGMA foreign_keys = ON", e) || (!ro && exec(s, "PRAGMA journal_mode = WAL", e)) ||
-        exec(s, "PRAGMA synchronous = NORMAL", e) || migrate(s, e)) {
+    if (exec_wait(s, "PRAGMA foreign_keys = ON", e) || (!ro && exec_wait(s, "PRAGMA journal_mode = WAL", e)) ||
+        exec_wait(s, "PRAGMA synchronous = NORMAL", e) || migrate(s, e)) {
         store_close(s);
         return -1;
     }

@@ -1,6 +1,7 @@
 #include <math.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../harness/store.h"
@@ -406,6 +407,44 @@ static void test_two_connections(void) {
     rm_db(p);
 }
 
+/* Processes that open one new database at the same moment all succeed: the
+ * switch to WAL and the schema wait for each other instead of failing with
+ * "database is locked". Each round releases 4 children through a pipe. */
+static void test_simultaneous_first_opens(void) {
+    enum { ROUNDS = 40, KIDS = 4 };
+    int failed = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        char *p = tmp_db();
+        int go[2];
+        CHECK(pipe(go) == 0);
+        pid_t kid[KIDS];
+        for (int k = 0; k < KIDS; k++) {
+            kid[k] = fork();
+            if (kid[k] == 0) {
+                char c;
+                close(go[1]);
+                if (read(go[0], &c, 1) != 0) _exit(3); /* EOF: all go at once */
+                store *s;
+                cj_err e;
+                if (store_open(p, &s, &e)) {
+                    fprintf(stderr, "  round %d: %s\n", round, e.msg);
+                    _exit(1);
+                }
+                store_close(s);
+                _exit(0);
+            }
+        }
+        close(go[0]);
+        close(go[1]);
+        for (int k = 0; k < KIDS; k++) {
+            int st = 0;
+            if (kid[k] < 0 || waitpid(kid[k], &st, 0) != kid[k] || !WIFEXITED(st) || WEXITSTATUS(st) != 0) failed++;
+        }
+        rm_db(p);
+    }
+    CHECKF(failed == 0, "%d of %d opens failed", failed, ROUNDS * KIDS);
+}
+
 static void test_open_errors(void) {
     store *s;
     cj_err e;
@@ -423,6 +462,7 @@ int main(void) {
     RUN(test_generation_and_latency_rows);
     RUN(test_migrate_from_v1);
     RUN(test_two_connections);
+    RUN(test_simultaneous_first_opens);
     RUN(test_open_errors);
     return check_summary_();
 }

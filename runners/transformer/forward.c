@@ -8,9 +8,10 @@
  *   fwd_score: the nodes of a prefix tree of the sequences (see "the prefix
  *     tree" below), packed into batches;
  *   decoding: kv0 = n_past, no chain, kvlo = 0.
- * Per layer, every weight matrix is one cblas_sgemm over all n rows (tokens as
- * rows, y = x W^T); attention is our own loop over (row, head), the rows
- * split among threads.
+ * Per layer, every weight matrix is multiplied by all n rows at once (tokens
+ * as rows, y = x W^T), each thread running one cblas_sgemm on its share of
+ * W's rows; attention is our own loop over (row, head), the rows split among
+ * threads.
  *
  * Determinism. Each row's result is a function of its own sequence only:
  * norms, RoPE, attention (keys always in position order) and the log-softmax
@@ -61,7 +62,7 @@
 
 struct fwd {
     const model *m;
-    int threads;   /* OpenBLAS threads, >= 1 */
+    int threads;   /* our threads (products and attention), >= 1; OpenBLAS runs on one */
     int max_batch; /* tokens per forward call */
     int cap;       /* rows of the activation buffers: max(max_batch, min_rows) */
     int min_rows;  /* every sgemm runs over at least this many rows */
@@ -134,21 +135,13 @@ static float *alloc_rows(int rows, int width) {
 static int imax(int a, int b) { return a > b ? a : b; }
 static int imin(int a, int b) { return a < b ? a : b; }
 
-static void set_threads(const fwd *f) { openblas_set_num_threads(f->threads); }
+/* Our threads split every product (see products), OpenBLAS runs on one. */
+static void set_threads(void) { openblas_set_num_threads(1); }
 
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* y[n, out] (row stride ldy) = x[n, in] W^T with W [out, in] row-major, F32.
- * x and y hold at least min_rows rows; padding rows of x are zeroed so that
- * they stay finite. */
-static void gemm(const fwd *f, float *y, int ldy, float *x, const float *w, int n, int in, int out) {
-    int rows = imax(n, f->min_rows);
-    if (rows > n) memset(x + (size_t)n * in, 0, (size_t)(rows - n) * in * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, w, in, 0.0f, y, ldy);
 }
 
 /* Runs fn on each of the nt jobs (job_size bytes apart, nt <=
@@ -166,43 +159,80 @@ static void fan_out(void *(*fn)(void *), void *jobs, size_t job_size, int nt) {
     }
 }
 
+/* One thread's share of a product: W rows [o0, o1) give y columns [o0, o1),
+ * in pieces of at most `chunk` rows, each dequantized into buf (unless W is
+ * F32) just before its sgemm, so that the sgemm reads it from cache. */
 typedef struct {
     const model_mat *w;
-    int64_t r0, nr;
-    int cols;
-    float *dst;
-} deq_job;
+    const float *x; /* [rows, in] */
+    float *y;       /* row stride ldy */
+    int ldy, rows, in;
+    int64_t o0, o1, chunk;
+    float *buf; /* [chunk, in] */
+} mm_job;
 
-static void *deq_worker(void *arg) {
-    const deq_job *j = arg;
-    model_mat_rows(j->w, j->r0, j->nr, j->cols, j->dst);
+/* The pieces of a share: nch balanced pieces, the smallest floor(len / nch) rows. */
+static int64_t mm_pieces(int64_t len, int64_t chunk) { return (len + chunk - 1) / chunk; }
+
+static void *mm_worker(void *arg) {
+    const mm_job *j = arg;
+    int64_t len = j->o1 - j->o0, nch = mm_pieces(len, j->chunk);
+    for (int64_t c = 0; c < nch; c++) {
+        int64_t a = j->o0 + len * c / nch, b = j->o0 + len * (c + 1) / nch;
+        const float *w = model_mat_f32(j->w);
+        if (w) {
+            w += a * j->in;
+        } else {
+            model_mat_rows(j->w, a, b - a, j->in, j->buf);
+            w = j->buf;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->rows, (int)(b - a), j->in, 1.0f, j->x, j->in, w, j->in,
+                    0.0f, j->y + a, j->ldy);
+    }
     return NULL;
 }
 
-/* Rows [r0, r0 + nr) of w as F32 into dst, split among the context's
- * threads when there is enough of it (a thread that fails to start leaves
- * its share to the caller). */
-static void dequant(const fwd *f, const model_mat *w, int64_t r0, int64_t nr, int cols, float *dst) {
-    int nt = imin(f->threads, MAX_ATT_THREADS);
-    if (nt < 2 || nr * cols < ((int64_t)1 << 16)) {
-        model_mat_rows(w, r0, nr, cols, dst);
-        return;
-    }
-    deq_job jobs[MAX_ATT_THREADS];
+/* Plans the product over W rows [0, out) on nt threads into jobs; returns 0
+ * when some piece would be too small an sgemm (see SGEMM_MIN_PRODUCT). */
+static int mm_plan(const fwd *f, int nt, mm_job *jobs, const mm_job *base, int64_t out) {
+    int f32 = model_mat_f32(base->w) != NULL;
+    int64_t cap = f32 ? out : (int64_t)(f->wbuf_len / (size_t)nt / (size_t)base->in);
+    if (cap < 1) return 0;
     for (int t = 0; t < nt; t++) {
-        int64_t a = nr * t / nt, b = nr * (t + 1) / nt;
-        jobs[t] = (deq_job){w, r0 + a, b - a, cols, dst + a * cols};
+        mm_job *j = &jobs[t];
+        *j = *base;
+        j->o0 = out * t / nt;
+        j->o1 = out * (t + 1) / nt;
+        int64_t len = j->o1 - j->o0;
+        j->chunk = f32 ? len : cap;
+        j->buf = f32 ? NULL : f->wbuf + (size_t)t * (size_t)cap * (size_t)base->in;
+        if (len < 1 || (int64_t)base->rows * (len / mm_pieces(len, j->chunk)) < SGEMM_MIN_PRODUCT) return 0;
     }
-    fan_out(deq_worker, jobs, sizeof *jobs, nt);
+    return 1;
 }
 
-/* w [out, in] as F32: in place, or dequantized into f->wbuf (valid until
- * the next call). */
-static const float *weights(fwd *f, const model_mat *w, int out, int in) {
-    const float *p = model_mat_f32(w);
-    if (p) return p;
-    dequant(f, w, 0, out, in, f->wbuf);
-    return f->wbuf;
+/* y[n, out] (row stride ldy) = x[n, in] W^T, W [out, in] in its stored type.
+ * OpenBLAS runs single-threaded here: the threads are ours, each taking a
+ * share of W's rows (dequantized piece by piece into its part of f->wbuf)
+ * and running its own sgemm. Its own threads would stay spinning after each
+ * product and take cores from attention. x and y hold at least min_rows
+ * rows; padding rows of x are zeroed so that they stay finite. Each output
+ * element is summed over `in` in the order OpenBLAS's blocking fixes from
+ * `in` alone, so neither the split nor the rows change it. */
+static void products(fwd *f, float *y, int ldy, float *x, const model_mat *w, int n, int in, int out) {
+    int rows = imax(n, f->min_rows);
+    if (rows > n) memset(x + (size_t)n * in, 0, (size_t)(rows - n) * in * sizeof(float));
+    mm_job base = {w, x, y, ldy, rows, in, 0, 0, 0, NULL}, jobs[MAX_ATT_THREADS];
+    int nt = imin(f->threads, MAX_ATT_THREADS);
+    while (nt > 1 && !mm_plan(f, nt, jobs, &base, out)) nt--;
+    if (nt == 1 && !mm_plan(f, 1, jobs, &base, out)) {
+        /* Unreachable: min_rows and plan_dequant make one thread's pieces big enough. */
+        jobs[0] = base;
+        jobs[0].o1 = out;
+        jobs[0].chunk = model_mat_f32(w) ? out : (int64_t)(f->wbuf_len / (size_t)in);
+        jobs[0].buf = f->wbuf;
+    }
+    fan_out(mm_worker, jobs, sizeof *jobs, nt);
 }
 
 static void fused_matmul(const fwd *f, float *y, int ldy, const float *x, const model_mat *w, int n, int in, int out);
@@ -211,7 +241,7 @@ static void fused_matmul(const fwd *f, float *y, int ldy, const float *x, const 
 static void matmul(fwd *f, float *y, float *x, const model_mat *w, int n, int in, int out) {
     double t0 = now_s();
     if (f->fused && !model_mat_f32(w)) fused_matmul(f, y, out, x, w, n, in, out);
-    else gemm(f, y, out, x, weights(f, w, out, in), n, in, out);
+    else products(f, y, out, x, w, n, in, out);
     f->tm.matrix_s += now_s() - t0;
     f->tm.matrix_flops += 2.0 * n * in * out;
 }
@@ -957,22 +987,9 @@ static int run_rows_timed(fwd *f, int n, int kv0, cj_err *e) {
 static void hsel_logits(fwd *f, int nr) {
     const model_mat *w = &f->m->output;
     int V = f->m->hp.vocab_size, d = f->m->hp.dim;
-    const float *w32 = model_mat_f32(w);
     double t0 = now_s();
-    if (w32) {
-        gemm(f, f->logits, V, f->hsel, w32, nr, d, V);
-    } else if (f->fused) {
-        fused_matmul(f, f->logits, V, f->hsel, w, nr, d, V);
-    } else {
-        /* A chunk of vocabulary rows at a time: each logit is summed over
-         * the same inner dimension in the same order, so chunking changes
-         * nothing. */
-        for (int c0 = 0; c0 < V; c0 += f->out_chunk) {
-            int nc = imin(f->out_chunk, V - c0);
-            dequant(f, w, c0, nc, d, f->wbuf);
-            gemm(f, f->logits + c0, V, f->hsel, f->wbuf, nr, d, nc);
-        }
-    }
+    if (f->fused && !model_mat_f32(w)) fused_matmul(f, f->logits, V, f->hsel, w, nr, d, V);
+    else products(f, f->logits, V, f->hsel, w, nr, d, V);
     f->tm.matrix_s += now_s() - t0;
     f->tm.matrix_flops += 2.0 * nr * d * V;
 }
@@ -1412,12 +1429,15 @@ int fwd_score(fwd *f, fwd_seq *seqs, int n, cj_err *e) {
             return cj_fail(e, "forward: sequence %d has no logprobs array", s);
         if (check_tokens(f, sq->tokens, sq->n_tokens, "sequence", e)) return -1;
     }
-    set_threads(f);
+    set_threads();
     f->n_past = 0; /* decoding state: the cache is about to be overwritten */
     int ret_n = f->share ? f->ret_n : 0;
     tokseq *v = cj_xmalloc((size_t)(n + 1) * sizeof *v);
+    /* A sequence's last token is input to no prediction: it is left out,
+     * so that the choices of a question that differ in their last token
+     * only (one-token answers) share every row. */
     for (int s = 0; s < n; s++) {
-        v[s] = (tokseq){seqs[s].tokens, seqs[s].n_tokens};
+        v[s] = (tokseq){seqs[s].tokens, imax(1, seqs[s].n_tokens - 1)};
         seqs[s].computed = 0;
     }
     v[n] = (tokseq){f->ret_tok, ret_n};
@@ -1463,7 +1483,7 @@ int fwd_push(fwd *f, const int *tokens, int n, float *logits, cj_err *e) {
     if (n < 1) return cj_fail(e, "forward: fwd_push of %d tokens", n);
     if (n > INT32_MAX - f->n_past) return cj_fail(e, "forward: decoding past %d positions", INT32_MAX);
     if (check_tokens(f, tokens, n, "pushed", e)) return -1;
-    set_threads(f);
+    set_threads();
     f->ret_n = 0; /* decoding overwrites the cache */
     int rc = 0;
     for (int c0 = 0; c0 < n && !rc; c0 += f->max_batch) {
@@ -1505,6 +1525,9 @@ static int plan_dequant(fwd *f) {
     int nch = (V + chunk_max - 1) / chunk_max;
     f->out_chunk = (V + nch - 1) / nch;
     f->wbuf_len = big > (size_t)f->out_chunk * d ? big : (size_t)f->out_chunk * d;
+    /* Room for a share of ceil(out / threads) rows of the largest matrix on
+     * each thread (see mm_plan). */
+    f->wbuf_len += (size_t)imin(f->threads, MAX_ATT_THREADS) * (size_t)imax(imax(hp->dim, f->q_dim), hp->ffn_dim);
     return 1;
 }
 

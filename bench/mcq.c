@@ -2,9 +2,10 @@
  *
  * The sample is the one `chaejeom run --tasks LIST --limit N --seed S` takes
  * (run_sample_docs per task), built into requests with task_build_request
- * (same shots, same seed). --subset K narrows it to a seeded sample of K of
- * those questions (the baselines of bench/mmlu.sh run on it; their cost per
- * question does not depend on how many questions share a subject).
+ * (same shots, same seed), after --subjects K has narrowed the tasks LIST
+ * matches to a seeded sample of K of them. --subset K narrows the questions
+ * to a seeded sample of K (the baselines of bench/mmlu.sh run on it; their
+ * cost per question does not depend on how many questions share a subject).
  *
  * With -m, the questions go to runner_local_open in the order `chaejeom run`
  * sends them: task by task, --batch docs per runner_loglikelihood call. Only
@@ -42,7 +43,7 @@ typedef struct {
 
 typedef struct {
     const char *tasks, *data_dir, *tasks_dir, *dump, *out, *model, *tokenizer;
-    int shots, limit, subset, batch, threads, no_prefix, kv_budget_mb;
+    int shots, limit, subjects, subset, batch, threads, no_prefix, kv_budget_mb;
     uint64_t seed;
 } opts;
 
@@ -68,6 +69,13 @@ static int build(const opts *o, task_registry *reg, const char *data_dir, questi
     int nt = 0, ng = 0, n = 0, cap = 0, rc = -1;
     question *q = NULL;
     if (task_select(reg, o->tasks, &tasks, &nt, &groups, &ng, e)) return -1;
+    if (o->subjects > 0 && o->subjects < nt) {
+        int *keep = cj_xmalloc((size_t)nt * sizeof *keep);
+        int k = run_sample_docs(nt, o->subjects, o->seed, keep);
+        for (int j = 0; j < k; j++) tasks[j] = tasks[keep[j]]; /* keep is ascending */
+        free(keep);
+        nt = k;
+    }
     for (int i = 0; i < nt; i++) {
         if (task_output_type(tasks[i]) != TASK_MULTIPLE_CHOICE) {
             cj_fail(e, "task %s is not multiple choice", task_name(tasks[i]));
@@ -201,7 +209,7 @@ static int score(const opts *o, const question *q, int n, FILE *out, tally *t, c
 }
 
 static void usage(FILE *f) {
-    fputs("usage: mcq --tasks LIST [--shots K] [--limit N] [--seed S] [--subset K] [--data-dir DIR]\n"
+    fputs("usage: mcq --tasks LIST [--subjects K] [--shots K] [--limit N] [--seed S] [--subset K] [--data-dir DIR]\n"
           "           [--tasks-dir DIR] [--dump FILE]\n"
           "           [-m MODEL [--tokenizer PATH] [-t THREADS] [--batch DOCS] [--no-prefix-cache] [--kv-budget MB]\n"
           "            [--out FILE]]\n",
@@ -232,6 +240,7 @@ static int parse(int argc, char **argv, opts *o) {
         else if (!strcmp(a, "--limit")) o->limit = (int)n;
         else if (!strcmp(a, "--seed")) o->seed = (uint64_t)n;
         else if (!strcmp(a, "--subset")) o->subset = (int)n;
+        else if (!strcmp(a, "--subjects")) o->subjects = (int)n;
         else if (!strcmp(a, "--batch") && n >= 1) o->batch = (int)n;
         else if (!strcmp(a, "-t")) o->threads = (int)n;
         else if (!strcmp(a, "--kv-budget")) o->kv_budget_mb = (int)n;

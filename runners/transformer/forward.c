@@ -56,9 +56,11 @@
 /* Up to this many query heads of one KV head are handled together, so that
  * each key and value is loaded once for all of them. */
 #define GMAX 4
-/* The loops over those heads unroll fully, so that their accumulators stay
+/* The kernels take up to this many queries at once: GMAX heads of two rows. */
+#define QMAX (2 * GMAX)
+/* The loops over those queries unroll fully, so that their accumulators stay
  * in registers. */
-#define UNROLL_G _Pragma("GCC unroll 4")
+#define UNROLL_G _Pragma("GCC unroll 8")
 
 struct fwd {
     const model *m;
@@ -77,7 +79,7 @@ struct fwd {
     float *v;   /* [cap, kv_dim] */
     float *hb;  /* [cap, ffn_dim] gate, then silu(gate) * up */
     float *hb2; /* [cap, ffn_dim] up */
-    float *att[MAX_ATT_THREADS]; /* [GMAX, att_stride] each: scores of GMAX queries, per attention thread */
+    float *att[MAX_ATT_THREADS]; /* [QMAX, att_stride] each: scores of QMAX queries, per attention thread */
     int att_stride;
 
     /* the row plan (see above) */
@@ -359,7 +361,7 @@ static int ensure_kv(fwd *f, int rows, cj_err *e) {
 static void ensure_att(fwd *f, int n) {
     if (n <= f->att_stride) return;
     for (int t = 0; t < imin(f->threads, MAX_ATT_THREADS); t++)
-        f->att[t] = cj_xrealloc(f->att[t], (size_t)n * GMAX * sizeof(float));
+        f->att[t] = cj_xrealloc(f->att[t], (size_t)n * QMAX * sizeof(float));
     f->att_stride = n;
 }
 
@@ -556,8 +558,8 @@ static inline __attribute__((always_inline)) void scores_g(const fwd *f, const f
      * the remainder with masked loads (one pass instead of 16-, 8- and
      * one-key tails whose dependent FMA chains cost more than the bulk). */
     __m512 sc16 = _mm512_set1_ps(scale);
-    for (; j + 64 <= n; j += 64) {
-        __m512 a[GMAX][4];
+    for (; ng <= 6 && j + 64 <= n; j += 64) { /* 4 accumulators for more queries would spill */
+        __m512 a[QMAX][4];
         UNROLL_G for (int g = 0; g < ng; g++) a[g][0] = a[g][1] = a[g][2] = a[g][3] = _mm512_setzero_ps();
         for (int i = 0; i < hd; i++) {
             const float *k = kt + (size_t)i * ld + j;
@@ -575,7 +577,7 @@ static inline __attribute__((always_inline)) void scores_g(const fwd *f, const f
             for (int b = 0; b < 4; b++) _mm512_storeu_ps(att[g] + aoff + j + 16 * b, _mm512_mul_ps(a[g][b], sc16));
     }
     for (; j + 32 <= n; j += 32) {
-        __m512 a[GMAX][2];
+        __m512 a[QMAX][2];
         UNROLL_G for (int g = 0; g < ng; g++) a[g][0] = a[g][1] = _mm512_setzero_ps();
         for (int i = 0; i < hd; i++) {
             const float *k = kt + (size_t)i * ld + j;
@@ -595,7 +597,7 @@ static inline __attribute__((always_inline)) void scores_g(const fwd *f, const f
         int r = n - j;
         __mmask16 m0 = r >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << r) - 1);
         __mmask16 m1 = r > 16 ? (__mmask16)((1u << (r - 16)) - 1) : 0;
-        __m512 a[GMAX][2];
+        __m512 a[QMAX][2];
         UNROLL_G for (int g = 0; g < ng; g++) a[g][0] = a[g][1] = _mm512_setzero_ps();
         for (int i = 0; i < hd; i++) {
             const float *k = kt + (size_t)i * ld + j;
@@ -615,7 +617,7 @@ static inline __attribute__((always_inline)) void scores_g(const fwd *f, const f
 #endif
     __m256 sc = _mm256_set1_ps(scale);
     for (; j + 16 <= n; j += 16) {
-        __m256 a[GMAX][2];
+        __m256 a[QMAX][2];
         UNROLL_G for (int g = 0; g < ng; g++) a[g][0] = a[g][1] = _mm256_setzero_ps();
         for (int i = 0; i < hd; i++) {
             const float *k = kt + (size_t)i * ld + j;
@@ -632,7 +634,7 @@ static inline __attribute__((always_inline)) void scores_g(const fwd *f, const f
         }
     }
     for (; j + 8 <= n; j += 8) {
-        __m256 a[GMAX];
+        __m256 a[QMAX];
         UNROLL_G for (int g = 0; g < ng; g++) a[g] = _mm256_setzero_ps();
         for (int i = 0; i < hd; i++) {
             __m256 k0 = _mm256_loadu_ps(kt + (size_t)i * ld + j);
@@ -643,7 +645,7 @@ static inline __attribute__((always_inline)) void scores_g(const fwd *f, const f
     if (j < n) { /* 1..7 keys left: masked lanes, the same FMAs */
         __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - j), lane);
-        __m256 a[GMAX];
+        __m256 a[QMAX];
         UNROLL_G for (int g = 0; g < ng; g++) a[g] = _mm256_setzero_ps();
         for (int i = 0; i < hd; i++) {
             __m256 k0 = _mm256_maskload_ps(kt + (size_t)i * ld + j, m);
@@ -664,8 +666,8 @@ static inline __attribute__((always_inline)) void mix_g(const fwd *f, float *con
 #ifdef __AVX512F__
     /* the same per-component instructions, 64 components at a time (4
      * accumulators per query, for the FMA latency), then 32 */
-    for (; i0 + 64 <= hd; i0 += 64) {
-        __m512 a[GMAX][4];
+    for (; ng <= 6 && i0 + 64 <= hd; i0 += 64) { /* 4 accumulators for more queries would spill */
+        __m512 a[QMAX][4];
         UNROLL_G for (int g = 0; g < ng; g++)
             for (int b = 0; b < 4; b++) a[g][b] = _mm512_loadu_ps(o[g] + i0 + 16 * b);
         for (int j = lo; j < hi; j++) {
@@ -684,7 +686,7 @@ static inline __attribute__((always_inline)) void mix_g(const fwd *f, float *con
             for (int b = 0; b < 4; b++) _mm512_storeu_ps(o[g] + i0 + 16 * b, a[g][b]);
     }
     for (; i0 + 32 <= hd; i0 += 32) {
-        __m512 a[GMAX][2];
+        __m512 a[QMAX][2];
         UNROLL_G for (int g = 0; g < ng; g++) {
             a[g][0] = _mm512_loadu_ps(o[g] + i0);
             a[g][1] = _mm512_loadu_ps(o[g] + i0 + 16);
@@ -705,7 +707,7 @@ static inline __attribute__((always_inline)) void mix_g(const fwd *f, float *con
     }
 #endif
     for (; i0 + 16 <= hd; i0 += 16) {
-        __m256 a[GMAX][2];
+        __m256 a[QMAX][2];
         UNROLL_G for (int g = 0; g < ng; g++) {
             a[g][0] = _mm256_loadu_ps(o[g] + i0);
             a[g][1] = _mm256_loadu_ps(o[g] + i0 + 8);
@@ -765,58 +767,76 @@ static inline void mix_g(const fwd *f, float *const *o, int ng, const float *res
 }
 #endif
 
-/* Attention of row r for query heads h0 .. h0 + ng - 1 of KV head kh. */
-static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int l, int r, int kv0, int kh, int h0,
-                                                               int ng, float *out, float *att) {
-    int hd = f->m->hp.head_dim;
+/* Attention of rows r .. r + nrow - 1 (nrow 1 or 2; two rows of one node
+ * share their keys but the second row's own last one) for query heads
+ * h0 .. h0 + ng - 1 of KV head kh. Two rows go through the kernels together
+ * so that each key and value loaded serves both; every score and output is
+ * the same instruction sequence as for one row alone. */
+static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int l, int r, int nrow, int kv0, int kh,
+                                                               int h0, int ng, float *out, float *att) {
+    int hd = f->m->hp.head_dim, nq = ng * nrow;
     float scale = 1.0f / sqrtf((float)hd);
     const float *kt = f->kc[l] + (size_t)kh * hd * f->kv_cap, *vc = f->vc[l] + (size_t)kh * hd;
     const int *rg = f->rng + 2 * (size_t)f->chain[r];
     int nr = f->nchain[r], lo = f->kvlo[r], hi = kv0 + r + 1;
-    const float *q[GMAX];
-    float *a[GMAX], *o[GMAX];
-    for (int g = 0; g < ng; g++) {
-        q[g] = f->q + (size_t)r * f->q_dim + (size_t)(h0 + g) * hd;
-        a[g] = att + (size_t)g * f->att_stride;
-        o[g] = out + (size_t)r * f->q_dim + (size_t)(h0 + g) * hd;
+    const float *q[QMAX];
+    float *a[QMAX], *o[QMAX];
+    for (int k = 0; k < nq; k++) {
+        size_t row = (size_t)(r + k / ng), head = (size_t)(h0 + k % ng);
+        q[k] = f->q + row * f->q_dim + head * hd;
+        a[k] = att + (size_t)k * f->att_stride;
+        o[k] = out + row * f->q_dim + head * hd;
     }
     int nk = 0;
     for (int c = 0; c < nr; c++) {
-        scores_g(f, q, ng, kt, rg[2 * c], rg[2 * c + 1], scale, a, nk);
+        scores_g(f, q, nq, kt, rg[2 * c], rg[2 * c + 1], scale, a, nk);
         nk += rg[2 * c + 1] - rg[2 * c];
     }
-    scores_g(f, q, ng, kt, lo, hi, scale, a, nk);
+    scores_g(f, q, nq, kt, lo, hi, scale, a, nk);
     nk += hi - lo;
-    for (int g = 0; g < ng; g++) {
-        softmax8(a[g], nk);
-        memset(o[g], 0, (size_t)hd * sizeof(float));
+    if (nrow == 2) scores_g(f, q + ng, ng, kt, hi, hi + 1, scale, a + ng, nk);
+    for (int k = 0; k < nq; k++) {
+        softmax8(a[k], nk + (k >= ng));
+        memset(o[k], 0, (size_t)hd * sizeof(float));
     }
     nk = 0;
     for (int c = 0; c < nr; c++) {
-        mix_g(f, o, ng, vc, rg[2 * c], rg[2 * c + 1], a, nk);
+        mix_g(f, o, nq, vc, rg[2 * c], rg[2 * c + 1], a, nk);
         nk += rg[2 * c + 1] - rg[2 * c];
     }
-    mix_g(f, o, ng, vc, lo, hi, a, nk);
+    mix_g(f, o, nq, vc, lo, hi, a, nk);
+    if (nrow == 2) mix_g(f, o + ng, ng, vc, hi, hi + 1, a + ng, nk + hi - lo);
 }
 
 /* Causal GQA attention of rows [r0, r1), reading keys/values of layer l
  * from the cache: row r attends to its shared ranges (rng[chain[r]] ..,
  * root first) and then to its own rows [kvlo[r], kv0 + r]; writes the
- * [q_dim] outputs into out. att: scratch for GMAX rows of scores. */
+ * [q_dim] outputs into out. att: scratch for QMAX rows of scores. Rows of
+ * one node (same ranges, consecutive positions) go in pairs. */
 static void attention_rows(const fwd *f, int l, int r0, int r1, int kv0, float *out, float *att) {
     const model_hparams *hp = &f->m->hp;
     int group = hp->n_heads / hp->n_kv_heads;
-    for (int r = r0; r < r1; r++)
+    for (int r = r0; r < r1;) {
+        int nrow = r + 1 < r1 && f->chain[r + 1] == f->chain[r] && f->nchain[r + 1] == f->nchain[r] &&
+                           f->kvlo[r + 1] == f->kvlo[r]
+                       ? 2
+                       : 1;
         for (int kh = 0; kh < hp->n_kv_heads; kh++)
             for (int g0 = 0; g0 < group; g0 += GMAX) {
                 int h0 = kh * group + g0;
-                switch (imin(GMAX, group - g0)) { /* constant head counts: the loops unroll */
-                case 1: attend_heads(f, l, r, kv0, kh, h0, 1, out, att); break;
-                case 2: attend_heads(f, l, r, kv0, kh, h0, 2, out, att); break;
-                case 3: attend_heads(f, l, r, kv0, kh, h0, 3, out, att); break;
-                default: attend_heads(f, l, r, kv0, kh, h0, 4, out, att); break;
+                switch ((nrow - 1) * GMAX + imin(GMAX, group - g0)) { /* constant counts: the loops unroll */
+                case 1: attend_heads(f, l, r, 1, kv0, kh, h0, 1, out, att); break;
+                case 2: attend_heads(f, l, r, 1, kv0, kh, h0, 2, out, att); break;
+                case 3: attend_heads(f, l, r, 1, kv0, kh, h0, 3, out, att); break;
+                case 4: attend_heads(f, l, r, 1, kv0, kh, h0, 4, out, att); break;
+                case 5: attend_heads(f, l, r, 2, kv0, kh, h0, 1, out, att); break;
+                case 6: attend_heads(f, l, r, 2, kv0, kh, h0, 2, out, att); break;
+                case 7: attend_heads(f, l, r, 2, kv0, kh, h0, 3, out, att); break;
+                default: attend_heads(f, l, r, 2, kv0, kh, h0, 4, out, att); break;
                 }
             }
+        r += nrow;
+    }
 }
 
 typedef struct {

@@ -51,6 +51,8 @@
  * this much work (query components x keys); decoding stays serial. */
 #define MAX_ATT_THREADS 64
 #define ATT_PARALLEL_MIN (1 << 20)
+/* The per-row steps between products take a thread per this many rows. */
+#define ROWS_PER_THREAD_MIN 32
 /* Decoding pushes of at most this many rows take fused_matmul. */
 #define FUSED_MAX_ROWS 4
 /* Up to this many query heads of one KV head are handled together, so that
@@ -256,9 +258,9 @@ static void rmsnorm(float *out, const float *x, const float *w, int d, float eps
     for (int i = 0; i < d; i++) out[i] = x[i] * scale * w[i];
 }
 
-static void add_bias(float *y, const float *b, int n, int width) {
+static void add_bias(float *y, const float *b, int r0, int r1, int width) {
     if (!b) return;
-    for (int r = 0; r < n; r++)
+    for (int r = r0; r < r1; r++)
         for (int i = 0; i < width; i++) y[(size_t)r * width + i] += b[i];
 }
 
@@ -368,10 +370,10 @@ static void ensure_att(fwd *f, int n) {
 /* --- the layers -------------------------------------------------------------- */
 
 /* Rotates each of the n_h heads of the rows of x in place by the row's position. */
-static void rope(const fwd *f, float *x, int n, int n_h) {
+static void rope(const fwd *f, float *x, int r0, int r1, int n_h) {
     const model_hparams *hp = &f->m->hp;
     int hd = hp->head_dim, half = hd / 2, width = n_h * hd;
-    for (int r = 0; r < n; r++) {
+    for (int r = r0; r < r1; r++) {
         const float *c = f->rope_cos + (size_t)f->pos[r] * half;
         const float *s = f->rope_sin + (size_t)f->pos[r] * half;
         for (int h = 0; h < n_h; h++) {
@@ -941,40 +943,89 @@ static void fused_matmul(const fwd *f, float *y, int ldy, const float *x, const 
     fan_out(dot_worker, jobs, sizeof *jobs, nt);
 }
 
+/* The per-row work between the products of a layer, one step per call,
+ * on rows [r0, r1): each row's result depends on that row alone. */
+enum { ROW_ATTN_NORM, ROW_QKV, ROW_ATTN_OUT, ROW_SWIGLU, ROW_FFN_OUT };
+
+typedef struct {
+    fwd *f;
+    int l, kv0, step, r0, r1;
+} row_job;
+
+static void row_step(fwd *f, int l, int kv0, int step, int r0, int r1) {
+    const model_hparams *hp = &f->m->hp;
+    const model_layer *w = &f->m->layers[l];
+    size_t d = (size_t)hp->dim, ff = (size_t)hp->ffn_dim, kvd = (size_t)f->kv_dim;
+    switch (step) {
+    case ROW_ATTN_NORM:
+        for (int r = r0; r < r1; r++) rmsnorm(f->xb + r * d, f->x + r * d, w->attn_norm, (int)d, hp->rms_eps);
+        break;
+    case ROW_QKV: /* biases, RoPE, and the rows' K/V into the cache */
+        add_bias(f->q, w->bq, r0, r1, f->q_dim);
+        add_bias(f->k, w->bk, r0, r1, f->kv_dim);
+        add_bias(f->v, w->bv, r0, r1, f->kv_dim);
+        rope(f, f->q, r0, r1, hp->n_heads);
+        rope(f, f->k, r0, r1, hp->n_kv_heads);
+        for (size_t i = 0; i < kvd; i++) {
+            float *kt = f->kc[l] + i * f->kv_cap + kv0;
+            for (int r = r0; r < r1; r++) kt[r] = f->k[r * kvd + i];
+        }
+        memcpy(f->vc[l] + ((size_t)kv0 + r0) * kvd, f->v + r0 * kvd, (size_t)(r1 - r0) * kvd * sizeof(float));
+        break;
+    case ROW_ATTN_OUT: /* residual, then the FFN's norm */
+        add_to(f->x + r0 * d, f->hb + r0 * d, (size_t)(r1 - r0) * d);
+        for (int r = r0; r < r1; r++) rmsnorm(f->xb + r * d, f->x + r * d, w->ffn_norm, (int)d, hp->rms_eps);
+        break;
+    case ROW_SWIGLU:
+        swiglu(f->hb + r0 * ff, f->hb2 + r0 * ff, (size_t)(r1 - r0) * ff);
+        break;
+    default: /* ROW_FFN_OUT */
+        add_to(f->x + r0 * d, f->xb + r0 * d, (size_t)(r1 - r0) * d);
+        break;
+    }
+}
+
+static void *row_worker(void *arg) {
+    const row_job *j = arg;
+    row_step(j->f, j->l, j->kv0, j->step, j->r0, j->r1);
+    return NULL;
+}
+
+/* One step on rows [0, n), split among the threads when there are enough
+ * rows to pay for starting them. */
+static void rows_parallel(fwd *f, int l, int n, int kv0, int step) {
+    int nt = imin(imin(f->threads, MAX_ATT_THREADS), n / ROWS_PER_THREAD_MIN);
+    if (nt < 2) {
+        row_step(f, l, kv0, step, 0, n);
+        return;
+    }
+    row_job jobs[MAX_ATT_THREADS];
+    for (int t = 0; t < nt; t++) jobs[t] = (row_job){f, l, kv0, step, n * t / nt, n * (t + 1) / nt};
+    fan_out(row_worker, jobs, sizeof *jobs, nt);
+}
+
 static void layer(fwd *f, int l, int n, int kv0) {
     const model_hparams *hp = &f->m->hp;
     const model_layer *w = &f->m->layers[l];
     int d = hp->dim, ff = hp->ffn_dim;
 
-    for (int r = 0; r < n; r++)
-        rmsnorm(f->xb + (size_t)r * d, f->x + (size_t)r * d, w->attn_norm, d, hp->rms_eps);
+    rows_parallel(f, l, n, kv0, ROW_ATTN_NORM);
     matmul(f, f->q, f->xb, &w->wq, n, d, f->q_dim);
     matmul(f, f->k, f->xb, &w->wk, n, d, f->kv_dim);
     matmul(f, f->v, f->xb, &w->wv, n, d, f->kv_dim);
-    add_bias(f->q, w->bq, n, f->q_dim);
-    add_bias(f->k, w->bk, n, f->kv_dim);
-    add_bias(f->v, w->bv, n, f->kv_dim);
-    rope(f, f->q, n, hp->n_heads);
-    rope(f, f->k, n, hp->n_kv_heads);
-    for (int d = 0; d < f->kv_dim; d++) {
-        float *kt = f->kc[l] + (size_t)d * f->kv_cap + kv0;
-        for (int r = 0; r < n; r++) kt[r] = f->k[(size_t)r * f->kv_dim + d];
-    }
-    memcpy(f->vc[l] + (size_t)kv0 * f->kv_dim, f->v, (size_t)n * f->kv_dim * sizeof(float));
+    rows_parallel(f, l, n, kv0, ROW_QKV);
 
     double t0 = now_s();
     attention(f, l, n, kv0, f->xb);
     f->tm.attention_s += now_s() - t0;
     matmul(f, f->hb, f->xb, &w->wo, n, f->q_dim, d); /* hb as scratch [n, dim] */
-    add_to(f->x, f->hb, (size_t)n * d);
+    rows_parallel(f, l, n, kv0, ROW_ATTN_OUT);
 
-    for (int r = 0; r < n; r++)
-        rmsnorm(f->xb + (size_t)r * d, f->x + (size_t)r * d, w->ffn_norm, d, hp->rms_eps);
     matmul(f, f->hb, f->xb, &w->w_gate, n, d, ff);
     matmul(f, f->hb2, f->xb, &w->w_up, n, d, ff);
-    swiglu(f->hb, f->hb2, (size_t)n * ff);
+    rows_parallel(f, l, n, kv0, ROW_SWIGLU);
     matmul(f, f->xb, f->hb, &w->w_down, n, ff, d);
-    add_to(f->x, f->xb, (size_t)n * d);
+    rows_parallel(f, l, n, kv0, ROW_FFN_OUT);
 }
 
 /* Runs the plan in f->tok/pos/chain/kvlo for rows [0, n), K/V at cache rows kv0..;

@@ -3,11 +3,23 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2 -march=native
 SAN     ?=
-PKGS    := openblas jansson libpcre2-8 sqlite3 zlib
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -pthread \
-           $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(SAN)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lopenblas -ljansson -lpcre2-8 -lsqlite3 -lz) -lm -pthread
-LDFLAGS += $(SAN)
+PKGS    := jansson libpcre2-8 sqlite3 zlib
+# OpenMP: our parallel loops and OpenBLAS's products share one thread pool,
+# with OpenBLAS's OpenMP build (libopenblas-openmp-dev), picked over the
+# system's default OpenBLAS by its pkg-config folder and an rpath (see
+# fan_out in runners/transformer/forward.c for why). OMP= builds without
+# OpenMP against the default OpenBLAS (the fuzz builds do).
+OMP     ?= -fopenmp
+ifneq ($(OMP),)
+BLAS_DIR := /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/openblas-openmp
+BLAS_PC  := PKG_CONFIG_PATH=$(BLAS_DIR)/pkgconfig
+BLAS_RPATH := -Wl,-rpath,$(BLAS_DIR)
+endif
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -pthread $(OMP) \
+           $(shell $(BLAS_PC) pkg-config --cflags openblas $(PKGS) 2>/dev/null) $(SAN)
+LDLIBS  += $(shell $(BLAS_PC) pkg-config --libs openblas $(PKGS) 2>/dev/null || \
+             echo -lopenblas -ljansson -lpcre2-8 -lsqlite3 -lz) $(BLAS_RPATH) -lm -pthread
+LDFLAGS += $(SAN) $(OMP)
 
 LIB_SRC  := $(filter-out harness/main.c,$(wildcard common/*.c datasets/*.c tasks/*.c runners/*.c \
               runners/*/*.c harness/*.c reports/*.c))
@@ -32,7 +44,7 @@ $(BUILD)/libchaejeom.a: $(LIB_OBJ)
 FLAGS_STAMP := $(BUILD)/.flags
 $(FLAGS_STAMP): FORCE
 	@mkdir -p $(BUILD)
-	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' >$@
+	@echo '$(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS)' >$@
 FORCE:
 
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)

@@ -3,9 +3,18 @@
 # --no-prefix-cache, and llama.cpp (node-llama-cpp), on the same GGUF and
 # thread count, in one run.
 #
-# The sample is `chaejeom run --tasks mmlu --shots 5 --limit L --seed S`'s:
-# L questions of each of the 57 subjects (default 4: 228 questions). Ours
-# with sharing runs all of it, as a run would. The two baselines cost the
+# The sample is `chaejeom run --tasks mmlu --shots 5 --limit L --seed S`'s
+# over a seeded choice of K of the 57 subjects (mcq --subjects K). Two
+# shapes of it (BENCH_MMLU_SAMPLE):
+#   whole   (default) K=8 subjects, L=32 questions each: 256 questions. A
+#           run of MMLU asks all 14,042 test questions, about 246 per
+#           subject, so each subject's few-shot block is shared by hundreds
+#           of questions; 32 per subject still shares it far less than a
+#           run does (the block is ~20 of our prefill tokens per question
+#           here, ~3 in a whole run).
+#   spread  all 57 subjects, L=4 each: 228 questions, each block shared by
+#           4 questions only; the slowest case for prefix sharing.
+# Ours with sharing runs all of it, as a run would. The two baselines cost the
 # same per question however many questions share a subject, so they run on
 # a seeded subset of K of those questions (BENCH_MMLU_BASE; "all" for the
 # whole sample) to keep the bench short; on that subset the three are
@@ -15,8 +24,10 @@
 #
 # Environment (see bench/lib.sh for the common ones):
 #   BENCH_MMLU_SHAPE   default smollm-135m
+#   BENCH_MMLU_SAMPLE  whole (default) or spread, as above
 #   BENCH_MMLU_TASKS   default mmlu (57 subjects; quick: mmlu_college_*, 6 subjects)
-#   BENCH_MMLU_LIMIT   questions per subject (default 4)
+#   BENCH_MMLU_SUBJECTS subjects drawn from them (whole: 8, spread: all)
+#   BENCH_MMLU_LIMIT   questions per subject (whole: 32, spread: 4)
 #   BENCH_MMLU_BASE    baseline subset size (default 16; quick: 2), or "all"
 #   BENCH_MMLU_KV_MB   our run's --kv-budget in MiB (default 160: the longest
 #                      5-shot prompts of the sample, about 3,000 tokens, need
@@ -40,7 +51,17 @@ else
     tasks=${BENCH_MMLU_TASKS:-mmlu}
     base=${BENCH_MMLU_BASE:-16}
 fi
-limit=${BENCH_MMLU_LIMIT:-4}
+label=${BENCH_MMLU_SAMPLE:-whole}
+case $label in
+whole) subjects=${BENCH_MMLU_SUBJECTS:-8} limit=${BENCH_MMLU_LIMIT:-32} ;;
+spread) subjects=${BENCH_MMLU_SUBJECTS:-0} limit=${BENCH_MMLU_LIMIT:-4} ;;
+*) bench_die "BENCH_MMLU_SAMPLE is whole or spread, not ${BENCH_MMLU_SAMPLE}" ;;
+esac
+if [ "$BENCH_QUICK" = 1 ]; then
+    subjects=${BENCH_MMLU_SUBJECTS:-0}
+    limit=${BENCH_MMLU_LIMIT:-4}
+    label=quick
+fi
 kv_mb=${BENCH_MMLU_KV_MB:-160}
 [ "$base" = all ] && base=0
 shape=${BENCH_MMLU_SHAPE:-smollm-135m}
@@ -49,8 +70,8 @@ model=$(bench_model "$shape" "$BENCH_TYPE") || exit 2
 work=$(mktemp -d "${TMPDIR:-/tmp}/chaejeom-mmlu.XXXXXX") || exit 2
 trap 'rm -rf "$work"' EXIT INT TERM
 
-sample="--tasks $tasks --shots 5 --limit $limit --seed $BENCH_SEED"
-echo "mmlu: $shape $BENCH_TYPE, threads=$t, sample: $sample; baselines on $( [ "$base" = 0 ] && echo "all of it" || echo "a subset of $base")"
+sample="--tasks $tasks --subjects $subjects --shots 5 --limit $limit --seed $BENCH_SEED"
+echo "mmlu: $shape $BENCH_TYPE, threads=$t, sample $label: $sample; baselines on $( [ "$base" = 0 ] && echo "all of it" || echo "a subset of $base")"
 
 # shellcheck disable=SC2086 # $sample is a list of options
 ours=$("$TOOLS/mcq" $sample -m "$model" -t "$t" --kv-budget "$kv_mb" --out "$work/ours.txt" | tail -n 1)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # run.sh — `make bench`: the machine and commit, a check that the generated
-# benchmark models load and score, then bench/prefill.sh and bench/mmlu.sh.
+# benchmark models load and score, then bench/prefill.sh and bench/mmlu.sh
+# on its two samples (whole subjects first, then spread; quick: one).
 # BENCH_QUICK=1 for a short run; see bench/lib.sh for the environment.
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -37,5 +38,9 @@ rm -rf "$check"
 echo
 sh bench/prefill.sh || status=1
 echo
-sh bench/mmlu.sh || status=1
+BENCH_MMLU_SAMPLE=whole sh bench/mmlu.sh || status=1
+if [ "$BENCH_QUICK" != 1 ]; then
+    echo
+    BENCH_MMLU_SAMPLE=spread sh bench/mmlu.sh || status=1
+fi
 exit $status

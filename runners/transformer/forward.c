@@ -8,10 +8,9 @@
  *   fwd_score: the nodes of a prefix tree of the sequences (see "the prefix
  *     tree" below), packed into batches;
  *   decoding: kv0 = n_past, no chain, kvlo = 0.
- * Per layer, every weight matrix is multiplied by all n rows at once (tokens
- * as rows, y = x W^T), each thread running one cblas_sgemm on its share of
- * W's rows; attention is our own loop over (row, head), the rows split among
- * threads.
+ * Per layer, every weight matrix is one cblas_sgemm over all n rows (tokens as
+ * rows, y = x W^T); attention and the per-row steps between products are our
+ * own loops, the rows split among threads.
  *
  * Determinism. Each row's result is a function of its own sequence only:
  * norms, RoPE, attention (keys always in position order) and the log-softmax
@@ -66,7 +65,7 @@
 
 struct fwd {
     const model *m;
-    int threads;   /* our threads (products and attention), >= 1; OpenBLAS runs on one */
+    int threads;   /* threads of OpenBLAS and of our loops, >= 1 */
     int max_batch; /* tokens per forward call */
     int cap;       /* rows of the activation buffers: max(max_batch, min_rows) */
     int min_rows;  /* every sgemm runs over at least this many rows */
@@ -139,8 +138,7 @@ static float *alloc_rows(int rows, int width) {
 static int imax(int a, int b) { return a > b ? a : b; }
 static int imin(int a, int b) { return a < b ? a : b; }
 
-/* Our threads split every product (see products), OpenBLAS runs on one. */
-static void set_threads(void) { openblas_set_num_threads(1); }
+static void set_threads(const fwd *f) { openblas_set_num_threads(f->threads); }
 
 static double now_s(void) {
     struct timespec ts;
@@ -149,8 +147,19 @@ static double now_s(void) {
 }
 
 /* Runs fn on each of the nt jobs (job_size bytes apart, nt <=
- * MAX_ATT_THREADS): jobs 1.. on new threads, job 0 on this one, and a job
- * whose thread cannot start here as well. Returns when all are done. */
+ * MAX_ATT_THREADS) and returns when all are done. With OpenMP, on the
+ * OpenMP pool that OpenBLAS (its OpenMP build) runs its sgemm on too, so
+ * that our loops and its products never have more threads than cores: its
+ * pthread build's workers spin for about 0.1 s after every product and
+ * would take the cores from the attention that follows. Without OpenMP (the
+ * fuzz builds), jobs 1.. on new threads, job 0 on this one, and a job whose
+ * thread cannot start here as well. */
+#ifdef _OPENMP
+static void fan_out(void *(*fn)(void *), void *jobs, size_t job_size, int nt) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int t = 0; t < nt; t++) fn((char *)jobs + (size_t)t * job_size);
+}
+#else
 static void fan_out(void *(*fn)(void *), void *jobs, size_t job_size, int nt) {
     pthread_t tid[MAX_ATT_THREADS];
     int started[MAX_ATT_THREADS] = {0};
@@ -162,81 +171,65 @@ static void fan_out(void *(*fn)(void *), void *jobs, size_t job_size, int nt) {
         else fn(j + (size_t)t * job_size); /* no thread to be had: do it here */
     }
 }
+#endif
 
-/* One thread's share of a product: W rows [o0, o1) give y columns [o0, o1),
- * in pieces of at most `chunk` rows, each dequantized into buf (unless W is
- * F32) just before its sgemm, so that the sgemm reads it from cache. */
+/* y[n, out] (row stride ldy) = x[n, in] W^T with W [out, in] row-major, F32.
+ * x and y hold at least min_rows rows; padding rows of x are zeroed so that
+ * they stay finite. */
+static void gemm(const fwd *f, float *y, int ldy, float *x, const float *w, int n, int in, int out) {
+    int rows = imax(n, f->min_rows);
+    if (rows > n) memset(x + (size_t)n * in, 0, (size_t)(rows - n) * in * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, w, in, 0.0f, y, ldy);
+}
+
 typedef struct {
     const model_mat *w;
-    const float *x; /* [rows, in] */
-    float *y;       /* row stride ldy */
-    int ldy, rows, in;
-    int64_t o0, o1, chunk;
-    float *buf; /* [chunk, in] */
-} mm_job;
+    int64_t r0, nr;
+    int cols;
+    float *dst;
+} deq_job;
 
-/* The pieces of a share: nch balanced pieces, the smallest floor(len / nch) rows. */
-static int64_t mm_pieces(int64_t len, int64_t chunk) { return (len + chunk - 1) / chunk; }
-
-static void *mm_worker(void *arg) {
-    const mm_job *j = arg;
-    int64_t len = j->o1 - j->o0, nch = mm_pieces(len, j->chunk);
-    for (int64_t c = 0; c < nch; c++) {
-        int64_t a = j->o0 + len * c / nch, b = j->o0 + len * (c + 1) / nch;
-        const float *w = model_mat_f32(j->w);
-        if (w) {
-            w += a * j->in;
-        } else {
-            model_mat_rows(j->w, a, b - a, j->in, j->buf);
-            w = j->buf;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->rows, (int)(b - a), j->in, 1.0f, j->x, j->in, w, j->in,
-                    0.0f, j->y + a, j->ldy);
-    }
+static void *deq_worker(void *arg) {
+    const deq_job *j = arg;
+    model_mat_rows(j->w, j->r0, j->nr, j->cols, j->dst);
     return NULL;
 }
 
-/* Plans the product over W rows [0, out) on nt threads into jobs; returns 0
- * when some piece would be too small an sgemm (see SGEMM_MIN_PRODUCT). */
-static int mm_plan(const fwd *f, int nt, mm_job *jobs, const mm_job *base, int64_t out) {
-    int f32 = model_mat_f32(base->w) != NULL;
-    int64_t cap = f32 ? out : (int64_t)(f->wbuf_len / (size_t)nt / (size_t)base->in);
-    if (cap < 1) return 0;
-    for (int t = 0; t < nt; t++) {
-        mm_job *j = &jobs[t];
-        *j = *base;
-        j->o0 = out * t / nt;
-        j->o1 = out * (t + 1) / nt;
-        int64_t len = j->o1 - j->o0;
-        j->chunk = f32 ? len : cap;
-        j->buf = f32 ? NULL : f->wbuf + (size_t)t * (size_t)cap * (size_t)base->in;
-        if (len < 1 || (int64_t)base->rows * (len / mm_pieces(len, j->chunk)) < SGEMM_MIN_PRODUCT) return 0;
+/* Rows [r0, r0 + nr) of w as F32 into dst, split among the context's
+ * threads when there is enough of it. */
+static void dequant(const fwd *f, const model_mat *w, int64_t r0, int64_t nr, int cols, float *dst) {
+    int nt = imin(f->threads, MAX_ATT_THREADS);
+    if (nt < 2 || nr * cols < ((int64_t)1 << 16)) {
+        model_mat_rows(w, r0, nr, cols, dst);
+        return;
     }
-    return 1;
+    deq_job jobs[MAX_ATT_THREADS];
+    for (int t = 0; t < nt; t++) {
+        int64_t a = nr * t / nt, b = nr * (t + 1) / nt;
+        jobs[t] = (deq_job){w, r0 + a, b - a, cols, dst + a * cols};
+    }
+    fan_out(deq_worker, jobs, sizeof *jobs, nt);
 }
 
-/* y[n, out] (row stride ldy) = x[n, in] W^T, W [out, in] in its stored type.
- * OpenBLAS runs single-threaded here: the threads are ours, each taking a
- * share of W's rows (dequantized piece by piece into its part of f->wbuf)
- * and running its own sgemm. Its own threads would stay spinning after each
- * product and take cores from attention. x and y hold at least min_rows
- * rows; padding rows of x are zeroed so that they stay finite. Each output
- * element is summed over `in` in the order OpenBLAS's blocking fixes from
- * `in` alone, so neither the split nor the rows change it. */
+/* y[n, out] (row stride ldy) = x[n, in] W^T, W [out, in] in its stored type:
+ * an F32 W in place; any other dequantized into f->wbuf in balanced pieces
+ * of rows (one piece for every layer matrix; the output matrix may take
+ * several), each followed by its sgemm. Each output element is summed over
+ * `in` in the order OpenBLAS's blocking fixes from `in` alone, so the
+ * pieces change nothing; plan_dequant and min_rows keep every piece's
+ * rows * out at least SGEMM_MIN_PRODUCT. */
 static void products(fwd *f, float *y, int ldy, float *x, const model_mat *w, int n, int in, int out) {
-    int rows = imax(n, f->min_rows);
-    if (rows > n) memset(x + (size_t)n * in, 0, (size_t)(rows - n) * in * sizeof(float));
-    mm_job base = {w, x, y, ldy, rows, in, 0, 0, 0, NULL}, jobs[MAX_ATT_THREADS];
-    int nt = imin(f->threads, MAX_ATT_THREADS);
-    while (nt > 1 && !mm_plan(f, nt, jobs, &base, out)) nt--;
-    if (nt == 1 && !mm_plan(f, 1, jobs, &base, out)) {
-        /* Unreachable: min_rows and plan_dequant make one thread's pieces big enough. */
-        jobs[0] = base;
-        jobs[0].o1 = out;
-        jobs[0].chunk = model_mat_f32(w) ? out : (int64_t)(f->wbuf_len / (size_t)in);
-        jobs[0].buf = f->wbuf;
+    const float *w32 = model_mat_f32(w);
+    if (w32) {
+        gemm(f, y, ldy, x, w32, n, in, out);
+        return;
     }
-    fan_out(mm_worker, jobs, sizeof *jobs, nt);
+    int64_t cap = (int64_t)(f->wbuf_len / (size_t)in), nch = (out + cap - 1) / cap;
+    for (int64_t c = 0; c < nch; c++) {
+        int64_t a = out * c / nch, b = out * (c + 1) / nch;
+        dequant(f, w, a, b - a, in, f->wbuf);
+        gemm(f, y + a, ldy, x, f->wbuf, n, in, (int)(b - a));
+    }
 }
 
 static void fused_matmul(const fwd *f, float *y, int ldy, const float *x, const model_mat *w, int n, int in, int out);
@@ -1500,7 +1493,7 @@ int fwd_score(fwd *f, fwd_seq *seqs, int n, cj_err *e) {
             return cj_fail(e, "forward: sequence %d has no logprobs array", s);
         if (check_tokens(f, sq->tokens, sq->n_tokens, "sequence", e)) return -1;
     }
-    set_threads();
+    set_threads(f);
     f->n_past = 0; /* decoding state: the cache is about to be overwritten */
     int ret_n = f->share ? f->ret_n : 0;
     tokseq *v = cj_xmalloc((size_t)(n + 1) * sizeof *v);
@@ -1554,7 +1547,7 @@ int fwd_push(fwd *f, const int *tokens, int n, float *logits, cj_err *e) {
     if (n < 1) return cj_fail(e, "forward: fwd_push of %d tokens", n);
     if (n > INT32_MAX - f->n_past) return cj_fail(e, "forward: decoding past %d positions", INT32_MAX);
     if (check_tokens(f, tokens, n, "pushed", e)) return -1;
-    set_threads();
+    set_threads(f);
     f->ret_n = 0; /* decoding overwrites the cache */
     int rc = 0;
     for (int c0 = 0; c0 < n && !rc; c0 += f->max_batch) {
@@ -1596,9 +1589,6 @@ static int plan_dequant(fwd *f) {
     int nch = (V + chunk_max - 1) / chunk_max;
     f->out_chunk = (V + nch - 1) / nch;
     f->wbuf_len = big > (size_t)f->out_chunk * d ? big : (size_t)f->out_chunk * d;
-    /* Room for a share of ceil(out / threads) rows of the largest matrix on
-     * each thread (see mm_plan). */
-    f->wbuf_len += (size_t)imin(f->threads, MAX_ATT_THREADS) * (size_t)imax(imax(hp->dim, f->q_dim), hp->ffn_dim);
     return 1;
 }
 

@@ -243,10 +243,19 @@ static void matmul(fwd *f, float *y, float *x, const model_mat *w, int n, int in
     f->tm.matrix_flops += 2.0 * n * in * out;
 }
 
-/* out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i], the sum of squares in double. */
+/* out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i], the sum of squares in
+ * double: 16 partial sums by i mod 16 (independent chains, so they
+ * vectorize, where one chain of dependent adds does not), added in a fixed
+ * order. Each square is exact in double. */
 static void rmsnorm(float *out, const float *x, const float *w, int d, float eps) {
-    double ss = 0;
-    for (int i = 0; i < d; i++) ss += (double)x[i] * x[i];
+    double part[16] = {0};
+    int i = 0;
+    for (; i + 16 <= d; i += 16)
+        for (int k = 0; k < 16; k++) part[k] += (double)x[i + k] * x[i + k];
+    for (int k = 0; i + k < d; k++) part[k] += (double)x[i + k] * x[i + k];
+    for (int h = 8; h >= 1; h /= 2)
+        for (int k = 0; k < h; k++) part[k] += part[k + h];
+    double ss = part[0];
     float scale = 1.0f / sqrtf((float)(ss / d) + eps);
     for (int i = 0; i < d; i++) out[i] = x[i] * scale * w[i];
 }
@@ -811,12 +820,15 @@ static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int
 static void attention_rows(const fwd *f, int l, int r0, int r1, int kv0, float *out, float *att) {
     const model_hparams *hp = &f->m->hp;
     int group = hp->n_heads / hp->n_kv_heads;
-    for (int r = r0; r < r1;) {
-        int nrow = r + 1 < r1 && f->chain[r + 1] == f->chain[r] && f->nchain[r + 1] == f->nchain[r] &&
-                           f->kvlo[r + 1] == f->kvlo[r]
-                       ? 2
-                       : 1;
-        for (int kh = 0; kh < hp->n_kv_heads; kh++)
+    /* KV heads outermost: a layer's keys and values of all heads outgrow
+     * L2 at long contexts (3 MB for the SmolLM shape at 2,048 positions);
+     * one head's stay there while every row reads them. */
+    for (int kh = 0; kh < hp->n_kv_heads; kh++)
+        for (int r = r0; r < r1;) {
+            int nrow = r + 1 < r1 && f->chain[r + 1] == f->chain[r] && f->nchain[r + 1] == f->nchain[r] &&
+                               f->kvlo[r + 1] == f->kvlo[r]
+                           ? 2
+                           : 1;
             for (int g0 = 0; g0 < group; g0 += GMAX) {
                 int h0 = kh * group + g0;
                 switch ((nrow - 1) * GMAX + imin(GMAX, group - g0)) { /* constant counts: the loops unroll */
@@ -830,8 +842,8 @@ static void attention_rows(const fwd *f, int l, int r0, int r1, int kv0, float *
                 default: attend_heads(f, l, r, 2, kv0, kh, h0, 4, out, att); break;
                 }
             }
-        r += nrow;
-    }
+            r += nrow;
+        }
 }
 
 typedef struct {

@@ -62,6 +62,18 @@ static double rss_now_mb(void) {
     return ok ? res * (double)sysconf(_SC_PAGESIZE) / 1048576.0 : 0;
 }
 
+/* Keeps a seeded sample of k of the n elements of arr (each size bytes), in
+ * order; returns how many are left (n if k is 0 or at least n). */
+static int keep_sample(void *arr, size_t size, int n, int k, uint64_t seed) {
+    if (k <= 0 || k >= n) return n;
+    int *keep = cj_xmalloc((size_t)n * sizeof *keep);
+    int m = run_sample_docs(n, k, seed, keep);
+    char *a = arr;
+    for (int j = 0; j < m; j++) memmove(a + (size_t)j * size, a + (size_t)keep[j] * size, size); /* keep ascends */
+    free(keep);
+    return m;
+}
+
 /* The sample, narrowed to opts->subset questions if asked; requests built. */
 static int build(const opts *o, task_registry *reg, const char *data_dir, question **out, int *n_out, cj_err *e) {
     task **tasks = NULL;
@@ -69,13 +81,7 @@ static int build(const opts *o, task_registry *reg, const char *data_dir, questi
     int nt = 0, ng = 0, n = 0, cap = 0, rc = -1;
     question *q = NULL;
     if (task_select(reg, o->tasks, &tasks, &nt, &groups, &ng, e)) return -1;
-    if (o->subjects > 0 && o->subjects < nt) {
-        int *keep = cj_xmalloc((size_t)nt * sizeof *keep);
-        int k = run_sample_docs(nt, o->subjects, o->seed, keep);
-        for (int j = 0; j < k; j++) tasks[j] = tasks[keep[j]]; /* keep is ascending */
-        free(keep);
-        nt = k;
-    }
+    nt = keep_sample(tasks, sizeof *tasks, nt, o->subjects, o->seed);
     for (int i = 0; i < nt; i++) {
         if (task_output_type(tasks[i]) != TASK_MULTIPLE_CHOICE) {
             cj_fail(e, "task %s is not multiple choice", task_name(tasks[i]));
@@ -95,13 +101,7 @@ static int build(const opts *o, task_registry *reg, const char *data_dir, questi
         }
         free(idx);
     }
-    if (o->subset > 0 && o->subset < n) {
-        int *keep = cj_xmalloc((size_t)n * sizeof *keep);
-        int k = run_sample_docs(n, o->subset, o->seed, keep);
-        for (int j = 0; j < k; j++) q[j] = q[keep[j]]; /* keep is ascending: j <= keep[j] */
-        free(keep);
-        n = k;
-    }
+    n = keep_sample(q, sizeof *q, n, o->subset, o->seed);
     for (int i = 0; i < n; i++)
         if (task_build_request(q[i].t, q[i].doc, o->shots, o->seed, &q[i].req, e)) {
             for (int j = 0; j < i; j++) task_request_free(&q[j].req);

@@ -52,16 +52,12 @@ else
     base=${BENCH_MMLU_BASE:-16}
 fi
 label=${BENCH_MMLU_SAMPLE:-whole}
+[ "$BENCH_QUICK" = 1 ] && label=quick # the quick tasks, 4 questions each
 case $label in
 whole) subjects=${BENCH_MMLU_SUBJECTS:-8} limit=${BENCH_MMLU_LIMIT:-32} ;;
-spread) subjects=${BENCH_MMLU_SUBJECTS:-0} limit=${BENCH_MMLU_LIMIT:-4} ;;
-*) bench_die "BENCH_MMLU_SAMPLE is whole or spread, not ${BENCH_MMLU_SAMPLE}" ;;
+spread | quick) subjects=${BENCH_MMLU_SUBJECTS:-0} limit=${BENCH_MMLU_LIMIT:-4} ;;
+*) bench_die "BENCH_MMLU_SAMPLE is whole or spread, not $label" ;;
 esac
-if [ "$BENCH_QUICK" = 1 ]; then
-    subjects=${BENCH_MMLU_SUBJECTS:-0}
-    limit=${BENCH_MMLU_LIMIT:-4}
-    label=quick
-fi
 kv_mb=${BENCH_MMLU_KV_MB:-160}
 [ "$base" = all ] && base=0
 shape=${BENCH_MMLU_SHAPE:-smollm-135m}

@@ -125,30 +125,31 @@ static int db_fail(store *s, cj_err *e, const char *what) {
                    why ? ")" : "");
 }
 
-/* Runs SQL that carries no outside values (schema, pragmas, BEGIN). */
-static int exec(store *s, const char *sql, cj_err *e) {
-    char *msg = NULL;
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+/* Runs SQL that carries no outside values (schema, pragmas, BEGIN); with
+ * busy_wait, retries for up to STORE_BUSY_MS while SQLite answers
+ * SQLITE_BUSY: the busy handler does not cover everything (a connection that
+ * switches a new database to WAL while another opens it can get SQLITE_BUSY
+ * at once). */
+static int exec_retry(store *s, const char *sql, int busy_wait, cj_err *e) {
+    for (int waited = 0;; waited += 5) {
+        char *msg = NULL;
+        int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+        if (rc == SQLITE_OK) return 0;
+        if (busy_wait && (rc & 0xff) == SQLITE_BUSY && waited < STORE_BUSY_MS) {
+            sqlite3_free(msg);
+            sqlite3_sleep(5);
+            continue;
+        }
         const char *why = os_reason(s);
         cj_fail(e, "%s: %s%s%s%s", s->path, msg ? msg : sqlite3_errmsg(s->db), why ? " (" : "", why ? why : "",
                 why ? ")" : "");
         sqlite3_free(msg);
         return -1;
     }
-    return 0;
 }
 
-/* exec, retried while SQLite answers SQLITE_BUSY, for up to STORE_BUSY_MS.
- * The busy handler does not cover everything: a connection that switches a
- * new database to WAL while another opens it can get SQLITE_BUSY at once. */
-static int exec_wait(store *s, const char *sql, cj_err *e) {
-    for (int waited = 0;; waited += 5) {
-        int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-        if (rc == SQLITE_OK) return 0;
-        if ((rc & 0xff) != SQLITE_BUSY || waited >= STORE_BUSY_MS) return exec(s, sql, e);
-        sqlite3_sleep(5);
-    }
-}
+static int exec(store *s, const char *sql, cj_err *e) { return exec_retry(s, sql, 0, e); }
+static int exec_wait(store *s, const char *sql, cj_err *e) { return exec_retry(s, sql, 1, e); }
 
 static int prepare(store *s, const char *sql, sqlite3_stmt **st, cj_err *e) {
     if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {

@@ -94,9 +94,8 @@ struct fwd {
     int share;   /* prefix sharing on */
 
     /* weights not stored as F32, dequantized one matrix at a time */
-    float *wbuf;   /* [wbuf_len]: the largest layer matrix, or out_chunk rows of the output; NULL if all are F32 */
+    float *wbuf;   /* [wbuf_len]: the largest layer matrix (the output goes through it in pieces); NULL if all are F32 */
     size_t wbuf_len;
-    int out_chunk; /* output rows per dequantized chunk */
 
     /* output projection */
     int out_cap;   /* rows per output sgemm */
@@ -211,6 +210,13 @@ static void dequant(const fwd *f, const model_mat *w, int64_t r0, int64_t nr, in
     fan_out(deq_worker, jobs, sizeof *jobs, nt);
 }
 
+/* How many balanced pieces of rows a non-F32 [out, in] matrix is
+ * dequantized in: 1 for every layer matrix, which fits f->wbuf whole. */
+static int64_t dq_pieces(const fwd *f, int64_t out, int in) {
+    int64_t cap = (int64_t)(f->wbuf_len / (size_t)in);
+    return (out + cap - 1) / cap;
+}
+
 /* y[n, out] (row stride ldy) = x[n, in] W^T, W [out, in] in its stored type:
  * an F32 W in place; any other dequantized into f->wbuf in balanced pieces
  * of rows (one piece for every layer matrix; the output matrix may take
@@ -224,7 +230,7 @@ static void products(fwd *f, float *y, int ldy, float *x, const model_mat *w, in
         gemm(f, y, ldy, x, w32, n, in, out);
         return;
     }
-    int64_t cap = (int64_t)(f->wbuf_len / (size_t)in), nch = (out + cap - 1) / cap;
+    int64_t nch = dq_pieces(f, out, in);
     for (int64_t c = 0; c < nch; c++) {
         int64_t a = out * c / nch, b = out * (c + 1) / nch;
         dequant(f, w, a, b - a, in, f->wbuf);
@@ -1582,10 +1588,9 @@ int fwd_push(fwd *f, const int *tokens, int n, float *logits, cj_err *e) {
 
 static int stored_f32(const model_mat *w) { return model_mat_f32(w) != NULL; }
 
-/* Sizes f->wbuf and f->out_chunk when some matrix is not F32 (returns 1),
- * else leaves them 0. The buffer holds the largest layer matrix, and the
- * output goes through it in balanced chunks of about as many rows, so that
- * the last chunk is never much smaller than the others. */
+/* Sizes f->wbuf when some matrix is not F32 (returns 1), else leaves it 0.
+ * The buffer holds the largest layer matrix; the output goes through it in
+ * balanced pieces (dq_pieces), none much smaller than the others. */
 static int plan_dequant(fwd *f) {
     const model *m = f->m;
     const model_hparams *hp = &m->hp;
@@ -1596,11 +1601,7 @@ static int plan_dequant(fwd *f) {
               !stored_f32(&w->w_gate) || !stored_f32(&w->w_up) || !stored_f32(&w->w_down);
     }
     if (!any) return 0;
-    size_t d = (size_t)hp->dim, big = (size_t)imax(imax(f->q_dim, f->kv_dim), hp->ffn_dim) * d;
-    int V = hp->vocab_size, chunk_max = (int)(big / d < (size_t)V ? big / d : (size_t)V);
-    int nch = (V + chunk_max - 1) / chunk_max;
-    f->out_chunk = (V + nch - 1) / nch;
-    f->wbuf_len = big > (size_t)f->out_chunk * d ? big : (size_t)f->out_chunk * d;
+    f->wbuf_len = (size_t)imax(imax(f->q_dim, f->kv_dim), hp->ffn_dim) * (size_t)hp->dim;
     return 1;
 }
 
@@ -1622,7 +1623,8 @@ int fwd_new(const model *m, int threads, int max_batch_tokens, fwd **out, cj_err
     f->q_dim = hp->n_heads * hp->head_dim;
     f->kv_dim = hp->n_kv_heads * hp->head_dim;
     int min_out = imin(imin(hp->dim, hp->ffn_dim), imin(imin(f->q_dim, f->kv_dim), hp->vocab_size));
-    if (plan_dequant(f)) min_out = imin(min_out, hp->vocab_size - (hp->vocab_size - 1) / f->out_chunk * f->out_chunk);
+    /* the output's smallest dequantized piece */
+    if (plan_dequant(f)) min_out = imin(min_out, (int)(hp->vocab_size / dq_pieces(f, hp->vocab_size, hp->dim)));
     f->min_rows = imax(2, SGEMM_MIN_PRODUCT / min_out + 1);
     f->cap = imax(f->max_batch, f->min_rows);
     f->out_cap = imax(f->min_rows, imin(f->cap, LOGIT_BUDGET / hp->vocab_size));

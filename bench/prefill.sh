@@ -69,4 +69,42 @@ for shape in $shapes; do
 done
 echo "prefill ratio_products_vs_sgemm$summary_products"
 echo "prefill ratio_vs_sgemm$summary"
+
+# Our products (gemm.c: every element one ascending FMA chain, the same bits
+# everywhere) against cblas_sgemm on the same F32 operands and the same seven
+# shapes, in one process (bench/sgemm's `own:` and `sgemm:` lines; each the
+# best of its repetitions, interleaved): the cost of invariance. Under
+# OpenBLAS's own choice of kernels and under its Haswell (AVX2) kernels; on
+# an AVX-512 CPU also from a build without AVX-512 (-mno-avx512f), against
+# the Haswell kernels.
+flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+has() { case " $flags " in *" $1 "*) return 0 ;; esac; return 1; }
+variants="native:default"
+has avx2 && variants="$variants native:Haswell"
+if has avx512f; then
+    if make -s BUILD=build-avx2 OPT="-O2 -march=native -mno-avx512f" build-avx2/bench/sgemm >/dev/null 2>&1; then
+        variants="$variants avx2only:Haswell"
+    else
+        echo "prefill.sh: the AVX2-only build failed" >&2
+        status=1
+    fi
+fi
+ksummary=""
+for shape in $shapes; do
+    model=$(bench_model "$shape" "$BENCH_TYPE") || exit 2
+    for v in $variants; do
+        build=${v%%:*} ct=${v#*:}
+        tool=$TOOLS/sgemm
+        [ "$build" = avx2only ] && tool=build-avx2/bench/sgemm
+        if [ "$ct" = default ]; then out=$("$tool" -m "$model" -M "$tokens" -t "$t" --min-time 2)
+        else out=$(OPENBLAS_CORETYPE=$ct "$tool" -m "$model" -M "$tokens" -t "$t" --min-time 2); fi
+        own=$(echo "$out" | grep '^own:' | tail -n 1)
+        sg=$(echo "$out" | grep '^sgemm:' | tail -n 1)
+        r=$(bench_field "$own" ratio_vs_sgemm)
+        echo "kernels shape=$shape build=$build isa=$(bench_field "$own" isa) openblas_coretype=$ct" \
+            "own_gflops=$(bench_field "$own" gflops) sgemm_gflops=$(bench_field "$sg" gflops) ratio_own_vs_sgemm=$r"
+        ksummary="$ksummary $shape/$build/$ct=$r"
+    done
+done
+echo "prefill ratio_own_vs_sgemm$ksummary"
 exit $status

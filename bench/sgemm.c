@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "../common/sb.h"
+#include "../runners/transformer/gemm.h"
 #include "../runners/transformer/gguf.h"
 
 static double now_s(void) {
@@ -32,7 +33,8 @@ static const char *const MATS[] = {"attn_q", "attn_k", "attn_v", "attn_output", 
 typedef struct {
     int out, in;
     float *w;    /* [out, in] */
-    double best; /* seconds, best repetition */
+    double best; /* seconds, best repetition: cblas_sgemm */
+    double own;  /* the same, our products (gemm.h) */
 } prod;
 
 /* Small values away from zero and denormals; the speed does not depend on them. */
@@ -78,7 +80,7 @@ int main(int argc, char **argv) {
             gguf_close(g);
             return 2;
         }
-        p[k] = (prod){.out = (int)t->ne[1], .in = (int)t->ne[0], .best = 1e30};
+        p[k] = (prod){.out = (int)t->ne[1], .in = (int)t->ne[0], .best = 1e30, .own = 1e30};
         if ((size_t)p[k].in > max_in) max_in = (size_t)p[k].in;
         if ((size_t)p[k].out > max_out) max_out = (size_t)p[k].out;
     }
@@ -91,7 +93,8 @@ int main(int argc, char **argv) {
         p[k].w = cj_xmalloc((size_t)p[k].out * (size_t)p[k].in * sizeof(float));
         fill(p[k].w, (size_t)p[k].out * (size_t)p[k].in, (unsigned)k + 2);
     }
-    double flops = 0, best_layer = 1e30, t_start = now_s();
+    gemm *gm = gemm_new(threads, GEMM_OWN);
+    double flops = 0, best_layer = 1e30, own_layer = 1e30, t_start = now_s();
     for (int k = 0; k < N_MATS; k++) flops += 2.0 * m * p[k].out * p[k].in;
     /* One warm-up repetition (thread start-up, page faults), then at least
      * three timed ones and at least min_s seconds. */
@@ -106,12 +109,25 @@ int main(int argc, char **argv) {
             if (rep >= 0 && dt < p[k].best) p[k].best = dt;
         }
         if (rep >= 0 && layer < best_layer) best_layer = layer;
+        layer = 0;
+        for (int k = 0; k < N_MATS; k++) {
+            double t0 = now_s();
+            gemm_f32(gm, y, p[k].out, x, p[k].in, p[k].w, p[k].in, m, p[k].in, p[k].out);
+            double dt = now_s() - t0;
+            layer += dt;
+            if (rep >= 0 && dt < p[k].own) p[k].own = dt;
+        }
+        if (rep >= 0 && layer < own_layer) own_layer = layer;
     }
+    gemm_free(gm);
     for (int k = 0; k < N_MATS; k++) {
-        printf("  %-12s M=%d N=%d K=%d  %.1f GFLOP/s\n", MATS[k], m, p[k].out, p[k].in,
-               2.0 * m * p[k].out * p[k].in / p[k].best * 1e-9);
+        double f = 2.0 * m * p[k].out * p[k].in * 1e-9;
+        printf("  %-12s M=%d N=%d K=%d  sgemm %.1f GFLOP/s  own %.1f GFLOP/s\n", MATS[k], m, p[k].out, p[k].in,
+               f / p[k].best, f / p[k].own);
         free(p[k].w);
     }
+    printf("own: M=%d threads=%d isa=%s gflops=%.2f layer_ms=%.3f ratio_vs_sgemm=%.3f\n", m, threads, gemm_isa(),
+           flops / own_layer * 1e-9, own_layer * 1e3, best_layer / own_layer);
     printf("sgemm: M=%d threads=%d gflops=%.2f layer_ms=%.3f\n", m, threads, flops / best_layer * 1e-9,
            best_layer * 1e3);
     free(x);

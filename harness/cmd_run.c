@@ -30,6 +30,8 @@ static void usage(FILE *f) {
             "  -t, --threads N        compute threads (default: all cores)\n"
             "      --no-prefix-cache  compute every request in full (same results, slower)\n"
             "      --kv-budget MB     bound the KV cache plus one batch's activations (default: none)\n"
+            "      --kernels K        weight products: own (default; the same bits on every machine)\n"
+            "                         or openblas (OpenBLAS's sgemm; last bits depend on the CPU)\n"
             "      --db FILE          results database (default chaejeom.db)\n"
             "      --data-dir DIR     datasets root (default: <assets>/datasets)\n"
             "      --tasks-dir DIR    task definitions (default: the built-in ones)\n"
@@ -97,6 +99,7 @@ static int parse_real(const char *opt, const char *s, double lo, double hi, doub
 typedef struct {
     const char *model, *tokenizer, *db, *data_dir, *tasks_dir;
     int quiet, no_prefix_cache, kv_budget_mb;
+    const char *kernels; /* NULL: the runner's default (own) */
     run_opts run;
     const char **tag_keys, **tag_values;
     int n_tags;
@@ -158,6 +161,12 @@ static int parse_args(int argc, char **argv, args *a) {
         } else if (!strcmp(name, "-t") || !strcmp(name, "--threads")) {
             if (parse_i64(name, val, 0, 4096, &v)) return 2;
             a->run.threads = (int)v;
+        } else if (!strcmp(name, "--kernels")) {
+            if (strcmp(val, "own") && strcmp(val, "openblas")) {
+                fprintf(stderr, "chaejeom run: --kernels: expected own or openblas, got '%s'\n", val);
+                return 2;
+            }
+            a->kernels = val;
         } else if (!strcmp(name, "--kv-budget")) {
             if (parse_i64(name, val, 1, 1 << 24, &v)) return 2;
             a->kv_budget_mb = (int)v;
@@ -235,7 +244,7 @@ int cmd_run(int argc, char **argv) {
         a.run.threads = n > 0 ? (int)n : 1;
     }
     runner_opts ro = {.model_path = a.model, .tokenizer_path = a.tokenizer, .threads = a.run.threads,
-                      .no_prefix_cache = a.no_prefix_cache, .kv_budget_mb = a.kv_budget_mb};
+                      .no_prefix_cache = a.no_prefix_cache, .kv_budget_mb = a.kv_budget_mb, .kernels = a.kernels};
     r = runner_local_open(&ro, &e);
     if (!r) goto fail;
 

@@ -160,12 +160,22 @@ static char *dump(json_t *j, size_t flags) {
     return s;
 }
 
+/* 1 if the runner's numbers may differ from machine to machine: OpenBLAS's
+ * products, whose last bits depend on the kernels it picks for the CPU. */
+static int machine_dependent(const runner_info *info) { return info->kernels && !strcmp(info->kernels, "openblas"); }
+
 static void make_ident(const runner_info *info, const run_opts *o, task *const *tasks, int nt,
                        const task_group *const *groups, int ng, run_ident *id) {
-    if (o->tokenizer_sha256) {
+    /* The cache key: the weights, the separate tokenizer, and OpenBLAS's
+     * products when asked for, so that their answers never serve a run of
+     * our own products (whose bits are the same on every machine) nor the
+     * other way round. */
+    if (o->tokenizer_sha256 || machine_dependent(info)) {
         sb k;
         sb_init(&k);
-        sb_printf(&k, "%s:%s", info->sha256, o->tokenizer_sha256);
+        sb_printf(&k, "%s", info->sha256);
+        if (o->tokenizer_sha256) sb_printf(&k, ":%s", o->tokenizer_sha256);
+        if (machine_dependent(info)) sb_printf(&k, ":kernels=openblas");
         sha256_hex(k.s, k.len, id->model_key);
         sb_free(&k);
     } else {
@@ -220,6 +230,7 @@ static void make_ident(const runner_info *info, const run_opts *o, task *const *
         snprintf(gs, sizeof gs, "%" PRIu64, o->gen_seed);
         json_object_set_new(cfg, "gen_seed", json_string(gs));
     }
+    if (machine_dependent(info)) json_object_set_new(cfg, "kernels", json_string(info->kernels));
     if (o->confidence_threshold != CALIB_DEFAULT_THRESHOLD)
         json_object_set_new(cfg, "confidence_threshold", json_real(o->confidence_threshold));
     char *c = dump(cfg, JSON_COMPACT | JSON_SORT_KEYS);
@@ -314,6 +325,7 @@ static int open_run(store *s, const runner_info *info, const run_opts *o, const 
         .config_hash = id->config_hash,
         .tags = id->tags,
         .pid = (int64_t)getpid(),
+        .kernels = info->kernels,
     };
     if (store_run_insert(s, &r, &rid, e)) goto fail;
     for (int i = 0; i < o->n_tags; i++)

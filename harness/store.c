@@ -88,6 +88,8 @@ static const char *const MIGRATIONS[] = {
     "  prompt_tokens INTEGER, gen_tokens INTEGER, batch INTEGER, reps INTEGER,"
     "  pp_tok_s REAL, pp_tok_s_sd REAL, tg_tok_s REAL, tg_tok_s_sd REAL, peak_rss_bytes INTEGER,"
     "  results TEXT);",
+    /* 2 -> 3: which kernels computed the weight products */
+    "ALTER TABLE runs ADD COLUMN kernels TEXT;",
 };
 #define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
 
@@ -321,8 +323,8 @@ int store_run_insert(store *s, const store_run *r, int64_t *id, cj_err *e) {
     static const char *sql =
         "INSERT INTO runs (status, model_path, model_sha256, model_format, model_arch, model_params,"
         " model_dtype, tokenizer, tokenizer_sha256, tasks, task_hashes, data_hashes, seed, threads, batch, shots,"
-        " \"limit\", harness_version, git_commit, host, started_at, config_hash, tags, pid)"
-        " VALUES ('running', ?,?,?,?,?, ?,?,?,?,?, ?,?,?,?,?, ?,?,?,?,?, ?,?,?)";
+        " \"limit\", harness_version, git_commit, host, started_at, config_hash, tags, pid, kernels)"
+        " VALUES ('running', ?,?,?,?,?, ?,?,?,?,?, ?,?,?,?,?, ?,?,?,?,?, ?,?,?,?)";
     sqlite3_stmt *st;
     char now[32];
     store_now(now);
@@ -340,7 +342,7 @@ int store_run_insert(store *s, const store_run *r, int64_t *id, cj_err *e) {
     i += 2;
     bad = bad || b_text(s, st, i++, r->harness_version, e) || b_text(s, st, i++, r->git_commit, e) ||
           b_text(s, st, i++, r->host, e) || b_text(s, st, i++, now, e) || b_text(s, st, i++, r->config_hash, e) ||
-          b_text(s, st, i++, r->tags, e) || b_int(s, st, i++, r->pid, e);
+          b_text(s, st, i++, r->tags, e) || b_int(s, st, i++, r->pid, e) || b_text(s, st, i++, r->kernels, e);
     if (bad || step_done(s, st, "insert run", e)) {
         sqlite3_finalize(st);
         return -1;
@@ -354,7 +356,7 @@ int store_run_insert(store *s, const store_run *r, int64_t *id, cj_err *e) {
     "id, status, model_path, model_sha256, model_format, model_arch, model_params, model_dtype, tokenizer,"   \
     " tokenizer_sha256, tasks, task_hashes, data_hashes, seed, threads, batch, shots, \"limit\","            \
     " harness_version, git_commit, host,"                                                                     \
-    " started_at, finished_at, config_hash, tags, pid, requests_cached, requests_computed"
+    " started_at, finished_at, config_hash, tags, pid, requests_cached, requests_computed, kernels"
 
 /* Fills r from a row of RUN_COLUMNS; strings malloc'd. */
 static void run_from_row(sqlite3_stmt *st, store_run *r) {
@@ -387,13 +389,14 @@ static void run_from_row(sqlite3_stmt *st, store_run *r) {
     r->pid = sqlite3_column_int64(st, i++);
     r->requests_cached = sqlite3_column_int64(st, i++);
     r->requests_computed = sqlite3_column_int64(st, i++);
+    r->kernels = col_dup(st, i++);
 }
 
 void store_run_clear(store_run *r) {
     const char **strs[] = {&r->status,       &r->model_path,  &r->model_sha256, &r->model_format, &r->model_arch,
                            &r->model_dtype,  &r->tokenizer, &r->tokenizer_sha256,   &r->tasks,        &r->task_hashes,  &r->data_hashes,
                            &r->harness_version, &r->git_commit, &r->host,       &r->started_at,   &r->finished_at,
-                           &r->config_hash,  &r->tags};
+                           &r->config_hash,  &r->tags, &r->kernels};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         free((void *)*strs[i]);
         *strs[i] = NULL;

@@ -24,7 +24,7 @@
 
 #include "../common/err.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_BUSY_MS 30000
 
 typedef struct store store;
@@ -60,6 +60,7 @@ typedef struct {
     const char *tags; /* JSON {key: value} */
     int64_t pid;      /* of the process that last ran it */
     int64_t requests_cached, requests_computed;
+    const char *kernels; /* "own" | "openblas"; NULL for runs from before schema 3 */
 } store_run;
 
 /* Inserts r (its id and status are ignored: status starts 'running',

@@ -76,6 +76,7 @@ typedef struct {
     const char *dtype;     /* e.g. "F32", "F16", "Q8_0", "mixed" */
     int ctx_len;
     const char *tokenizer; /* e.g. "spm 512 (tok512.bin)" */
+    const char *kernels;   /* the weight products: "own" (bit-identical everywhere) or "openblas"; NULL: not local */
 } runner_info;
 
 /* --- the interface ---------------------------------------------------------- */
@@ -125,6 +126,7 @@ typedef struct {
     int batch_tokens;           /* max tokens per forward batch; 0 = default */
     int no_prefix_cache;        /* 1 = plain path, no prefix sharing */
     int kv_budget_mb;           /* bound in MiB on the KV cache plus one batch's activations; 0 = none */
+    const char *kernels;        /* "own" (default when NULL) or "openblas": see runners/transformer/gemm.h */
 } runner_opts;
 
 /* The local transformer (runners/transformer/). Returns a runner the caller

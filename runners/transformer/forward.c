@@ -8,26 +8,23 @@
  *   fwd_score: the nodes of a prefix tree of the sequences (see "the prefix
  *     tree" below), packed into batches;
  *   decoding: kv0 = n_past, no chain, kvlo = 0.
- * Per layer, every weight matrix is one cblas_sgemm over all n rows (tokens as
- * rows, y = x W^T); attention and the per-row steps between products are our
- * own loops, the rows split among threads.
+ * Per layer, every weight matrix is one product over all n rows (tokens as
+ * rows, y = x W^T, gemm.h); attention and the per-row steps between
+ * products are our own loops, the rows split among threads.
  *
- * Determinism. Each row's result is a function of its own sequence only:
- * norms, RoPE, attention (keys always in position order) and the log-softmax
- * are per-row loops, and OpenBLAS's blocked sgemm computes each output
- * element in an order fixed by the inner dimension alone, so neither the
- * other rows nor the thread count change it. The exception is OpenBLAS's
- * small-matrix kernels (and, in newer versions, a gemv shortcut for one row),
- * which sum in another order for small products: 0.3.21 on AVX-512 takes them
- * when rows * out <= 1200, so a tiny model scored alone and in a batch
- * differed in the last bits. Every sgemm here therefore runs over at least
- * min_rows rows (zero padding), enough that rows * out >= SGEMM_MIN_PRODUCT;
- * measured bit-exact for any row count, row offset and 1 or 2 threads, and
- * tests/unit/test_runner.c checks it end to end. Prefix sharing keeps the
- * same keys in the same order, so it is bit-exact too. */
+ * Determinism. Each row's result is a function of its own sequence only,
+ * computed by the same operations in the same order wherever the row sits:
+ * the products sum each output element as one ascending FMA chain over k
+ * (gemm.h), and norms, RoPE, attention (keys always in position order) and
+ * the log-softmax are per-row loops with fixed orders. So neither the other
+ * rows of a batch, nor the batching, nor prefix sharing, nor the thread
+ * count, nor decoding versus scoring change a bit; and since every step is
+ * IEEE arithmetic in a fixed order (explicit FMAs where FMAs are meant,
+ * -ffp-contract=off elsewhere), neither does the CPU, as long as it has
+ * FMA. tests/unit/test_runner.c, test_prefix.c and test_exact.c check it.
+ * (`--kernels openblas` gives up that promise for OpenBLAS's sgemm.) */
 #include "forward.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -39,21 +36,19 @@
 #include <unistd.h>
 
 #include "../../common/sb.h"
+#include "gemm.h"
+#include "pool.h"
 
 #define DEFAULT_BATCH_TOKENS 2048
 #define MAX_BATCH_TOKENS (1 << 20)
-/* rows * out of every sgemm stays at least this large (see above). */
-#define SGEMM_MIN_PRODUCT 2048
-/* Logit rows computed per output sgemm, bounded by this many floats. */
+/* Logit rows computed per output product, bounded by this many floats. */
 #define LOGIT_BUDGET (4 << 20)
 /* Attention runs on up to this many threads, when a call has at least
  * this much work (query components x keys); decoding stays serial. */
-#define MAX_ATT_THREADS 64
+#define MAX_ATT_THREADS POOL_MAX
 #define ATT_PARALLEL_MIN (1 << 20)
 /* The per-row steps between products take a thread per this many rows. */
 #define ROWS_PER_THREAD_MIN 32
-/* Decoding pushes of at most this many rows take fused_matmul. */
-#define FUSED_MAX_ROWS 4
 /* Up to this many query heads of one KV head are handled together, so that
  * each key and value is loaded once for all of them. */
 #define GMAX 4
@@ -65,40 +60,35 @@
 
 struct fwd {
     const model *m;
-    int threads;   /* threads of OpenBLAS and of our loops, >= 1 */
-    int max_batch; /* tokens per forward call */
-    int cap;       /* rows of the activation buffers: max(max_batch, min_rows) */
-    int min_rows;  /* every sgemm runs over at least this many rows */
+    int threads;   /* threads of the products and of our loops, >= 1 */
+    int max_batch; /* tokens per forward call: rows of the activation buffers */
+    gemm *gm;      /* the weight products */
     int q_dim;     /* n_heads * head_dim */
     int kv_dim;    /* n_kv_heads * head_dim */
 
     /* activations, one row per token */
-    float *x;   /* [cap, dim] residual stream */
-    float *xb;  /* [cap, max(dim, q_dim)] normed input, then attention output */
-    float *q;   /* [cap, q_dim] */
-    float *k;   /* [cap, kv_dim] */
-    float *v;   /* [cap, kv_dim] */
-    float *hb;  /* [cap, ffn_dim] gate, then silu(gate) * up */
-    float *hb2; /* [cap, ffn_dim] up */
+    float *x;   /* [max_batch, dim] residual stream */
+    float *xb;  /* [max_batch, max(dim, q_dim)] normed input, then attention output */
+    float *q;   /* [max_batch, q_dim] */
+    float *k;   /* [max_batch, kv_dim] */
+    float *v;   /* [max_batch, kv_dim] */
+    float *hb;  /* [max_batch, ffn_dim] gate, then silu(gate) * up */
+    float *hb2; /* [max_batch, ffn_dim] up */
     float *att[MAX_ATT_THREADS]; /* [QMAX, att_stride] each: scores of QMAX queries, per attention thread */
     int att_stride;
 
     /* the row plan (see above) */
-    int *tok;  /* [cap] */
-    int *pos;  /* [cap] */
-    int *chain;  /* [cap] the row's shared ranges: rng[2 * chain ..] */
-    int *nchain; /* [cap] how many */
-    int *kvlo;   /* [cap] first cache row of the row's own range */
+    int *tok;  /* [max_batch] */
+    int *pos;  /* [max_batch] */
+    int *chain;  /* [max_batch] the row's shared ranges: rng[2 * chain ..] */
+    int *nchain; /* [max_batch] how many */
+    int *kvlo;   /* [max_batch] first cache row of the row's own range */
     int *rng;    /* [rng_cap][2] cache row ranges [lo, hi) */
     int rng_cap;
     int share;   /* prefix sharing on */
 
-    /* weights not stored as F32, dequantized one matrix at a time */
-    float *wbuf;   /* [wbuf_len]: the largest layer matrix (the output goes through it in pieces); NULL if all are F32 */
-    size_t wbuf_len;
-
     /* output projection */
-    int out_cap;   /* rows per output sgemm */
+    int out_cap;   /* rows per output product */
     float *hsel;   /* [out_cap, dim] final-normed rows gathered */
     float *logits; /* [out_cap, vocab] */
 
@@ -117,7 +107,6 @@ struct fwd {
     int rope_bf16; /* frequencies rounded to bf16 (see bf16_round) */
 
     fwd_timing tm; /* where the time went, since fwd_new */
-    int fused;     /* decoding a few rows: non-F32 products dequantize a row at a time (fused_matmul) */
 
     int n_past; /* decoding state: tokens in the cache */
 
@@ -137,114 +126,20 @@ static float *alloc_rows(int rows, int width) {
 static int imax(int a, int b) { return a > b ? a : b; }
 static int imin(int a, int b) { return a < b ? a : b; }
 
-static void set_threads(const fwd *f) { openblas_set_num_threads(f->threads); }
-
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Runs fn on each of the nt jobs (job_size bytes apart, nt <=
- * MAX_ATT_THREADS) and returns when all are done. With OpenMP, on the
- * OpenMP pool that OpenBLAS (its OpenMP build) runs its sgemm on too, so
- * that our loops and its products never have more threads than cores: its
- * pthread build's workers spin for about 0.1 s after every product and
- * would take the cores from the attention that follows. Without OpenMP (the
- * fuzz builds), jobs 1.. on new threads, job 0 on this one, and a job whose
- * thread cannot start here as well. */
-#ifdef _OPENMP
 static void fan_out(void *(*fn)(void *), void *jobs, size_t job_size, int nt) {
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (int t = 0; t < nt; t++) fn((char *)jobs + (size_t)t * job_size);
+    pool_fan_out(fn, jobs, job_size, nt);
 }
-#else
-static void fan_out(void *(*fn)(void *), void *jobs, size_t job_size, int nt) {
-    pthread_t tid[MAX_ATT_THREADS];
-    int started[MAX_ATT_THREADS] = {0};
-    char *j = jobs;
-    for (int t = 1; t < nt; t++) started[t] = pthread_create(&tid[t], NULL, fn, j + (size_t)t * job_size) == 0;
-    fn(j);
-    for (int t = 1; t < nt; t++) {
-        if (started[t]) pthread_join(tid[t], NULL);
-        else fn(j + (size_t)t * job_size); /* no thread to be had: do it here */
-    }
-}
-#endif
-
-/* y[n, out] (row stride ldy) = x[n, in] W^T with W [out, in] row-major, F32.
- * x and y hold at least min_rows rows; padding rows of x are zeroed so that
- * they stay finite. */
-static void gemm(const fwd *f, float *y, int ldy, float *x, const float *w, int n, int in, int out) {
-    int rows = imax(n, f->min_rows);
-    if (rows > n) memset(x + (size_t)n * in, 0, (size_t)(rows - n) * in * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, w, in, 0.0f, y, ldy);
-}
-
-typedef struct {
-    const model_mat *w;
-    int64_t r0, nr;
-    int cols;
-    float *dst;
-} deq_job;
-
-static void *deq_worker(void *arg) {
-    const deq_job *j = arg;
-    model_mat_rows(j->w, j->r0, j->nr, j->cols, j->dst);
-    return NULL;
-}
-
-/* Rows [r0, r0 + nr) of w as F32 into dst, split among the context's
- * threads when there is enough of it. */
-static void dequant(const fwd *f, const model_mat *w, int64_t r0, int64_t nr, int cols, float *dst) {
-    int nt = imin(f->threads, MAX_ATT_THREADS);
-    if (nt < 2 || nr * cols < ((int64_t)1 << 16)) {
-        model_mat_rows(w, r0, nr, cols, dst);
-        return;
-    }
-    deq_job jobs[MAX_ATT_THREADS];
-    for (int t = 0; t < nt; t++) {
-        int64_t a = nr * t / nt, b = nr * (t + 1) / nt;
-        jobs[t] = (deq_job){w, r0 + a, b - a, cols, dst + a * cols};
-    }
-    fan_out(deq_worker, jobs, sizeof *jobs, nt);
-}
-
-/* How many balanced pieces of rows a non-F32 [out, in] matrix is
- * dequantized in: 1 for every layer matrix, which fits f->wbuf whole. */
-static int64_t dq_pieces(const fwd *f, int64_t out, int in) {
-    int64_t cap = (int64_t)(f->wbuf_len / (size_t)in);
-    return (out + cap - 1) / cap;
-}
-
-/* y[n, out] (row stride ldy) = x[n, in] W^T, W [out, in] in its stored type:
- * an F32 W in place; any other dequantized into f->wbuf in balanced pieces
- * of rows (one piece for every layer matrix; the output matrix may take
- * several), each followed by its sgemm. Each output element is summed over
- * `in` in the order OpenBLAS's blocking fixes from `in` alone, so the
- * pieces change nothing; plan_dequant and min_rows keep every piece's
- * rows * out at least SGEMM_MIN_PRODUCT. */
-static void products(fwd *f, float *y, int ldy, float *x, const model_mat *w, int n, int in, int out) {
-    const float *w32 = model_mat_f32(w);
-    if (w32) {
-        gemm(f, y, ldy, x, w32, n, in, out);
-        return;
-    }
-    int64_t nch = dq_pieces(f, out, in);
-    for (int64_t c = 0; c < nch; c++) {
-        int64_t a = out * c / nch, b = out * (c + 1) / nch;
-        dequant(f, w, a, b - a, in, f->wbuf);
-        gemm(f, y + a, ldy, x, f->wbuf, n, in, (int)(b - a));
-    }
-}
-
-static void fused_matmul(const fwd *f, float *y, int ldy, const float *x, const model_mat *w, int n, int in, int out);
 
 /* y[n, out] = x[n, in] W^T. */
 static void matmul(fwd *f, float *y, float *x, const model_mat *w, int n, int in, int out) {
     double t0 = now_s();
-    if (f->fused && !model_mat_f32(w)) fused_matmul(f, y, out, x, w, n, in, out);
-    else products(f, y, out, x, w, n, in, out);
+    gemm_mat(f->gm, y, out, x, in, w, n, in, out);
     f->tm.matrix_s += now_s() - t0;
     f->tm.matrix_flops += 2.0 * n * in * out;
 }
@@ -461,12 +356,37 @@ static inline __m512 exp16v(__m512 v) {
 }
 #endif
 
-/* exp of x[0..8) in place: exp8v, or expf (0 below -87) without SIMD. */
+#if !ATT_SIMD
+/* exp8v's operations on one lane, for builds without AVX2+FMA: the same
+ * bits (max/min as the vector instructions order their operands, rounding
+ * to nearest even, fmaf for each fused multiply-add). */
+static float exp1(float v) {
+    int keep = v >= -87.0f;
+    v = v > -87.0f ? v : -87.0f;
+    v = v < 88.0f ? v : 88.0f;
+    float n = nearbyintf(v * 1.44269504088896341f);
+    float r = fmaf(-n, 0.693359375f, v);
+    r = fmaf(-n, -2.12194440e-4f, r);
+    float y = 1.9875691500e-4f;
+    y = fmaf(y, r, 1.3981999507e-3f);
+    y = fmaf(y, r, 8.3334519073e-3f);
+    y = fmaf(y, r, 4.1665795894e-2f);
+    y = fmaf(y, r, 1.6666665459e-1f);
+    y = fmaf(y, r, 5.0000001201e-1f);
+    y = fmaf(y, r * r, r + 1.0f);
+    uint32_t eb = (uint32_t)((int)n + 127) << 23;
+    float e;
+    memcpy(&e, &eb, sizeof e);
+    return keep ? y * e : 0.0f;
+}
+#endif
+
+/* exp of x[0..8) in place: exp8v, or its scalar twin without SIMD. */
 static void exp8(float *x) {
 #if ATT_SIMD
     _mm256_storeu_ps(x, exp8v(_mm256_loadu_ps(x)));
 #else
-    for (int b = 0; b < 8; b++) x[b] = x[b] >= -87.0f ? expf(x[b]) : 0.0f;
+    for (int b = 0; b < 8; b++) x[b] = exp1(x[b]);
 #endif
 }
 
@@ -760,7 +680,7 @@ static inline void scores_g(const fwd *f, const float *const *q, int ng, const f
         float *a = att[g] + aoff;
         for (int j = 0; j < n; j++) a[j] = 0;
         for (int i = 0; i < hd; i++)
-            for (int j = 0; j < n; j++) a[j] += q[g][i] * kt[(size_t)i * ld + lo + j];
+            for (int j = 0; j < n; j++) a[j] = fmaf(q[g][i], kt[(size_t)i * ld + lo + j], a[j]);
         for (int j = 0; j < n; j++) a[j] *= scale;
     }
 }
@@ -772,7 +692,7 @@ static inline void mix_g(const fwd *f, float *const *o, int ng, const float *res
         for (int j = lo; j < hi; j++) {
             const float *v = vc + (size_t)j * f->kv_dim;
             float w = att[g][aoff + j - lo];
-            for (int i = 0; i < hd; i++) o[g][i] += w * v[i];
+            for (int i = 0; i < hd; i++) o[g][i] = fmaf(w, v[i], o[g][i]);
         }
 }
 #endif
@@ -895,65 +815,6 @@ static void attention(fwd *f, int l, int n, int kv0, float *out) {
     fan_out(attention_worker, jobs, sizeof *jobs, nt);
 }
 
-/* --- decoding products ----------------------------------------------------------
- *
- * A product of a few rows (decoding one token) reads every weight once
- * whatever is done; converting the whole matrix to F32 first would write and
- * read it again. So each output row is dequantized into a small buffer and
- * dotted with the input rows right away, the rows split among the threads.
- * The sums run in another order than sgemm's, so decoding's numbers may
- * differ from scoring's in the last bits (fwd_score never takes this path;
- * F32 weights never do). */
-
-/* sum a[i] * b[i], i < n: 16 (or 8) lanes of FMAs, then the lanes in order. */
-static float dot(const float *a, const float *b, int n) {
-    int i = 0;
-    float acc = 0;
-#ifdef __AVX512F__
-    __m512 v = _mm512_setzero_ps();
-    for (; i + 16 <= n; i += 16) v = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), v);
-    float l16[16];
-    _mm512_storeu_ps(l16, v);
-    for (int k = 0; k < 16; k++) acc += l16[k];
-#elif ATT_SIMD
-    __m256 v = _mm256_setzero_ps();
-    for (; i + 8 <= n; i += 8) v = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), v);
-    float l8[8];
-    _mm256_storeu_ps(l8, v);
-    for (int k = 0; k < 8; k++) acc += l8[k];
-#endif
-    for (; i < n; i++) acc = fmaf(a[i], b[i], acc);
-    return acc;
-}
-
-typedef struct {
-    const model_mat *w;
-    const float *x;
-    float *y;
-    int ldy, n, in, o0, o1;
-} dot_job;
-
-static void *dot_worker(void *arg) {
-    const dot_job *j = arg;
-    float *row = cj_xmalloc((size_t)j->in * sizeof(float));
-    for (int o = j->o0; o < j->o1; o++) {
-        model_mat_rows(j->w, o, 1, j->in, row);
-        for (int r = 0; r < j->n; r++) j->y[(size_t)r * j->ldy + o] = dot(row, j->x + (size_t)r * j->in, j->in);
-    }
-    free(row);
-    return NULL;
-}
-
-/* y[r * ldy + o] = x[r] . W[o] for r < n, o < out. */
-static void fused_matmul(const fwd *f, float *y, int ldy, const float *x, const model_mat *w, int n, int in, int out) {
-    int nt = imin(f->threads, MAX_ATT_THREADS);
-    if ((int64_t)out * in < ((int64_t)1 << 16)) nt = 1;
-    dot_job jobs[MAX_ATT_THREADS];
-    for (int t = 0; t < nt; t++)
-        jobs[t] = (dot_job){w, x, y, ldy, n, in, (int)((int64_t)out * t / nt), (int)((int64_t)out * (t + 1) / nt)};
-    fan_out(dot_worker, jobs, sizeof *jobs, nt);
-}
-
 /* The per-row work between the products of a layer, one step per call,
  * on rows [r0, r1): each row's result depends on that row alone. */
 enum { ROW_ATTN_NORM, ROW_QKV, ROW_ATTN_OUT, ROW_SWIGLU, ROW_FFN_OUT };
@@ -1070,8 +931,7 @@ static void hsel_logits(fwd *f, int nr) {
     const model_mat *w = &f->m->output;
     int V = f->m->hp.vocab_size, d = f->m->hp.dim;
     double t0 = now_s();
-    if (f->fused && !model_mat_f32(w)) fused_matmul(f, f->logits, V, f->hsel, w, nr, d, V);
-    else products(f, f->logits, V, f->hsel, w, nr, d, V);
+    gemm_mat(f->gm, f->logits, V, f->hsel, d, w, nr, d, V);
     f->tm.matrix_s += now_s() - t0;
     f->tm.matrix_flops += 2.0 * nr * d * V;
 }
@@ -1511,7 +1371,6 @@ int fwd_score(fwd *f, fwd_seq *seqs, int n, cj_err *e) {
             return cj_fail(e, "forward: sequence %d has no logprobs array", s);
         if (check_tokens(f, sq->tokens, sq->n_tokens, "sequence", e)) return -1;
     }
-    set_threads(f);
     f->n_past = 0; /* decoding state: the cache is about to be overwritten */
     int ret_n = f->share ? f->ret_n : 0;
     tokseq *v = cj_xmalloc((size_t)(n + 1) * sizeof *v);
@@ -1541,6 +1400,14 @@ void fwd_set_prefix_sharing(fwd *f, int on) {
     f->ret_n = 0;
 }
 
+void fwd_set_kernels(fwd *f, gemm_kernels k) {
+    if (gemm_get_kernels(f->gm) == k) return;
+    gemm_free(f->gm);
+    f->gm = gemm_new(f->threads, k);
+}
+
+gemm_kernels fwd_kernels(const fwd *f) { return gemm_get_kernels(f->gm); }
+
 void fwd_set_kv_budget(fwd *f, size_t bytes) {
     size_t rows = bytes / kv_row_bytes(f);
     f->budget = bytes;
@@ -1565,13 +1432,11 @@ int fwd_push(fwd *f, const int *tokens, int n, float *logits, cj_err *e) {
     if (n < 1) return cj_fail(e, "forward: fwd_push of %d tokens", n);
     if (n > INT32_MAX - f->n_past) return cj_fail(e, "forward: decoding past %d positions", INT32_MAX);
     if (check_tokens(f, tokens, n, "pushed", e)) return -1;
-    set_threads(f);
     f->ret_n = 0; /* decoding overwrites the cache */
     int rc = 0;
     for (int c0 = 0; c0 < n && !rc; c0 += f->max_batch) {
         int m = imin(f->max_batch, n - c0);
         for (int r = 0; r < m; r++) plan_row(f, r, tokens[c0 + r], f->n_past + r, 0, 0, 0);
-        f->fused = m <= FUSED_MAX_ROWS;
         rc = run_rows(f, m, f->n_past, e);
         if (!rc) f->n_past += m;
         if (!rc && logits && c0 + m == n) {
@@ -1579,31 +1444,11 @@ int fwd_push(fwd *f, const int *tokens, int n, float *logits, cj_err *e) {
             logits_rows(f, &last, 1);
             memcpy(logits, f->logits, (size_t)f->m->hp.vocab_size * sizeof(float));
         }
-        f->fused = 0;
     }
     return rc;
 }
 
 /* --- lifetime ---------------------------------------------------------------- */
-
-static int stored_f32(const model_mat *w) { return model_mat_f32(w) != NULL; }
-
-/* Sizes f->wbuf when some matrix is not F32 (returns 1), else leaves it 0.
- * The buffer holds the largest layer matrix; the output goes through it in
- * balanced pieces (dq_pieces), none much smaller than the others. */
-static int plan_dequant(fwd *f) {
-    const model *m = f->m;
-    const model_hparams *hp = &m->hp;
-    int any = !stored_f32(&m->output);
-    for (int l = 0; l < hp->n_layers && !any; l++) {
-        const model_layer *w = &m->layers[l];
-        any = !stored_f32(&w->wq) || !stored_f32(&w->wk) || !stored_f32(&w->wv) || !stored_f32(&w->wo) ||
-              !stored_f32(&w->w_gate) || !stored_f32(&w->w_up) || !stored_f32(&w->w_down);
-    }
-    if (!any) return 0;
-    f->wbuf_len = (size_t)imax(imax(f->q_dim, f->kv_dim), hp->ffn_dim) * (size_t)hp->dim;
-    return 1;
-}
 
 int fwd_new(const model *m, int threads, int max_batch_tokens, fwd **out, cj_err *e) {
     *out = NULL;
@@ -1622,38 +1467,33 @@ int fwd_new(const model *m, int threads, int max_batch_tokens, fwd **out, cj_err
     f->max_batch = max_batch_tokens ? max_batch_tokens : DEFAULT_BATCH_TOKENS;
     f->q_dim = hp->n_heads * hp->head_dim;
     f->kv_dim = hp->n_kv_heads * hp->head_dim;
-    int min_out = imin(imin(hp->dim, hp->ffn_dim), imin(imin(f->q_dim, f->kv_dim), hp->vocab_size));
-    /* the output's smallest dequantized piece */
-    if (plan_dequant(f)) min_out = imin(min_out, (int)(hp->vocab_size / dq_pieces(f, hp->vocab_size, hp->dim)));
-    f->min_rows = imax(2, SGEMM_MIN_PRODUCT / min_out + 1);
-    f->cap = imax(f->max_batch, f->min_rows);
-    f->out_cap = imax(f->min_rows, imin(f->cap, LOGIT_BUDGET / hp->vocab_size));
+    f->out_cap = imax(1, imin(f->max_batch, LOGIT_BUDGET / hp->vocab_size));
+    f->gm = gemm_new(threads, GEMM_OWN);
 
     /* Sizes below fit: hparams are bounded by model_check_hparams and the
      * batch by MAX_BATCH_TOKENS, so rows * width stays far below SIZE_MAX. */
     int wide = imax(hp->dim, f->q_dim);
-    f->x = alloc_rows(f->cap, hp->dim);
-    f->xb = alloc_rows(f->cap, wide);
-    f->q = alloc_rows(f->cap, f->q_dim);
-    f->k = alloc_rows(f->cap, f->kv_dim);
-    f->v = alloc_rows(f->cap, f->kv_dim);
-    f->hb = alloc_rows(f->cap, imax(hp->ffn_dim, hp->dim));
-    f->hb2 = alloc_rows(f->cap, hp->ffn_dim);
-    f->tok = cj_xcalloc((size_t)f->cap, sizeof(int));
-    f->pos = cj_xcalloc((size_t)f->cap, sizeof(int));
-    f->chain = cj_xcalloc((size_t)f->cap, sizeof(int));
-    f->nchain = cj_xcalloc((size_t)f->cap, sizeof(int));
+    f->x = alloc_rows(f->max_batch, hp->dim);
+    f->xb = alloc_rows(f->max_batch, wide);
+    f->q = alloc_rows(f->max_batch, f->q_dim);
+    f->k = alloc_rows(f->max_batch, f->kv_dim);
+    f->v = alloc_rows(f->max_batch, f->kv_dim);
+    f->hb = alloc_rows(f->max_batch, imax(hp->ffn_dim, hp->dim));
+    f->hb2 = alloc_rows(f->max_batch, hp->ffn_dim);
+    f->tok = cj_xcalloc((size_t)f->max_batch, sizeof(int));
+    f->pos = cj_xcalloc((size_t)f->max_batch, sizeof(int));
+    f->chain = cj_xcalloc((size_t)f->max_batch, sizeof(int));
+    f->nchain = cj_xcalloc((size_t)f->max_batch, sizeof(int));
     f->rng_cap = 64;
     f->rng = cj_xcalloc((size_t)f->rng_cap * 2, sizeof(int));
-    f->kvlo = cj_xcalloc((size_t)f->cap, sizeof(int));
+    f->kvlo = cj_xcalloc((size_t)f->max_batch, sizeof(int));
     f->share = 1;
     f->rope_bf16 = m->format && !strcmp(m->format, "safetensors") && m->dtype && !strcmp(m->dtype, "BF16");
-    if (f->wbuf_len) f->wbuf = cj_xcalloc(f->wbuf_len, sizeof(float));
     f->hsel = alloc_rows(f->out_cap, hp->dim);
     f->logits = alloc_rows(f->out_cap, hp->vocab_size);
     f->kc = cj_xcalloc((size_t)hp->n_layers, sizeof(float *));
     f->vc = cj_xcalloc((size_t)hp->n_layers, sizeof(float *));
-    if (ensure_rope(f, f->cap, e)) {
+    if (ensure_rope(f, f->max_batch, e)) {
         fwd_free(f);
         return -1;
     }
@@ -1678,7 +1518,7 @@ void fwd_free(fwd *f) {
     free(f->rng);
     free(f->ret_tok);
     free(f->kvlo);
-    free(f->wbuf);
+    gemm_free(f->gm);
     free(f->hsel);
     free(f->logits);
     for (int l = 0; f->kc && l < f->m->hp.n_layers; l++) {

@@ -3,21 +3,24 @@
  * A fwd context owns scratch buffers for one batch of at most
  * max_batch_tokens tokens in total and a KV cache that grows as needed.
  * fwd_score runs several token sequences through the model in one batch (one
- * cblas_sgemm per weight matrix per layer over all tokens of the batch) and
- * returns log-probs only at the positions asked for. Results do not depend
- * on how sequences are batched, on prefix sharing or on the thread count:
- * they are bit-identical (see forward.c).
+ * product per weight matrix per layer over all tokens of the batch, gemm.h)
+ * and returns log-probs only at the positions asked for. Results do not
+ * depend on how sequences are batched, on prefix sharing, on the thread
+ * count, on scoring versus decoding, or on the CPU (any x86-64 with FMA):
+ * they are bit-identical (see forward.c), unless fwd_set_kernels asked for
+ * OpenBLAS.
  *
  * Ownership: the model must outlive the fwd context; fwd_free releases the
  * context. Output arrays belong to the caller. A context is used by one
- * thread at a time; each call sets OpenBLAS's (process-wide) thread count to
- * the context's. */
+ * thread at a time; with OpenBLAS's kernels each product sets OpenBLAS's
+ * (process-wide) thread count to the context's. */
 #ifndef CJ_FORWARD_H
 #define CJ_FORWARD_H
 
 #include <stddef.h>
 
 #include "../../common/err.h"
+#include "gemm.h"
 #include "model.h"
 
 typedef struct fwd fwd;
@@ -67,6 +70,11 @@ int fwd_batch_tokens(const fwd *f);
  * way; only the work changes. Off, each sequence runs in full and nothing is
  * kept between calls. Either call drops the kept prefix. */
 void fwd_set_prefix_sharing(fwd *f, int on);
+
+/* The weight products' kernels: GEMM_OWN (the default) or GEMM_OPENBLAS
+ * (faster on some machines, no bit-for-bit promise; see gemm.h). */
+void fwd_set_kernels(fwd *f, gemm_kernels k);
+gemm_kernels fwd_kernels(const fwd *f);
 
 /* Bounds the KV cache plus a batch's activations to about `bytes` (0: no
  * bound, the default): batches shrink so that the prefixes in use plus a

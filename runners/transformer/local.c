@@ -399,6 +399,11 @@ runner *runner_local_open(const runner_opts *opts, cj_err *e) {
         cj_fail(e, "local: no model path");
         return NULL;
     }
+    int kernels = opts->kernels ? gemm_parse_kernels(opts->kernels) : GEMM_OWN;
+    if (kernels < 0) {
+        cj_fail(e, "local: unknown kernels '%s' (own or openblas)", opts->kernels);
+        return NULL;
+    }
     model *m = NULL;
     if (model_load(opts->model_path, opts->tokenizer_path, &m, e)) return NULL;
     local *L = cj_xcalloc(1, sizeof *L);
@@ -408,6 +413,7 @@ runner *runner_local_open(const runner_opts *opts, cj_err *e) {
         free(L);
         return NULL;
     }
+    fwd_set_kernels(L->f, (gemm_kernels)kernels);
     fwd_set_prefix_sharing(L->f, !opts->no_prefix_cache);
     fwd_set_kv_budget(L->f, (size_t)imax(opts->kv_budget_mb, 0) << 20);
     L->max_len = imax(m->hp.ctx_len, MIN_CONTEXT);
@@ -417,7 +423,8 @@ runner *runner_local_open(const runner_opts *opts, cj_err *e) {
                             .n_params = m->n_params,
                             .dtype = m->dtype,
                             .ctx_len = m->hp.ctx_len,
-                            .tokenizer = tok_describe(m->tok)};
+                            .tokenizer = tok_describe(m->tok),
+                            .kernels = gemm_kernels_name((gemm_kernels)kernels)};
     memcpy(L->info.sha256, m->sha256, sizeof L->info.sha256);
     runner *r = cj_xmalloc(sizeof *r);
     r->vt = &LOCAL_VT;

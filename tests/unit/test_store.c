@@ -121,7 +121,8 @@ static void test_bound_params_quotes_korean(void) {
                    .shots = 5,
                    .limit = 3,
                    .model_params = 260000,
-                   .config_hash = "cfg"};
+                   .config_hash = "cfg",
+                   .kernels = "own"};
     int64_t id;
     CHECK(store_run_insert(s, &r, &id, &e) == 0);
     CHECK(store_tag_put(s, id, "메모", "값 'x' \"y\"", &e) == 0);
@@ -133,6 +134,7 @@ static void test_bound_params_quotes_korean(void) {
     CHECK_STR(g.tags, r.tags);
     CHECK_STR(g.status, "running");
     CHECK(g.seed == 1234 && g.shots == 5 && g.limit == 3 && g.model_params == 260000);
+    CHECK_STR(g.kernels, "own");
     CHECK(g.started_at && strlen(g.started_at) == 20 && !g.finished_at);
     store_run_clear(&g);
     char *tv = query1(p, "SELECT value FROM tags WHERE key = '메모'");
@@ -146,7 +148,7 @@ static void test_bound_params_quotes_korean(void) {
     char sql[128];
     snprintf(sql, sizeof sql, "SELECT shots IS NULL AND \"limit\" IS NULL FROM runs WHERE id = %lld", (long long)id2);
     CHECK(query_int(p, sql) == 1);
-    CHECK(store_run_get(s, id2, &g, &found, &e) == 0 && found && g.shots == -1 && g.limit == 0);
+    CHECK(store_run_get(s, id2, &g, &found, &e) == 0 && found && g.shots == -1 && g.limit == 0 && !g.kernels);
     store_run_clear(&g);
     CHECK(store_run_get(s, 999, &g, &found, &e) == 0 && !found);
     CHECK(store_run_set_status(s, id, "done", &e) == 0);
@@ -372,12 +374,12 @@ static void test_migrate_from_v1(void) {
                        " DROP TABLE bench; ALTER TABLE latency DROP COLUMN prefill_s;"
                        " ALTER TABLE latency DROP COLUMN decode_s; ALTER TABLE latency DROP COLUMN ttft_s;"
                        " ALTER TABLE latency DROP COLUMN prefill_tok_s; ALTER TABLE latency DROP COLUMN decode_tok_s;"
-                       " PRAGMA user_version = 1",
+                       " ALTER TABLE runs DROP COLUMN kernels; PRAGMA user_version = 1",
                        NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
     CHECK(store_open(p, &s, &e) == 0);
     int v = 0;
-    CHECK(store_user_version(s, &v, &e) == 0 && v == 2);
+    CHECK(store_user_version(s, &v, &e) == 0 && v == STORE_SCHEMA_VERSION);
     store_close(s);
     CHECK(query_int(p, "SELECT count(*) FROM latency WHERE wall_s = 0.5 AND prefill_s IS NULL") == 1);
     CHECK(query_int(p, "SELECT count(*) FROM sqlite_master WHERE name IN ('generations', 'generation_cache',"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # mmlu.sh — 5-shot MMLU questions/s: ours with prefix sharing, ours with
-# --no-prefix-cache, and llama.cpp (node-llama-cpp), on the same GGUF and
+# --no-prefix-cache, and llama.cpp (llama-cpp-python), on the same GGUF and
 # thread count, in one run.
 #
 # The sample is `chaejeom run --tasks mmlu --shots 5 --limit L --seed S`'s
@@ -79,15 +79,16 @@ echo "ours      $ours"
 echo "no-prefix $nopre"
 
 peer_line=""
-if command -v node >/dev/null 2>&1; then
-    peer_line=$(node bench/peer/mc.mjs "$model" "$work/subset.jsonl" "$t" "$work/peer.txt" 2>"$work/peer.err" | tail -n 1)
+py=$CHAEJEOM_CACHE/venv/bin/python
+if [ -x "$py" ]; then
+    peer_line=$("$py" bench/peer/mc.py "$model" "$work/subset.jsonl" "$t" "$work/peer.txt" 2>"$work/peer.err" | tail -n 1)
     case "$peer_line" in
     peer:*) echo "llama.cpp $peer_line" ;;
     "peer absent"*) echo "$peer_line"; peer_line="" ;;
     *) echo "llama.cpp peer failed: $(tail -n 3 "$work/peer.err")"; peer_line="" ;;
     esac
 else
-    echo "peer absent: node is not installed"
+    echo "peer absent: no $py (run bench/peer/install.sh)"
 fi
 
 # Question by question on the subset: ours (from the full run) vs the others.

@@ -1,15 +1,13 @@
 #!/bin/sh
-# Installs the llama.cpp peer (node-llama-cpp, which ships prebuilt llama.cpp
-# CPU libraries) into a cache folder outside the repository. It needs node and
-# npm; NODE_LLAMA_CPP_SKIP_DOWNLOAD keeps it from fetching or building
-# llama.cpp. bench/mmlu.sh finds it in the same folder.
+# Installs the llama.cpp peer (llama-cpp-python, which compiles llama.cpp
+# from the source in its package, here with GGML_NATIVE so that it uses this
+# CPU's instructions as ours does) into a virtual environment outside the
+# repository. bench/mmlu.sh runs bench/peer/mc.py with its python. Building
+# takes several minutes on 2 cores.
 set -eu
-dir=${CHAEJEOM_PEER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/chaejeom/peer}
-for tool in node npm; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "install.sh: $tool not found" >&2; exit 1; }
-done
-mkdir -p "$dir"
-cd "$dir"
-[ -f package.json ] || npm init -y >/dev/null
-NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm install --no-audit --no-fund node-llama-cpp@3.22.1
-echo "llama.cpp peer installed in $dir"
+cache=${CHAEJEOM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chaejeom}
+venv=$cache/venv
+command -v python3 >/dev/null 2>&1 || { echo "install.sh: python3 not found" >&2; exit 1; }
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+CMAKE_ARGS="-DGGML_NATIVE=ON" "$venv/bin/pip" install --no-cache-dir 'llama-cpp-python==0.3.*' numpy
+echo "llama.cpp peer installed in $venv ($("$venv/bin/python" -c 'import llama_cpp; print("llama-cpp-python", llama_cpp.__version__)'))"

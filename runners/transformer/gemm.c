@@ -36,6 +36,9 @@
 #define KC 256 /* k per block; a multiple of 256 so a block starts on a K-quant super-block */
 #define NB 16  /* panels packed at a time per thread: 256 KB */
 #define MC 96  /* rows per block of x: 96 KB */
+/* Products of at most this many rows take the few-rows path (see there). */
+#define DIRECT_MAX_ROWS 4
+#define DO 32 /* its outputs per block: 4 groups of 8 */
 /* Products smaller than this (n * in * out) run on one thread. */
 #define PARALLEL_MIN (1 << 17)
 /* The OpenBLAS path dequantizes at most this many floats of W at a time. */
@@ -46,7 +49,7 @@ struct gemm {
     gemm_kernels kernels;
     int portable;
     float *pack[POOL_MAX]; /* per thread: NB * KC * NR floats */
-    float *rows[POOL_MAX]; /* per thread: NR * KC floats, dequantized rows */
+    float *rows[POOL_MAX]; /* per thread: DO * KC floats, dequantized rows */
     float *wbuf;           /* OpenBLAS path: dequantized W, grown on demand */
     size_t wbuf_len;
 };
@@ -67,7 +70,7 @@ gemm *gemm_new(int threads, gemm_kernels kernels) {
     g->kernels = kernels;
     for (int t = 0; t < g->threads; t++) {
         g->pack[t] = alloc_aligned((size_t)NB * KC * NR);
-        g->rows[t] = alloc_aligned((size_t)NR * KC);
+        g->rows[t] = alloc_aligned((size_t)DO * KC);
     }
     return g;
 }
@@ -105,38 +108,43 @@ typedef struct {
     int out;
 } wsrc;
 
+#if GEMM_SIMD
+/* In place: r[i] holds 8 consecutive values of row i; afterwards r[kk] holds
+ * value kk of rows 0..7. */
+static inline __attribute__((always_inline)) void tr8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+#endif
+
 /* dst[k * NR + j] = src[j][k] for k < kc, j < NR. */
 static void transpose_panel(const float *const *src, int kc, float *dst) {
     int k = 0;
 #if GEMM_SIMD
     for (; k + 8 <= kc; k += 8)
         for (int h = 0; h < NR; h += 8) {
-            const float *const *s = src + h;
-            __m256 r0 = _mm256_loadu_ps(s[0] + k), r1 = _mm256_loadu_ps(s[1] + k);
-            __m256 r2 = _mm256_loadu_ps(s[2] + k), r3 = _mm256_loadu_ps(s[3] + k);
-            __m256 r4 = _mm256_loadu_ps(s[4] + k), r5 = _mm256_loadu_ps(s[5] + k);
-            __m256 r6 = _mm256_loadu_ps(s[6] + k), r7 = _mm256_loadu_ps(s[7] + k);
-            __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-            __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-            __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-            __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-            __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-            __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-            __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-            __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-            __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
-            __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-            __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
-            __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-            float *d = dst + (size_t)k * NR + h;
-            _mm256_store_ps(d + 0 * NR, _mm256_permute2f128_ps(u0, u4, 0x20));
-            _mm256_store_ps(d + 1 * NR, _mm256_permute2f128_ps(u1, u5, 0x20));
-            _mm256_store_ps(d + 2 * NR, _mm256_permute2f128_ps(u2, u6, 0x20));
-            _mm256_store_ps(d + 3 * NR, _mm256_permute2f128_ps(u3, u7, 0x20));
-            _mm256_store_ps(d + 4 * NR, _mm256_permute2f128_ps(u0, u4, 0x31));
-            _mm256_store_ps(d + 5 * NR, _mm256_permute2f128_ps(u1, u5, 0x31));
-            _mm256_store_ps(d + 6 * NR, _mm256_permute2f128_ps(u2, u6, 0x31));
-            _mm256_store_ps(d + 7 * NR, _mm256_permute2f128_ps(u3, u7, 0x31));
+            __m256 r[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src[h + i] + k);
+            tr8(r);
+            for (int i = 0; i < 8; i++) _mm256_store_ps(dst + (size_t)(k + i) * NR + h, r[i]);
         }
 #endif
     for (; k < kc; k++)
@@ -247,6 +255,129 @@ static void kern_simd(int mr, int kc, const float *x, size_t ldx, const float *b
 }
 #endif
 
+/* --- a few rows: W read once, transposed in registers ------------------------------
+ *
+ * With at most DIRECT_MAX_ROWS rows (decoding) every weight is used once or
+ * a few times, and packing it (a write and a read per value) would cost more
+ * than the products. So each block of DO outputs keeps its n x DO
+ * accumulators in registers for the whole of k; 8 x 8 tiles of W (8 rows, 8
+ * values of k: F32 and F16 read in place, other types dequantized per
+ * k-block into rowbuf) are transposed in registers, and each accumulator
+ * takes its fma for k, k + 1, ... in order: the same chain as the packed
+ * path, so the same bits. */
+
+#if GEMM_SIMD
+static inline __attribute__((always_inline)) __m256 ld8(const void *p, int k, int f16) {
+    if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)p + k)));
+    return _mm256_loadu_ps((const float *)p + k);
+}
+
+static inline __attribute__((always_inline)) float ld1(const void *p, int k, int f16) {
+    return f16 ? quant_f16_to_f32(((const uint16_t *)p)[k]) : ((const float *)p)[k];
+}
+
+/* acc[r][g] (outputs g * 8 ..) continues its chains over k < kc: src[j]
+ * points at output j's values for this k-block (F16 or F32), xr[r] at row
+ * r's. Each 8 x 8 tile also prefetches two lines of the next block's
+ * weights from *pf (up to pf_end): the tiles read 32 rows at once, more
+ * streams than the hardware prefetchers follow. */
+static inline __attribute__((always_inline)) void direct_k(int n, int f16, int ng, const void *const *src, int kc,
+                                                            const float *const *xr,
+                                                            __m256 acc[DIRECT_MAX_ROWS][DO / 8],
+                                                            const char **pf, const char *pf_end) {
+    int k = 0;
+    for (; k + 8 <= kc; k += 8)
+        for (int g = 0; g < ng; g++) {
+            if (*pf < pf_end) {
+                _mm_prefetch(*pf, _MM_HINT_T0);
+                _mm_prefetch(*pf + 64, _MM_HINT_T0);
+                *pf += 128;
+            }
+            __m256 t[8];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) t[i] = ld8(src[g * 8 + i], k, f16);
+            tr8(t);
+#pragma GCC unroll 8
+            for (int kk = 0; kk < 8; kk++)
+#pragma GCC unroll 4
+                for (int r = 0; r < n; r++)
+                    acc[r][g] = _mm256_fmadd_ps(_mm256_broadcast_ss(xr[r] + k + kk), t[kk], acc[r][g]);
+        }
+    for (; k < kc; k++)
+        for (int g = 0; g < ng; g++) {
+            float col[8];
+            for (int i = 0; i < 8; i++) col[i] = ld1(src[g * 8 + i], k, f16);
+            __m256 t = _mm256_loadu_ps(col);
+            for (int r = 0; r < n; r++) acc[r][g] = _mm256_fmadd_ps(_mm256_broadcast_ss(xr[r] + k), t, acc[r][g]);
+        }
+}
+
+/* y for outputs [o0, o0 + DO) of rows r < n. */
+static inline __attribute__((always_inline)) void direct_block(int n, const wsrc *w, int o0, const float *x,
+                                                                int ldx, int in, float *y, int ldy,
+                                                                float *rowbuf) {
+    const model_mat *m = w->m;
+    const float *f32 = m ? model_mat_f32(m) : w->f32;
+    int nout = imin(DO, w->out - o0), ng = (nout + 7) / 8;
+    int f16 = m && m->type == GGML_F16 && nout == DO; /* in place; a partial block goes through rowbuf */
+    size_t be = m ? (size_t)quant_block_elems(m->type) : 1, bb = m ? quant_block_bytes(m->type) : 4;
+    size_t ldw = m ? m->row_bytes / sizeof(float) : (size_t)w->ldw;
+    __m256 acc[DIRECT_MAX_ROWS][DO / 8];
+    for (int r = 0; r < n; r++)
+        for (int g = 0; g < ng; g++) acc[r][g] = _mm256_setzero_ps();
+    /* the next block's rows, contiguous in the matrix */
+    const char *pf = NULL, *pf_end = NULL;
+    if (o0 + DO < w->out) {
+        size_t rb = m ? m->row_bytes : (size_t)w->ldw * sizeof(float);
+        const char *base = m ? (const char *)m->data : (const char *)w->f32;
+        pf = base + (size_t)(o0 + DO) * rb;
+        pf_end = base + (size_t)imin(o0 + 2 * DO, w->out) * rb;
+    }
+    for (int pc = 0; pc < in; pc += KC) {
+        int kc = imin(KC, in - pc);
+        const void *src[DO];
+        const float *xr[DIRECT_MAX_ROWS];
+        for (int r = 0; r < n; r++) xr[r] = x + (size_t)r * ldx + pc;
+        for (int j = 0; j < ng * 8; j++) {
+            int o = o0 + j;
+            const uint8_t *row = m ? (const uint8_t *)m->data + (size_t)o * m->row_bytes : NULL;
+            if (o >= w->out) src[j] = zeros;
+            else if (f32) src[j] = f32 + (size_t)o * ldw + pc;
+            else if (f16) src[j] = row + (size_t)pc * 2;
+            else {
+                quant_dequantize(m->type, row + (size_t)pc / be * bb, rowbuf + (size_t)j * KC, (uint64_t)kc);
+                src[j] = rowbuf + (size_t)j * KC;
+            }
+        }
+        if (f16) direct_k(n, 1, ng, src, kc, xr, acc, &pf, pf_end);
+        else direct_k(n, 0, ng, src, kc, xr, acc, &pf, pf_end);
+    }
+    for (int r = 0; r < n; r++)
+        for (int g = 0; g < ng; g++) {
+            float *yo = y + (size_t)r * ldy + o0 + g * 8;
+            int left = nout - g * 8;
+            if (left >= 8) {
+                _mm256_storeu_ps(yo, acc[r][g]);
+            } else {
+                float tmp[8];
+                _mm256_storeu_ps(tmp, acc[r][g]);
+                memcpy(yo, tmp, (size_t)left * sizeof(float));
+            }
+        }
+}
+
+/* One copy per row count, so that n is a constant in each. */
+static void direct_blocks(int n, const wsrc *w, int b0, int b1, const float *x, int ldx, int in, float *y, int ldy,
+                          float *rowbuf) {
+    for (int b = b0; b < b1; b++) switch (n) {
+        case 4: direct_block(4, w, b * DO, x, ldx, in, y, ldy, rowbuf); break;
+        case 3: direct_block(3, w, b * DO, x, ldx, in, y, ldy, rowbuf); break;
+        case 2: direct_block(2, w, b * DO, x, ldx, in, y, ldy, rowbuf); break;
+        default: direct_block(1, w, b * DO, x, ldx, in, y, ldy, rowbuf); break;
+        }
+}
+#endif
+
 /* --- the blocked loop ---------------------------------------------------------- */
 
 typedef struct {
@@ -258,14 +389,22 @@ typedef struct {
     int ldx;
     const wsrc *w;
     int in;
-    int p0, p1; /* panels */
+    int p0, p1; /* panels, or DO-blocks of outputs when direct */
     int r0, r1; /* rows */
+    int direct; /* the few-rows path */
 } gjob;
 
 static void *gemm_worker(void *arg) {
     const gjob *j = arg;
     float *pack = j->g->pack[j->t], *rowbuf = j->g->rows[j->t];
     int portable = j->g->portable || !GEMM_SIMD;
+#if GEMM_SIMD
+    if (j->direct) {
+        direct_blocks(j->r1 - j->r0, j->w, j->p0, j->p1, j->x + (size_t)j->r0 * j->ldx, j->ldx, j->in,
+                      j->y + (size_t)j->r0 * j->ldy, j->ldy, rowbuf);
+        return NULL;
+    }
+#endif
     for (int g = j->p0; g < j->p1; g += NB) {
         int nb = imin(NB, j->p1 - g);
         for (int pc = 0; pc < j->in; pc += KC) {
@@ -297,14 +436,16 @@ static void *gemm_worker(void *arg) {
 }
 
 static void gemm_own(gemm *g, float *y, int ldy, const float *x, int ldx, const wsrc *w, int n, int in) {
-    int panels = (w->out + NR - 1) / NR;
+    int direct = GEMM_SIMD && !g->portable && n <= DIRECT_MAX_ROWS;
+    int panels = direct ? (w->out + DO - 1) / DO : (w->out + NR - 1) / NR;
     int nt = g->threads;
     if ((double)n * in * w->out < PARALLEL_MIN) nt = 1;
     gjob jobs[POOL_MAX];
-    int by_rows = panels < nt;
+    int by_rows = panels < nt && !direct;
     if (by_rows) nt = imin(nt, n);
+    if (direct) nt = imin(nt, panels);
     for (int t = 0; t < nt; t++) {
-        jobs[t] = (gjob){g, t, y, ldy, x, ldx, w, in, 0, panels, 0, n};
+        jobs[t] = (gjob){g, t, y, ldy, x, ldx, w, in, 0, panels, 0, n, direct};
         if (by_rows) {
             jobs[t].r0 = (int)((int64_t)n * t / nt);
             jobs[t].r1 = (int)((int64_t)n * (t + 1) / nt);

@@ -134,16 +134,38 @@ static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); 
 static void deq_q4_0(const uint8_t *b, float *y) {
     const float d = quant_f16_to_f32(rd16(b));
     const uint8_t *qs = b + 2;
+#ifdef __AVX2__
+    __m256 dv = _mm256_set1_ps(d);
+    __m256i eight = _mm256_set1_epi32(8), lo = _mm256_set1_epi32(0x0f);
+    for (int j = 0; j < QK / 2; j += 8) {
+        __m256i q = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(qs + j)));
+        __m256i ql = _mm256_sub_epi32(_mm256_and_si256(q, lo), eight);
+        __m256i qh = _mm256_sub_epi32(_mm256_srli_epi32(q, 4), eight);
+        _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_cvtepi32_ps(ql), dv));
+        _mm256_storeu_ps(y + j + QK / 2, _mm256_mul_ps(_mm256_cvtepi32_ps(qh), dv));
+    }
+    return;
+#endif
     for (int j = 0; j < QK / 2; j++) {
         y[j] = (float)((qs[j] & 0x0f) - 8) * d;
         y[j + QK / 2] = (float)((qs[j] >> 4) - 8) * d;
     }
 }
 
+/* The vector paths below compute the same single float product per value
+ * as the scalar loops, so they change no bit. */
 static void deq_q8_0(const uint8_t *b, float *y) {
     const float d = quant_f16_to_f32(rd16(b));
     const int8_t *qs = (const int8_t *)(b + 2);
+#ifdef __AVX2__
+    __m256 dv = _mm256_set1_ps(d);
+    for (int j = 0; j < QK; j += 8) {
+        __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(qs + j)));
+        _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_cvtepi32_ps(q), dv));
+    }
+#else
     for (int j = 0; j < QK; j++) y[j] = (float)qs[j] * d;
+#endif
 }
 
 /* Q4_K packs 8 six-bit scales and 8 six-bit mins into 12 bytes: entries

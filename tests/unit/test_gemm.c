@@ -56,9 +56,9 @@ static int check_shape(int n, int in, int out) {
 }
 
 static void test_f32_is_the_chain(void) {
-    static const int ns[] = {1, 2, 5, 6, 7, 13, 97, 200};
+    static const int ns[] = {1, 2, 3, 4, 5, 6, 7, 13, 97, 200};
     static const int ins[] = {1, 7, 8, 64, 255, 256, 257, 600};
-    static const int outs[] = {1, 15, 16, 17, 100, 300};
+    static const int outs[] = {1, 15, 16, 17, 33, 100, 300};
     int bad = 0;
     for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
         for (size_t b = 0; b < sizeof ins / sizeof *ins; b++)
@@ -88,10 +88,10 @@ static void test_row_alone(void) {
 }
 
 /* A Q8_0 matrix, an F16 one and a Q4_K one against the chain over their
- * dequantized rows (the dequantization is quant.c's, tested there). */
-static void check_mat(ggml_type t, const void *data, size_t row_bytes, int in, int out) {
+ * dequantized rows (the dequantization is quant.c's, tested there), the
+ * first n rows of a call. */
+static void check_mat(ggml_type t, const void *data, size_t row_bytes, int in, int out, int n) {
     model_mat m = {data, t, row_bytes};
-    int n = 9;
     float *x = rand_vec((size_t)n * in), *wf = cj_xmalloc((size_t)out * in * sizeof(float));
     float *y = cj_xmalloc((size_t)n * out * sizeof(float));
     model_mat_rows(&m, 0, out, in, wf);
@@ -106,14 +106,14 @@ static void check_mat(ggml_type t, const void *data, size_t row_bytes, int in, i
                     bad += !bits_eq(y[(size_t)r * out + o], chain(x + (size_t)r * in, wf + (size_t)o * in, in));
             gemm_free(g);
         }
-    CHECKF(bad == 0, "%s: %d elements differ", quant_type_name(t), bad);
+    CHECKF(bad == 0, "%s, %d rows: %d elements differ", quant_type_name(t), n, bad);
     free(x);
     free(wf);
     free(y);
 }
 
 static void test_quantized_is_the_chain(void) {
-    int in = 768, out = 37; /* three K-quant super-blocks: k-blocks of 256 start on block boundaries */
+    int in = 768, out = 67; /* three K-quant super-blocks: k-blocks of 256 start on block boundaries */
     size_t rb16 = (size_t)in * 2, rb8 = (size_t)in / 32 * 34, rbk = (size_t)in / 256 * 144;
     uint8_t *f16 = cj_xmalloc(rb16 * out), *q8 = cj_xmalloc(rb8 * out), *q4k = cj_xmalloc(rbk * out);
     for (size_t i = 0; i < (size_t)in * out; i++) {
@@ -132,9 +132,12 @@ static void test_quantized_is_the_chain(void) {
         memcpy(blk + 2, &dmin, 2);
         for (int i = 4; i < 144; i++) { frand(); blk[i] = (uint8_t)(rng >> 40); }
     }
-    check_mat(GGML_F16, f16, rb16, in, out);
-    check_mat(GGML_Q8_0, q8, rb8, in, out);
-    check_mat(GGML_Q4_K, q4k, rbk, in, out);
+    for (int n = 1; n <= 9; n += 2) { /* the few-rows path (up to 4) and the packed one */
+        check_mat(GGML_F16, f16, rb16, in, out, n);
+        check_mat(GGML_F16, f16, rb16, in, 64, n); /* whole blocks of 32 outputs: F16 read in place */
+        check_mat(GGML_Q8_0, q8, rb8, in, out, n);
+        check_mat(GGML_Q4_K, q4k, rbk, in, out, n);
+    }
     free(f16);
     free(q8);
     free(q4k);

@@ -38,7 +38,8 @@ if not os.path.isfile(model_path):
     sys.exit(2)
 
 probe = Llama(model_path=model_path, n_ctx=8, vocab_only=True, verbose=False)
-ctx_len = probe.n_ctx_train()
+arch = probe.metadata.get("general.architecture", "llama")
+ctx_len = int(probe.metadata.get(f"{arch}.context_length", 2048))  # the trained context, as mc.mjs took it
 del probe
 llm = Llama(model_path=model_path, n_ctx=ctx_len, n_batch=512, n_threads=threads, n_threads_batch=threads,
             logits_all=True, verbose=False)

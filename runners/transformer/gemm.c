@@ -2,10 +2,11 @@
  *
  * The blocking follows BLIS's: W is packed, a group of NB panels at a time,
  * each panel NR output rows by KC values of k stored k-major, so that the
- * micro-kernel reads it sequentially; the panels (NB x KC x NR floats) stay
- * in L2 while every row block of x (MC rows of KC values, read in place)
- * goes through them, and one panel (KC x NR) stays in L1 while the MR-row
- * tiles of the block go through it. An MR x NR tile of y lives in registers
+ * micro-kernel reads it sequentially (F16 converted and other types
+ * dequantized on the way in); the panels (NB x KC x NR floats) stay in
+ * cache while every row block of x (MC rows of KC values, read in place)
+ * goes through them, and one panel goes through all the MR-row tiles of the
+ * block. An MR x NR tile of y lives in registers
  * for KC steps of k; between two k-blocks it goes through memory exactly
  * (a float stored and loaded is the same float), so the chain over k is one
  * chain whatever KC is. Threads take whole panels (or, when there are fewer
@@ -24,7 +25,7 @@
 #include "pool.h"
 #include "quant.h"
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 #define GEMM_SIMD 1
 #else
@@ -33,12 +34,17 @@
 
 #define NR 16  /* outputs per panel: two 8-lane vectors */
 #define MR 6   /* rows per tile: 12 accumulators + 2 panel vectors + 1 broadcast of 16 registers */
-#define KC 256 /* k per block; a multiple of 256 so a block starts on a K-quant super-block */
-#define NB 16  /* panels packed at a time per thread: 256 KB */
-#define MC 96  /* rows per block of x: 96 KB */
+/* Block sizes, measured on the SmolLM-135M shapes (bench/prefill, 2048 rows):
+ * k-blocks of 1024 (a multiple of 256, so a block starts on a K-quant
+ * super-block) beat 256 by about 15%: a tile of y goes through memory once
+ * per k-block. */
+#define KC 1024 /* k per block */
+#define NB 8    /* panels packed at a time per thread: 512 KB */
+#define MC 48   /* rows per block of x: 192 KB */
 /* Products of at most this many rows take the few-rows path (see there). */
 #define DIRECT_MAX_ROWS 4
-#define DO 32 /* its outputs per block: 4 groups of 8 */
+#define DO 32   /* its outputs per block: 4 groups of 8 */
+#define DKC 256 /* its k per block (multiple of 256): 32 dequantized rows of it stay in L1 */
 /* Products smaller than this (n * in * out) run on one thread. */
 #define PARALLEL_MIN (1 << 17)
 /* The OpenBLAS path dequantizes at most this many floats of W at a time. */
@@ -49,7 +55,7 @@ struct gemm {
     gemm_kernels kernels;
     int portable;
     float *pack[POOL_MAX]; /* per thread: NB * KC * NR floats */
-    float *rows[POOL_MAX]; /* per thread: DO * KC floats, dequantized rows */
+    float *rows[POOL_MAX]; /* per thread: dequantized rows, NR * KC or DO * DKC floats */
     float *wbuf;           /* OpenBLAS path: dequantized W, grown on demand */
     size_t wbuf_len;
 };
@@ -70,7 +76,7 @@ gemm *gemm_new(int threads, gemm_kernels kernels) {
     g->kernels = kernels;
     for (int t = 0; t < g->threads; t++) {
         g->pack[t] = alloc_aligned((size_t)NB * KC * NR);
-        g->rows[t] = alloc_aligned((size_t)DO * KC);
+        g->rows[t] = alloc_aligned((size_t)(DO * DKC > NR * KC ? DO * DKC : NR * KC));
     }
     return g;
 }
@@ -135,20 +141,35 @@ static inline __attribute__((always_inline)) void tr8(__m256 r[8]) {
 }
 #endif
 
-/* dst[k * NR + j] = src[j][k] for k < kc, j < NR. */
-static void transpose_panel(const float *const *src, int kc, float *dst) {
+/* Value k of src, F16 (converted exactly, as quant.c does) or F32. */
+static inline __attribute__((always_inline)) float ld1(const void *p, int k, int f16) {
+    return f16 ? quant_f16_to_f32(((const uint16_t *)p)[k]) : ((const float *)p)[k];
+}
+
+#if GEMM_SIMD
+static inline __attribute__((always_inline)) __m256 ld8(const void *p, int k, int f16) {
+    if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)p + k)));
+    return _mm256_loadu_ps((const float *)p + k);
+}
+#endif
+
+/* dst[k * NR + j] = src[j][k] for k < kc, j < NR; src F16 or F32. */
+static inline __attribute__((always_inline)) void transpose_panel(const void *const *src, int kc, float *dst,
+                                                                   int f16) {
     int k = 0;
 #if GEMM_SIMD
     for (; k + 8 <= kc; k += 8)
         for (int h = 0; h < NR; h += 8) {
             __m256 r[8];
-            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src[h + i] + k);
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) r[i] = ld8(src[h + i], k, f16);
             tr8(r);
+#pragma GCC unroll 8
             for (int i = 0; i < 8; i++) _mm256_store_ps(dst + (size_t)(k + i) * NR + h, r[i]);
         }
 #endif
     for (; k < kc; k++)
-        for (int j = 0; j < NR; j++) dst[(size_t)k * NR + j] = src[j][k];
+        for (int j = 0; j < NR; j++) dst[(size_t)k * NR + j] = ld1(src[j], k, f16);
 }
 
 /* Packs panels [p0, p0 + nb) of W (outputs p * NR ..) over k in [pc, pc +
@@ -159,18 +180,22 @@ static void pack_panels(const wsrc *w, int p0, int nb, int pc, int kc, float *ds
     size_t be = m ? (size_t)quant_block_elems(m->type) : 1, bb = m ? quant_block_bytes(m->type) : 4;
     size_t ldw = m ? m->row_bytes / sizeof(float) : (size_t)w->ldw;
     for (int p = 0; p < nb; p++) {
-        const float *src[NR];
+        const void *src[NR];
+        /* F16 is converted in the transposition; a panel past `out` goes through rowbuf */
+        int f16 = m && m->type == GGML_F16 && (int64_t)(p0 + p + 1) * NR <= w->out;
         for (int j = 0; j < NR; j++) {
             int64_t o = (int64_t)(p0 + p) * NR + j;
+            const uint8_t *row = m ? (const uint8_t *)m->data + (size_t)o * m->row_bytes : NULL;
             if (o >= w->out) src[j] = zeros;
             else if (f32) src[j] = f32 + (size_t)o * ldw + pc;
+            else if (f16) src[j] = row + (size_t)pc * 2;
             else {
-                const uint8_t *row = (const uint8_t *)m->data + (size_t)o * m->row_bytes;
                 quant_dequantize(m->type, row + (size_t)pc / be * bb, rowbuf + (size_t)j * KC, (uint64_t)kc);
                 src[j] = rowbuf + (size_t)j * KC;
             }
         }
-        transpose_panel(src, kc, dst + (size_t)p * kc * NR);
+        if (f16) transpose_panel(src, kc, dst + (size_t)p * kc * NR, 1);
+        else transpose_panel(src, kc, dst + (size_t)p * kc * NR, 0);
     }
 }
 
@@ -214,6 +239,7 @@ static inline __attribute__((always_inline)) void kern_avx2(int mr, int kc, cons
         }
     }
     const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx, *x4 = x + 4 * ldx, *x5 = x + 5 * ldx;
+#pragma GCC unroll 4
     for (int k = 0; k < kc; k++) {
         __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
         bp += NR;
@@ -267,14 +293,6 @@ static void kern_simd(int mr, int kc, const float *x, size_t ldx, const float *b
  * path, so the same bits. */
 
 #if GEMM_SIMD
-static inline __attribute__((always_inline)) __m256 ld8(const void *p, int k, int f16) {
-    if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)p + k)));
-    return _mm256_loadu_ps((const float *)p + k);
-}
-
-static inline __attribute__((always_inline)) float ld1(const void *p, int k, int f16) {
-    return f16 ? quant_f16_to_f32(((const uint16_t *)p)[k]) : ((const float *)p)[k];
-}
 
 /* acc[r][g] (outputs g * 8 ..) continues its chains over k < kc: src[j]
  * points at output j's values for this k-block (F16 or F32), xr[r] at row
@@ -333,8 +351,8 @@ static inline __attribute__((always_inline)) void direct_block(int n, const wsrc
         pf = base + (size_t)(o0 + DO) * rb;
         pf_end = base + (size_t)imin(o0 + 2 * DO, w->out) * rb;
     }
-    for (int pc = 0; pc < in; pc += KC) {
-        int kc = imin(KC, in - pc);
+    for (int pc = 0; pc < in; pc += DKC) {
+        int kc = imin(DKC, in - pc);
         const void *src[DO];
         const float *xr[DIRECT_MAX_ROWS];
         for (int r = 0; r < n; r++) xr[r] = x + (size_t)r * ldx + pc;
@@ -345,8 +363,8 @@ static inline __attribute__((always_inline)) void direct_block(int n, const wsrc
             else if (f32) src[j] = f32 + (size_t)o * ldw + pc;
             else if (f16) src[j] = row + (size_t)pc * 2;
             else {
-                quant_dequantize(m->type, row + (size_t)pc / be * bb, rowbuf + (size_t)j * KC, (uint64_t)kc);
-                src[j] = rowbuf + (size_t)j * KC;
+                quant_dequantize(m->type, row + (size_t)pc / be * bb, rowbuf + (size_t)j * DKC, (uint64_t)kc);
+                src[j] = rowbuf + (size_t)j * DKC;
             }
         }
         if (f16) direct_k(n, 1, ng, src, kc, xr, acc, &pf, pf_end);

@@ -7,7 +7,7 @@ PKGS    := jansson libpcre2-8 sqlite3 zlib
 # OpenMP: our parallel loops and OpenBLAS's products share one thread pool,
 # with OpenBLAS's OpenMP build (libopenblas-openmp-dev), picked over the
 # system's default OpenBLAS by its pkg-config folder and an rpath (see
-# fan_out in runners/transformer/forward.c for why). OMP= builds without
+# fan_out in runners/transformer/compute/forward.c for why). OMP= builds without
 # OpenMP against the default OpenBLAS (the fuzz builds do).
 OMP     ?= -fopenmp
 ifneq ($(OMP),)
@@ -21,8 +21,8 @@ LDLIBS  += $(shell $(BLAS_PC) pkg-config --libs openblas $(PKGS) 2>/dev/null || 
              echo -lopenblas -ljansson -lpcre2-8 -lsqlite3 -lz) $(BLAS_RPATH) -lm -pthread
 LDFLAGS += $(SAN) $(OMP)
 
-LIB_SRC  := $(filter-out harness/main.c,$(wildcard common/*.c datasets/*.c tasks/*.c runners/*.c \
-              runners/*/*.c harness/*.c reports/*.c))
+LIB_SRC  := $(filter-out cli/main.c,$(wildcard common/*.c datasets/*.c tasks/*.c runners/*.c \
+              runners/*/*.c runners/*/*/*.c harness/*.c metrics/*.c store/*.c reports/*.c cli/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -33,7 +33,7 @@ all: chaejeom
 chaejeom: $(BUILD)/chaejeom
 	cp $< $@
 
-$(BUILD)/chaejeom: $(BUILD)/harness/main.o $(BUILD)/libchaejeom.a
+$(BUILD)/chaejeom: $(BUILD)/cli/main.o $(BUILD)/libchaejeom.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/libchaejeom.a: $(LIB_OBJ)
@@ -93,6 +93,6 @@ bench: chaejeom
 clean:
 	rm -rf build build-* chaejeom
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/harness/main.d
+-include $(LIB_OBJ:.o=.d) $(BUILD)/cli/main.d
 
 -include bench/bench.mk

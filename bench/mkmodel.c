@@ -34,8 +34,8 @@
 #include "../common/err.h"
 #include "../common/fileio.h"
 #include "../common/sb.h"
-#include "../runners/transformer/gguf.h"
-#include "../runners/transformer/quant.h"
+#include "../runners/transformer/formats/gguf.h"
+#include "../runners/transformer/formats/quant.h"
 
 #define ALIGN 32
 #define QK8_0 32

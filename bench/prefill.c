@@ -26,8 +26,8 @@
 #include <time.h>
 
 #include "../common/sb.h"
-#include "../runners/transformer/forward.h"
-#include "../runners/transformer/model.h"
+#include "../runners/transformer/compute/forward.h"
+#include "../runners/transformer/formats/model.h"
 
 static double now_s(void) {
     struct timespec ts;

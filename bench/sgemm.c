@@ -18,8 +18,8 @@
 #include <time.h>
 
 #include "../common/sb.h"
-#include "../runners/transformer/gemm.h"
-#include "../runners/transformer/gguf.h"
+#include "../runners/transformer/compute/gemm.h"
+#include "../runners/transformer/formats/gguf.h"
 
 static double now_s(void) {
     struct timespec ts;

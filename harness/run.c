@@ -12,12 +12,12 @@
 #include <unistd.h>
 
 #include "../common/sha256.h"
-#include "calib.h"
-#include "commands.h"
+#include "../metrics/calib.h"
+#include "../common/version.h"
 #include "progress.h"
-#include "score.h"
-#include "stats.h"
-#include "truthfulqa_gen.h"
+#include "../metrics/score.h"
+#include "../metrics/stats.h"
+#include "../metrics/truthfulqa_gen.h"
 
 void run_opts_init(run_opts *o) {
     memset(o, 0, sizeof *o);

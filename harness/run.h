@@ -54,7 +54,7 @@
 #include "../common/sb.h"
 #include "../runners/runner.h"
 #include "../tasks/task.h"
-#include "store.h"
+#include "../store/store.h"
 
 typedef struct {
     const char *tasks;            /* comma-separated task / group names and globs */

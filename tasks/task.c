@@ -329,7 +329,7 @@ static int parse_fewshot(const defctx *c, json_t *root, task *t) {
 
 /* A pattern is checked when the definition loads, so that a typo fails
  * `chaejeom tasks`, not the end of a long run. Same flags as the scorer
- * (harness/textmetrics.h: UTF + UCP). */
+ * (metrics/textmetrics.h: UTF + UCP). */
 static int check_regex(const defctx *c, const char *field, const char *pattern) {
     int code;
     PCRE2_SIZE off;
@@ -452,7 +452,7 @@ static int parse_references(const defctx *c, json_t *root, task *t) {
                : 0;
 }
 
-/* lm-eval's truthfulqa_gen metrics (harness/truthfulqa_gen.h). */
+/* lm-eval's truthfulqa_gen metrics (metrics/truthfulqa_gen.h). */
 static const char *const TQA_METRICS[] = {"bleu_max",   "bleu_acc",    "bleu_diff",  "rouge1_max",
                                           "rouge1_acc", "rouge1_diff", "rouge2_max", "rouge2_acc",
                                           "rouge2_diff", "rougeL_max", "rougeL_acc", "rougeL_diff", NULL};

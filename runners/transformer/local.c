@@ -24,9 +24,9 @@
 
 #include "../../common/sb.h"
 #include "../runner.h"
-#include "forward.h"
-#include "model.h"
-#include "sampler.h"
+#include "compute/forward.h"
+#include "formats/model.h"
+#include "compute/sampler.h"
 
 #define MIN_CONTEXT 512
 

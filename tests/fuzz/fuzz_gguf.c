@@ -6,8 +6,8 @@
  * Invariants beyond "no crash, no leak": every tensor lies inside the image
  * and takes exactly the bytes its type and shape need; a string array's
  * strings lie inside the image; a loaded model passes fz_check_model. */
-#include "../../runners/transformer/gguf.h"
-#include "../../runners/transformer/quant.h"
+#include "../../runners/transformer/formats/gguf.h"
+#include "../../runners/transformer/formats/quant.h"
 #include "fuzz_util.h"
 
 static fz_memfile file;

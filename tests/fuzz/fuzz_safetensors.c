@@ -5,7 +5,7 @@
  * name; each lies inside the data buffer (after the header) and takes
  * exactly its element count times its dtype's size; shapes are non-negative
  * and multiply to the element count. */
-#include "../../runners/transformer/safetensors.h"
+#include "../../runners/transformer/formats/safetensors.h"
 #include "fuzz_util.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {

@@ -13,7 +13,7 @@
  * swallows the bytes after it into one character, which falls back to byte
  * tokens, as in llama.cpp); for the byte-level ones on strictly valid UTF-8
  * (invalid sequences become U+FFFD, as in llama.cpp). */
-#include "../../runners/transformer/gguf.h"
+#include "../../runners/transformer/formats/gguf.h"
 #include "fuzz_util.h"
 
 enum { N_VOCABS = 5 };

@@ -20,8 +20,8 @@
 
 #include "../../common/fileio.h"
 #include "../../common/sb.h"
-#include "../../runners/transformer/model.h"
-#include "../../runners/transformer/quant.h"
+#include "../../runners/transformer/formats/model.h"
+#include "../../runners/transformer/formats/quant.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -2,7 +2,7 @@
 # Builds and runs every libFuzzer target tests/fuzz/fuzz_*.c (see README.md).
 #
 # Each target is linked with clang -fsanitize=fuzzer,address,undefined
-# against the library (every source but harness/main.c, built into
+# against the library (every source but cli/main.c, built into
 # $FUZZ_BUILD by the Makefile with coverage instrumentation), seeded from
 # small samples of the real data under $CHAEJEOM_ASSETS, and run for
 # $FUZZ_SECONDS. Prints one PASS/FAIL line per target; exits 1 if any target

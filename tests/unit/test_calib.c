@@ -2,7 +2,7 @@
  * abstention rates, on constructed probability sets worked by hand. */
 #include <math.h>
 
-#include "../../harness/calib.h"
+#include "../../metrics/calib.h"
 #include "../check.h"
 
 static void test_softmax(void) {

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../harness/compare.h"
-#include "../../harness/store.h"
+#include "../../reports/compare.h"
+#include "../../store/store.h"
 #include "../check.h"
 
 #define N_DOCS 100

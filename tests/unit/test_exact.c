@@ -15,8 +15,8 @@
 
 #include "../../common/fileio.h"
 #include "../../common/sb.h"
-#include "../../runners/transformer/forward.h"
-#include "../../runners/transformer/model.h"
+#include "../../runners/transformer/compute/forward.h"
+#include "../../runners/transformer/formats/model.h"
 #include "../check.h"
 
 #define GOLDEN "tests/golden/exact-logprobs.txt"

@@ -5,9 +5,9 @@
 #include "../../common/fileio.h"
 #include "../../common/sb.h"
 #include "../../runners/runner.h"
-#include "../../runners/transformer/forward.h"
-#include "../../runners/transformer/model.h"
-#include "../../runners/transformer/quant.h"
+#include "../../runners/transformer/compute/forward.h"
+#include "../../runners/transformer/formats/model.h"
+#include "../../runners/transformer/formats/quant.h"
 #include "../check.h"
 
 /* --- a hand-built tiny model ---------------------------------------------------- */

@@ -4,8 +4,8 @@
 #include <stdint.h>
 
 #include "../../common/sb.h"
-#include "../../runners/transformer/gemm.h"
-#include "../../runners/transformer/quant.h"
+#include "../../runners/transformer/compute/gemm.h"
+#include "../../runners/transformer/formats/quant.h"
 #include "../check.h"
 
 static uint64_t rng = 88172645463325252ull;

@@ -3,7 +3,7 @@
  * tensor_types.json and known metadata; a synthetic file with every value
  * type; one malformed variant per check of the reader; and a robustness
  * sweep (truncations, seeded byte flips) that must never crash. */
-#include "../../runners/transformer/gguf.h"
+#include "../../runners/transformer/formats/gguf.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -14,8 +14,8 @@
 
 #include "../../common/fileio.h"
 #include "../../common/sb.h"
-#include "../../runners/transformer/model.h"
-#include "../../runners/transformer/quant.h"
+#include "../../runners/transformer/formats/model.h"
+#include "../../runners/transformer/formats/quant.h"
 #include "../check.h"
 
 static const char *GOLDEN_MODELS[] = {"stories260K.gguf",     "tiny-llama-f16.gguf",    "tiny-llama-q8_0.gguf",

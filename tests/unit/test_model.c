@@ -10,9 +10,9 @@
 
 #include "../../common/fileio.h"
 #include "../../common/sb.h"
-#include "../../runners/transformer/model.h"
-#include "../../runners/transformer/quant.h"
-#include "../../runners/transformer/safetensors.h"
+#include "../../runners/transformer/formats/model.h"
+#include "../../runners/transformer/formats/quant.h"
+#include "../../runners/transformer/formats/safetensors.h"
 #include "../check.h"
 
 static char *g_assets, *g_golden, *g_tmp;

@@ -5,8 +5,8 @@
 #include "../../common/fileio.h"
 #include "../../common/sb.h"
 #include "../../runners/runner.h"
-#include "../../runners/transformer/forward.h"
-#include "../../runners/transformer/model.h"
+#include "../../runners/transformer/compute/forward.h"
+#include "../../runners/transformer/formats/model.h"
 #include "../check.h"
 
 static char *golden_path(const char *rel) {

@@ -4,8 +4,8 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "../../harness/pstats.h"
-#include "../../harness/stats.h"
+#include "../../metrics/pstats.h"
+#include "../../metrics/stats.h"
 #include "../check.h"
 
 /* Binomial tails, worked by hand from the pmf:

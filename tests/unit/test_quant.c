@@ -2,14 +2,14 @@
  * blocks of every quantized type (expected values worked out by hand in the
  * comments), and the real quantized goldens checked against their F16
  * source (Q8_0 and Q4_0 re-quantized bit for bit; K-quants by error size). */
-#include "../../runners/transformer/quant.h"
+#include "../../runners/transformer/formats/quant.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "../../common/fileio.h"
-#include "../../runners/transformer/gguf.h"
+#include "../../runners/transformer/formats/gguf.h"
 #include "../check.h"
 
 static uint32_t bits(float f) {

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "../../harness/run.h"
-#include "../../harness/stats.h"
+#include "../../metrics/stats.h"
 #include "../check.h"
 #include "fake_runner.h"
 

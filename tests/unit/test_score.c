@@ -1,6 +1,6 @@
 #include <math.h>
 
-#include "../../harness/score.h"
+#include "../../metrics/score.h"
 #include "../check.h"
 
 static score_choice ch(double ll, const char *text, int greedy) {

@@ -8,7 +8,7 @@
  *    takes NUL-terminated strings, so a value cannot carry an embedded NUL;
  *    where lengths are used (the request hashes) NUL is the separator, and
  *    the split point must change the hash.
- * 2. An audit of the sources (harness/, reports/; run from the repo root):
+ * 2. An audit of the sources (harness/, reports/, store/, cli/, metrics/; run from the repo root):
  *    no SQL text is built with printf-style or string-builder interpolation,
  *    no SQLite printf (sqlite3_mprintf, ...) is used, and every SQL argument
  *    of sqlite3_prepare* / sqlite3_exec (and store.c's wrappers) is a string
@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "../../common/fileio.h"
-#include "../../harness/store.h"
+#include "../../store/store.h"
 #include "../check.h"
 
 static const char *const EVIL[] = {
@@ -519,6 +519,9 @@ static void test_source_audit(void) {
     audit a = {0, 0, 0};
     audit_dir(&a, "harness");
     audit_dir(&a, "reports");
+    audit_dir(&a, "store");
+    audit_dir(&a, "cli");
+    audit_dir(&a, "metrics");
     CHECKF(a.problems == 0, "%d places build SQL from values", a.problems);
     CHECKF(a.files >= 10 && a.calls >= 20, "audit saw only %d files, %d SQL calls", a.files, a.calls);
 }

@@ -1,7 +1,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "../../harness/stats.h"
+#include "../../metrics/stats.h"
 #include "../check.h"
 
 static void test_mean_stderr_hand_worked(void) {

@@ -4,7 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../harness/store.h"
+#include "../../store/store.h"
 #include "../check.h"
 
 static char *tmp_db(void) {

@@ -11,8 +11,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../../harness/textmetrics.h"
-#include "../../harness/truthfulqa_gen.h"
+#include "../../metrics/textmetrics.h"
+#include "../../metrics/truthfulqa_gen.h"
 #include "../check.h"
 
 static void check_tok(const char *in, const char *want) {

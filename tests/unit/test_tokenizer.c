@@ -7,8 +7,8 @@
 #include "../../common/err.h"
 #include "../../common/fileio.h"
 #include "../../common/sb.h"
-#include "../../runners/transformer/gguf.h"
-#include "../../runners/transformer/tokenizer.h"
+#include "../../runners/transformer/formats/gguf.h"
+#include "../../runners/transformer/tokenizer/tokenizer.h"
 #include "../check.h"
 
 static char *assets, *golden;

@@ -1,0 +1,102 @@
+/* forward — the batched Llama-family forward pass over a loaded model.
+ *
+ * A fwd context owns scratch buffers for one batch of at most
+ * max_batch_tokens tokens in total and a KV cache that grows as needed.
+ * fwd_score runs several token sequences through the model in one batch (one
+ * product per weight matrix per layer over all tokens of the batch, gemm.h)
+ * and returns log-probs only at the positions asked for. Results do not
+ * depend on how sequences are batched, on prefix sharing, on the thread
+ * count, on scoring versus decoding, or on the CPU (any x86-64 with FMA):
+ * they are bit-identical (see forward.c), unless fwd_set_kernels asked for
+ * OpenBLAS.
+ *
+ * Ownership: the model must outlive the fwd context; fwd_free releases the
+ * context. Output arrays belong to the caller. A context is used by one
+ * thread at a time; with OpenBLAS's kernels each product sets OpenBLAS's
+ * (process-wide) thread count to the context's. */
+#ifndef CJ_FORWARD_H
+#define CJ_FORWARD_H
+
+#include <stddef.h>
+
+#include "../../../common/err.h"
+#include "gemm.h"
+#include "../formats/model.h"
+
+typedef struct fwd fwd;
+
+typedef struct {
+    const int *tokens; /* [n_tokens] token ids, BOS included if wanted */
+    int n_tokens;
+    int score_from;    /* first position t (>= 1) whose token is scored */
+    float *logprobs;   /* out [n_tokens - score_from]: ln p(tokens[t] | tokens[<t]) */
+    int *argmax;       /* out [n_tokens - score_from] or NULL: argmax of that distribution (first on ties) */
+    int computed;      /* out: tokens of this sequence pushed through the model (a shared
+                        * prefix counts once, for the first sequence that holds it) */
+} fwd_seq;
+
+/* threads: 0 = all cores. max_batch_tokens: 0 = a default. */
+int fwd_new(const model *m, int threads, int max_batch_tokens, fwd **out, cj_err *e);
+void fwd_free(fwd *f);
+
+/* Scores n sequences. The sequences of one call form a prefix tree: every
+ * distinct prefix is computed once and its K/V read by every sequence that
+ * extends it (with prefix sharing on); the work is packed into batches of
+ * max_batch_tokens rows, a long sequence continuing from batch to batch.
+ * With sharing on, the K/V of the prefix most of a call's sequences share
+ * (e.g. a few-shot block) stays in the cache after the call, within the KV
+ * budget, and the next call reuses it for the sequences that begin with it.
+ * Token ids out of range are an error, never an out-of-bounds read. */
+int fwd_score(fwd *f, fwd_seq *seqs, int n, cj_err *e);
+
+/* Where the forward pass spent its time since fwd_new (wall seconds):
+ * matrix products (each weight's dequantization included) and attention
+ * are parts of forward_s, which covers every row pushed through the model
+ * (the output projection excepted); the rest of it is norms, RoPE, SwiGLU
+ * and the KV writes. The timers cost two clock reads per product. */
+typedef struct {
+    double forward_s;    /* run through the layers */
+    double matrix_s;     /* in weight products: layers and output projection */
+    double attention_s;  /* in attention */
+    double matrix_flops; /* 2 * rows * in * out over those products */
+    double rows;         /* rows (tokens) pushed through the layers */
+} fwd_timing;
+fwd_timing fwd_get_timing(const fwd *f);
+
+/* The batch size in tokens (max_batch_tokens, or the default it stands for). */
+int fwd_batch_tokens(const fwd *f);
+
+/* Prefix sharing (on by default). The log-probs are bit-identical either
+ * way; only the work changes. Off, each sequence runs in full and nothing is
+ * kept between calls. Either call drops the kept prefix. */
+void fwd_set_prefix_sharing(fwd *f, int on);
+
+/* The weight products' kernels: GEMM_OWN (the default) or GEMM_OPENBLAS
+ * (faster on some machines, no bit-for-bit promise; see gemm.h). */
+void fwd_set_kernels(fwd *f, gemm_kernels k);
+gemm_kernels fwd_kernels(const fwd *f);
+
+/* Bounds the KV cache plus a batch's activations to about `bytes` (0: no
+ * bound, the default): batches shrink so that the prefixes in use plus a
+ * batch (its cache rows and its activation rows) fit (never below a few
+ * dozen rows, so a sequence longer than the budget still runs), and the
+ * prefix kept between calls is at most half of it. Fixed scratch (one
+ * dequantized matrix, one group of logit rows) comes on top. */
+void fwd_set_kv_budget(fwd *f, size_t bytes);
+
+/* Incremental decoding of one sequence, for generation. The KV cache holds
+ * the tokens pushed since the last fwd_reset (fwd_score also resets it, and
+ * decoding drops the prefix fwd_score kept);
+ * fwd_push appends n >= 1 tokens at positions n_past.. and, if logits is
+ * non-NULL, writes the logits of the last one: logits[vocab_size]. The cache
+ * grows as needed; positions are never capped at the model's ctx_len. */
+void fwd_reset(fwd *f);
+int fwd_n_past(const fwd *f);
+int fwd_push(fwd *f, const int *tokens, int n, float *logits, cj_err *e);
+
+/* ln softmax(logits)[tok] over n logits: max in float, sum of exp in double
+ * (as llama.cpp's perplexity). If argmax is non-NULL it receives the first
+ * index of the largest logit. */
+float fwd_logprob(const float *logits, int n, int tok, int *argmax);
+
+#endif

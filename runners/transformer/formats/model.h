@@ -1,0 +1,144 @@
+/* model — a loaded Llama-family checkpoint: hyper-parameters and weights.
+ *
+ * model_load reads a GGUF file, an HF folder (config.json + safetensors), or
+ * a llama2.c .bin. For a weight of shape [out, in], row r (one output
+ * feature) is `in` consecutive elements, so that y = W x is cblas_sgemm
+ * with W transposed. The matrices (model_mat) stay in the file's type and
+ * are used in place from the mapped file: F32 directly, F16, BF16 and the
+ * ggml block types dequantized by the forward pass one matrix at a time
+ * into a buffer it reuses, so that memory holds the file's bytes and not an
+ * F32 copy of them. Norms and biases (vectors) are F32, dequantized at load
+ * when the file stores them otherwise; so is a matrix whose data cannot be
+ * used in place (misaligned F32).
+ *
+ * Q/K weights are stored in the file's RoPE layout; hp.rope_neox says which
+ * layout the forward pass must use (0: rotate adjacent pairs (x[2i],x[2i+1]),
+ * as llama2.c and GGUF "llama"; 1: rotate halves (x[i], x[i+d/2]), as HF and
+ * GGUF "qwen2").
+ *
+ * Ownership: model_free releases everything, including the tokenizer. */
+#ifndef CJ_MODEL_H
+#define CJ_MODEL_H
+
+#include <stdint.h>
+
+#include "../../../common/err.h"
+#include "../../../common/fileio.h"
+#include "gguf.h"
+#include "../tokenizer/tokenizer.h"
+
+typedef struct {
+    int dim;          /* model width (n_embd) */
+    int ffn_dim;      /* SwiGLU hidden width */
+    int n_layers;
+    int n_heads;
+    int n_kv_heads;
+    int head_dim;     /* usually dim / n_heads */
+    int vocab_size;
+    int ctx_len;      /* trained context length, informational (never a hard cap; see README) */
+    float rms_eps;
+    float rope_theta;
+    int rope_neox;    /* 0 adjacent pairs, 1 halves */
+    int qkv_bias;     /* 1: bq/bk/bv present (Qwen2) */
+} model_hparams;
+
+/* A weight matrix [rows, cols], row-major, in its file's type. */
+typedef struct {
+    const void *data; /* rows * row_bytes bytes: in a map, or a buffer the model owns */
+    ggml_type type;   /* GGML_F32, GGML_F16, GGML_BF16, GGML_Q8_0, ... */
+    size_t row_bytes; /* bytes of one row of cols elements (whole blocks) */
+} model_mat;
+
+typedef struct {
+    const float *attn_norm; /* [dim] */
+    model_mat wq;           /* [n_heads*head_dim, dim] */
+    model_mat wk;           /* [n_kv_heads*head_dim, dim] */
+    model_mat wv;           /* [n_kv_heads*head_dim, dim] */
+    model_mat wo;           /* [dim, n_heads*head_dim] */
+    const float *bq;        /* [n_heads*head_dim] or NULL */
+    const float *bk;        /* [n_kv_heads*head_dim] or NULL */
+    const float *bv;        /* [n_kv_heads*head_dim] or NULL */
+    const float *ffn_norm;  /* [dim] */
+    model_mat w_gate;       /* [ffn_dim, dim] */
+    model_mat w_up;         /* [ffn_dim, dim] */
+    model_mat w_down;       /* [dim, ffn_dim] */
+} model_layer;
+
+typedef struct {
+    model_hparams hp;
+    model_mat tok_embd;       /* [vocab_size, dim] */
+    const float *output_norm; /* [dim] */
+    model_mat output;         /* [vocab_size, dim]; output.data == tok_embd.data when tied */
+    model_layer *layers;      /* [n_layers], owned */
+    tokenizer *tok;           /* owned */
+
+    /* identity, for runner_info */
+    char *path;               /* owned */
+    char sha256[65];
+    const char *format;       /* "gguf" | "safetensors" | "llama2c" (static) */
+    char *arch;               /* owned: "llama", "mistral", "qwen2" */
+    char *dtype;              /* owned: "F32", "F16", "Q4_K", "mixed", ... */
+    int64_t n_params;
+
+    /* storage */
+    cj_map *maps;             /* open file maps, owned */
+    int n_maps;
+    float **bufs;             /* dequantized buffers, owned */
+    int n_bufs;
+} model;
+
+/* Loads path (a .gguf, an HF folder, or a llama2.c .bin). tokenizer_path is
+ * required for llama2.c (its tokenizer.bin) and optional otherwise (an
+ * override tokenizer.json / tokenizer.bin). On error returns -1 with a
+ * message naming the file and what is wrong; *out is then NULL. */
+int model_load(const char *path, const char *tokenizer_path, model **out, cj_err *e);
+void model_free(model *m);
+
+/* Loads only the tokenizer that model_load(path, tokenizer_path) would give
+ * the model: cheaper for GGUF and HF (no weights are read), and it works on
+ * vocab-only GGUF files. *out is the caller's (tok_free). */
+int model_load_tokenizer(const char *path, const char *tokenizer_path, tokenizer **out, cj_err *e);
+
+/* Format-specific loaders (model_load dispatches to them). */
+int model_load_gguf(const char *path, model *m, cj_err *e);
+int model_load_hf(const char *dir, model *m, cj_err *e);
+int model_load_llama2c(const char *path, const char *tokenizer_path, model *m, cj_err *e);
+
+/* Storage helpers for the loaders: keep a map / take ownership of a buffer.
+ * model_keep_map moves *map into m (the caller's struct is zeroed) and
+ * returns the kept copy; that pointer is valid until the next
+ * model_keep_map, the mapped bytes until model_free. model_alloc_f32
+ * returns n zeroed floats owned by m, or NULL if n*4 overflows or memory is
+ * exhausted (the loader reports it). */
+const cj_map *model_keep_map(model *m, cj_map *map);
+float *model_alloc_f32(model *m, uint64_t n);
+
+/* Points *w at a matrix of `rows` rows of `cols` elements of type t at
+ * data (nbytes long, already checked to lie inside its file): in place when
+ * the type can be used so (F32 aligned to 4 bytes; F16, BF16 and block
+ * types whose rows are whole blocks), else dequantized now into an F32
+ * buffer owned by m. Returns -1 (with a message naming what) when memory
+ * runs out or nbytes does not match the shape. */
+int model_set_mat(model *m, model_mat *w, const void *data, size_t nbytes, ggml_type t, int64_t rows, int64_t cols,
+                  const char *what, cj_err *e);
+
+/* Rows [r0, r0 + n) of w, each cols elements (w's shape), as F32 into
+ * dst[n * cols]. The caller keeps the rows inside the matrix. */
+void model_mat_rows(const model_mat *w, int64_t r0, int64_t n, int cols, float *dst);
+
+/* w's data as F32 when it is stored so, else NULL. */
+const float *model_mat_f32(const model_mat *w);
+
+/* Replaces m->tok by the tokenizer at path: a *.json is an HF
+ * tokenizer.json, anything else a llama2.c tokenizer.bin of m->hp.vocab_size
+ * entries (so hp must be filled first). On error m->tok is unchanged. */
+int model_set_tokenizer(model *m, const char *path, cj_err *e);
+
+/* Checks hyper-parameters read from an untrusted file before any weight is
+ * sized from them: every count positive and under a sane bound, n_kv_heads
+ * divides n_heads, head_dim even, eps and theta finite and positive.
+ * Loaders call it right after parsing their header; model_load calls it
+ * again on the result. what names the file in the message. */
+int model_check_hparams(const model_hparams *hp, const char *what, cj_err *e);
+
+#endif

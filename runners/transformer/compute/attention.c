@@ -1,0 +1,526 @@
+/* attention — attention over the KV cache, and the vector exp it shares
+ * with SwiGLU (fwd_impl.h). */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "fwd_impl.h"
+
+/* --- attention kernels --------------------------------------------------------
+ *
+ * A row's scores are indexed by key position (a row at position p attends to
+ * positions 0..p, whichever cache rows hold them), and every per-key
+ * operation below is the same instruction sequence whatever the key's place
+ * in a block or range: explicit FMAs (masked vector lanes in the tails, or
+ * fmaf without SIMD), an exp that treats 8 padded lanes alike, sums in 8
+ * lanes by position mod 8. So the result of
+ * a row depends on its keys only, not on how its prefix was split into
+ * shared ranges. */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define ATT_SIMD 1
+#else
+#define ATT_SIMD 0
+#endif
+
+#if ATT_SIMD
+/* exp of 8 lanes (Cephes' polynomial, about 2 ulp); below -87 it returns
+ * 0, so -INFINITY padding adds nothing to a sum; above 88 it returns
+ * exp(88). */
+static inline __m256 exp8v(__m256 v) {
+    __m256 keep = _mm256_cmp_ps(v, _mm256_set1_ps(-87.0f), _CMP_GE_OQ);
+    v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), v);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+    return _mm256_and_ps(y, keep);
+}
+#endif
+
+#ifdef __AVX512F__
+/* exp8v on 16 lanes: the same operations lane by lane. */
+static inline __m512 exp16v(__m512 v) {
+    __mmask16 keep = _mm512_cmp_ps_mask(v, _mm512_set1_ps(-87.0f), _CMP_GE_OQ);
+    v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), v);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    y = _mm512_mul_ps(y, _mm512_castsi512_ps(e));
+    return _mm512_maskz_mov_ps(keep, y);
+}
+#endif
+
+#if !ATT_SIMD
+/* exp8v's operations on one lane, for builds without AVX2+FMA: the same
+ * bits (max/min as the vector instructions order their operands, rounding
+ * to nearest even, fmaf for each fused multiply-add). */
+static float exp1(float v) {
+    int keep = v >= -87.0f;
+    v = v > -87.0f ? v : -87.0f;
+    v = v < 88.0f ? v : 88.0f;
+    float n = nearbyintf(v * 1.44269504088896341f);
+    float r = fmaf(-n, 0.693359375f, v);
+    r = fmaf(-n, -2.12194440e-4f, r);
+    float y = 1.9875691500e-4f;
+    y = fmaf(y, r, 1.3981999507e-3f);
+    y = fmaf(y, r, 8.3334519073e-3f);
+    y = fmaf(y, r, 4.1665795894e-2f);
+    y = fmaf(y, r, 1.6666665459e-1f);
+    y = fmaf(y, r, 5.0000001201e-1f);
+    y = fmaf(y, r * r, r + 1.0f);
+    uint32_t eb = (uint32_t)((int)n + 127) << 23;
+    float e;
+    memcpy(&e, &eb, sizeof e);
+    return keep ? y * e : 0.0f;
+}
+#endif
+
+/* exp of x[0..8) in place: exp8v, or its scalar twin without SIMD. */
+static void exp8(float *x) {
+#if ATT_SIMD
+    _mm256_storeu_ps(x, exp8v(_mm256_loadu_ps(x)));
+#else
+    for (int b = 0; b < 8; b++) x[b] = exp1(x[b]);
+#endif
+}
+
+/* softmax of att[0..n) in place, padded with zeros to a multiple of 8 (att
+ * has room): each exp times 1 / the sum of them (summed in double, in 8 lanes
+ * by position mod 8, combined in a fixed order). */
+static void softmax8(float *att, int n) {
+    int n8 = (n + 7) & ~7, j0 = 0;
+    float mx = -INFINITY; /* max is exact in any order */
+#if ATT_SIMD
+    __m256 vmx = _mm256_set1_ps(-INFINITY);
+    for (; j0 + 8 <= n; j0 += 8) vmx = _mm256_max_ps(vmx, _mm256_loadu_ps(att + j0));
+    float lanes[8];
+    _mm256_storeu_ps(lanes, vmx);
+    for (int b = 0; b < 8; b++) mx = lanes[b] > mx ? lanes[b] : mx;
+#endif
+    for (int j = j0; j < n; j++) mx = att[j] > mx ? att[j] : mx;
+    for (int j = n; j < n8; j++) att[j] = -INFINITY;
+    double s[8] = {0};
+#if ATT_SIMD
+    /* the same sums, lane b of (lo, hi) holding s[b] and s[4 + b] */
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    __m256 m8 = _mm256_set1_ps(mx);
+    int j = 0;
+#ifdef __AVX512F__
+    /* 16 at a time: lane b of s8 holds s[b]; the first 8 keys then the next 8 */
+    __m512d s8 = _mm512_setzero_pd();
+    __m512 m16 = _mm512_set1_ps(mx);
+    for (; j + 16 <= n8; j += 16) {
+        __m512 v = exp16v(_mm512_sub_ps(_mm512_loadu_ps(att + j), m16));
+        _mm512_storeu_ps(att + j, v);
+        s8 = _mm512_add_pd(s8, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+        s8 = _mm512_add_pd(s8, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+    }
+    lo = _mm512_castpd512_pd256(s8);
+    hi = _mm512_extractf64x4_pd(s8, 1);
+#endif
+    for (; j < n8; j += 8) {
+        __m256 v = exp8v(_mm256_sub_ps(_mm256_loadu_ps(att + j), m8));
+        _mm256_storeu_ps(att + j, v);
+        lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    _mm256_storeu_pd(s, lo);
+    _mm256_storeu_pd(s + 4, hi);
+#else
+    for (int j = 0; j < n8; j += 8) {
+        for (int b = 0; b < 8; b++) att[j + b] -= mx;
+        exp8(att + j);
+        for (int b = 0; b < 8; b++) s[b] += att[j + b];
+    }
+#endif
+    double sum = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    float inv = (float)(1.0 / sum);
+    for (int j = 0; j < n8; j++) att[j] *= inv;
+}
+
+/* g[i] = silu(g[i]) * u[i] = g / (1 + exp(-g)) * u, every element through
+ * exp8 (the tail padded), so that each value is computed alike wherever it
+ * falls. */
+void fwd_swiglu(float *restrict g, const float *restrict u, size_t n) {
+    size_t i = 0;
+#if ATT_SIMD
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (; i + 8 <= n; i += 8) {
+        __m256 gv = _mm256_loadu_ps(g + i);
+        __m256 ev = exp8v(_mm256_sub_ps(_mm256_setzero_ps(), gv));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(gv, _mm256_add_ps(one, ev)), _mm256_loadu_ps(u + i)));
+    }
+#endif
+    for (; i < n; i += 8) {
+        float e[8] = {0};
+        size_t m = n - i < 8 ? n - i : 8;
+        for (size_t b = 0; b < m; b++) e[b] = -g[i + b];
+        exp8(e);
+        for (size_t b = 0; b < m; b++) g[i + b] = g[i + b] / (1.0f + e[b]) * u[i + b];
+    }
+}
+
+
+#if ATT_SIMD
+/* Scaled dot products of the ng queries q[g] with the keys at cache rows
+ * [lo, hi) (kt: the transposed keys of their KV head, row i = component
+ * i), into att[g] + aoff. Each score is fma(q[i], k[i], acc) in order of i,
+ * whatever the blocking. */
+static inline __attribute__((always_inline)) void scores_g(const fwd *f, const float *const *q, int ng,
+                                                           const float *restrict kt, int lo, int hi, float scale,
+                                                           float *const *att, int aoff) {
+    int hd = f->m->hp.head_dim, n = hi - lo, j = 0;
+    size_t ld = (size_t)f->kv_cap;
+    kt += lo;
+#ifdef __AVX512F__
+    /* The same per-key instructions, 64 keys at a time (4 accumulators per
+     * query: enough independent FMAs to hide their latency), then 32, then
+     * the remainder with masked loads (one pass instead of 16-, 8- and
+     * one-key tails whose dependent FMA chains cost more than the bulk). */
+    __m512 sc16 = _mm512_set1_ps(scale);
+    for (; ng <= 6 && j + 64 <= n; j += 64) { /* 4 accumulators for more queries would spill */
+        __m512 a[QMAX][4];
+        UNROLL_G for (int g = 0; g < ng; g++) a[g][0] = a[g][1] = a[g][2] = a[g][3] = _mm512_setzero_ps();
+        for (int i = 0; i < hd; i++) {
+            const float *k = kt + (size_t)i * ld + j;
+            __m512 k0 = _mm512_loadu_ps(k), k1 = _mm512_loadu_ps(k + 16);
+            __m512 k2 = _mm512_loadu_ps(k + 32), k3 = _mm512_loadu_ps(k + 48);
+            UNROLL_G for (int g = 0; g < ng; g++) {
+                __m512 qi = _mm512_set1_ps(q[g][i]);
+                a[g][0] = _mm512_fmadd_ps(qi, k0, a[g][0]);
+                a[g][1] = _mm512_fmadd_ps(qi, k1, a[g][1]);
+                a[g][2] = _mm512_fmadd_ps(qi, k2, a[g][2]);
+                a[g][3] = _mm512_fmadd_ps(qi, k3, a[g][3]);
+            }
+        }
+        UNROLL_G for (int g = 0; g < ng; g++)
+            for (int b = 0; b < 4; b++) _mm512_storeu_ps(att[g] + aoff + j + 16 * b, _mm512_mul_ps(a[g][b], sc16));
+    }
+    for (; j + 32 <= n; j += 32) {
+        __m512 a[QMAX][2];
+        UNROLL_G for (int g = 0; g < ng; g++) a[g][0] = a[g][1] = _mm512_setzero_ps();
+        for (int i = 0; i < hd; i++) {
+            const float *k = kt + (size_t)i * ld + j;
+            __m512 k0 = _mm512_loadu_ps(k), k1 = _mm512_loadu_ps(k + 16);
+            UNROLL_G for (int g = 0; g < ng; g++) {
+                __m512 qi = _mm512_set1_ps(q[g][i]);
+                a[g][0] = _mm512_fmadd_ps(qi, k0, a[g][0]);
+                a[g][1] = _mm512_fmadd_ps(qi, k1, a[g][1]);
+            }
+        }
+        UNROLL_G for (int g = 0; g < ng; g++) {
+            _mm512_storeu_ps(att[g] + aoff + j, _mm512_mul_ps(a[g][0], sc16));
+            _mm512_storeu_ps(att[g] + aoff + j + 16, _mm512_mul_ps(a[g][1], sc16));
+        }
+    }
+    if (j < n) { /* 1..31 keys left */
+        int r = n - j;
+        __mmask16 m0 = r >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << r) - 1);
+        __mmask16 m1 = r > 16 ? (__mmask16)((1u << (r - 16)) - 1) : 0;
+        __m512 a[QMAX][2];
+        UNROLL_G for (int g = 0; g < ng; g++) a[g][0] = a[g][1] = _mm512_setzero_ps();
+        for (int i = 0; i < hd; i++) {
+            const float *k = kt + (size_t)i * ld + j;
+            __m512 k0 = _mm512_maskz_loadu_ps(m0, k), k1 = _mm512_maskz_loadu_ps(m1, k + 16);
+            UNROLL_G for (int g = 0; g < ng; g++) {
+                __m512 qi = _mm512_set1_ps(q[g][i]);
+                a[g][0] = _mm512_fmadd_ps(qi, k0, a[g][0]);
+                a[g][1] = _mm512_fmadd_ps(qi, k1, a[g][1]);
+            }
+        }
+        UNROLL_G for (int g = 0; g < ng; g++) {
+            _mm512_mask_storeu_ps(att[g] + aoff + j, m0, _mm512_mul_ps(a[g][0], sc16));
+            _mm512_mask_storeu_ps(att[g] + aoff + j + 16, m1, _mm512_mul_ps(a[g][1], sc16));
+        }
+        j = n;
+    }
+#endif
+    __m256 sc = _mm256_set1_ps(scale);
+    for (; j + 16 <= n; j += 16) {
+        __m256 a[QMAX][2];
+        UNROLL_G for (int g = 0; g < ng; g++) a[g][0] = a[g][1] = _mm256_setzero_ps();
+        for (int i = 0; i < hd; i++) {
+            const float *k = kt + (size_t)i * ld + j;
+            __m256 k0 = _mm256_loadu_ps(k), k1 = _mm256_loadu_ps(k + 8);
+            UNROLL_G for (int g = 0; g < ng; g++) {
+                __m256 qi = _mm256_set1_ps(q[g][i]);
+                a[g][0] = _mm256_fmadd_ps(qi, k0, a[g][0]);
+                a[g][1] = _mm256_fmadd_ps(qi, k1, a[g][1]);
+            }
+        }
+        UNROLL_G for (int g = 0; g < ng; g++) {
+            _mm256_storeu_ps(att[g] + aoff + j, _mm256_mul_ps(a[g][0], sc));
+            _mm256_storeu_ps(att[g] + aoff + j + 8, _mm256_mul_ps(a[g][1], sc));
+        }
+    }
+    for (; j + 8 <= n; j += 8) {
+        __m256 a[QMAX];
+        UNROLL_G for (int g = 0; g < ng; g++) a[g] = _mm256_setzero_ps();
+        for (int i = 0; i < hd; i++) {
+            __m256 k0 = _mm256_loadu_ps(kt + (size_t)i * ld + j);
+            UNROLL_G for (int g = 0; g < ng; g++) a[g] = _mm256_fmadd_ps(_mm256_set1_ps(q[g][i]), k0, a[g]);
+        }
+        UNROLL_G for (int g = 0; g < ng; g++) _mm256_storeu_ps(att[g] + aoff + j, _mm256_mul_ps(a[g], sc));
+    }
+    if (j < n) { /* 1..7 keys left: masked lanes, the same FMAs */
+        __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - j), lane);
+        __m256 a[QMAX];
+        UNROLL_G for (int g = 0; g < ng; g++) a[g] = _mm256_setzero_ps();
+        for (int i = 0; i < hd; i++) {
+            __m256 k0 = _mm256_maskload_ps(kt + (size_t)i * ld + j, m);
+            UNROLL_G for (int g = 0; g < ng; g++) a[g] = _mm256_fmadd_ps(_mm256_set1_ps(q[g][i]), k0, a[g]);
+        }
+        UNROLL_G for (int g = 0; g < ng; g++) _mm256_maskstore_ps(att[g] + aoff + j, m, _mm256_mul_ps(a[g], sc));
+    }
+}
+
+/* o[g] += sum over cache rows [lo, hi) of att[g][aoff + j - lo] * v_j,
+ * in order of j, each component an fma per key (o in registers 16
+ * components at a time). */
+static inline __attribute__((always_inline)) void mix_g(const fwd *f, float *const *o, int ng,
+                                                        const float *restrict vc, int lo, int hi,
+                                                        float *const *att, int aoff) {
+    int hd = f->m->hp.head_dim, i0 = 0;
+    size_t ld = (size_t)f->kv_dim;
+#ifdef __AVX512F__
+    /* the same per-component instructions, 64 components at a time (4
+     * accumulators per query, for the FMA latency), then 32 */
+    for (; ng <= 6 && i0 + 64 <= hd; i0 += 64) { /* 4 accumulators for more queries would spill */
+        __m512 a[QMAX][4];
+        UNROLL_G for (int g = 0; g < ng; g++)
+            for (int b = 0; b < 4; b++) a[g][b] = _mm512_loadu_ps(o[g] + i0 + 16 * b);
+        for (int j = lo; j < hi; j++) {
+            const float *v = vc + (size_t)j * ld + i0;
+            __m512 v0 = _mm512_loadu_ps(v), v1 = _mm512_loadu_ps(v + 16);
+            __m512 v2 = _mm512_loadu_ps(v + 32), v3 = _mm512_loadu_ps(v + 48);
+            UNROLL_G for (int g = 0; g < ng; g++) {
+                __m512 w = _mm512_set1_ps(att[g][aoff + j - lo]);
+                a[g][0] = _mm512_fmadd_ps(w, v0, a[g][0]);
+                a[g][1] = _mm512_fmadd_ps(w, v1, a[g][1]);
+                a[g][2] = _mm512_fmadd_ps(w, v2, a[g][2]);
+                a[g][3] = _mm512_fmadd_ps(w, v3, a[g][3]);
+            }
+        }
+        UNROLL_G for (int g = 0; g < ng; g++)
+            for (int b = 0; b < 4; b++) _mm512_storeu_ps(o[g] + i0 + 16 * b, a[g][b]);
+    }
+    for (; i0 + 32 <= hd; i0 += 32) {
+        __m512 a[QMAX][2];
+        UNROLL_G for (int g = 0; g < ng; g++) {
+            a[g][0] = _mm512_loadu_ps(o[g] + i0);
+            a[g][1] = _mm512_loadu_ps(o[g] + i0 + 16);
+        }
+        for (int j = lo; j < hi; j++) {
+            const float *v = vc + (size_t)j * ld + i0;
+            __m512 v0 = _mm512_loadu_ps(v), v1 = _mm512_loadu_ps(v + 16);
+            UNROLL_G for (int g = 0; g < ng; g++) {
+                __m512 w = _mm512_set1_ps(att[g][aoff + j - lo]);
+                a[g][0] = _mm512_fmadd_ps(w, v0, a[g][0]);
+                a[g][1] = _mm512_fmadd_ps(w, v1, a[g][1]);
+            }
+        }
+        UNROLL_G for (int g = 0; g < ng; g++) {
+            _mm512_storeu_ps(o[g] + i0, a[g][0]);
+            _mm512_storeu_ps(o[g] + i0 + 16, a[g][1]);
+        }
+    }
+#endif
+    for (; i0 + 16 <= hd; i0 += 16) {
+        __m256 a[QMAX][2];
+        UNROLL_G for (int g = 0; g < ng; g++) {
+            a[g][0] = _mm256_loadu_ps(o[g] + i0);
+            a[g][1] = _mm256_loadu_ps(o[g] + i0 + 8);
+        }
+        for (int j = lo; j < hi; j++) {
+            const float *v = vc + (size_t)j * ld + i0;
+            __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
+            UNROLL_G for (int g = 0; g < ng; g++) {
+                __m256 w = _mm256_set1_ps(att[g][aoff + j - lo]);
+                a[g][0] = _mm256_fmadd_ps(w, v0, a[g][0]);
+                a[g][1] = _mm256_fmadd_ps(w, v1, a[g][1]);
+            }
+        }
+        UNROLL_G for (int g = 0; g < ng; g++) {
+            _mm256_storeu_ps(o[g] + i0, a[g][0]);
+            _mm256_storeu_ps(o[g] + i0 + 8, a[g][1]);
+        }
+    }
+    for (; i0 + 8 <= hd; i0 += 8)
+        UNROLL_G for (int g = 0; g < ng; g++) {
+            __m256 a = _mm256_loadu_ps(o[g] + i0);
+            for (int j = lo; j < hi; j++)
+                a = _mm256_fmadd_ps(_mm256_set1_ps(att[g][aoff + j - lo]),
+                                    _mm256_loadu_ps(vc + (size_t)j * ld + i0), a);
+            _mm256_storeu_ps(o[g] + i0, a);
+        }
+    for (; i0 < hd; i0++)
+        UNROLL_G for (int g = 0; g < ng; g++) {
+            float a = o[g][i0];
+            for (int j = lo; j < hi; j++) a = fmaf(att[g][aoff + j - lo], vc[(size_t)j * ld + i0], a);
+            o[g][i0] = a;
+        }
+}
+#else
+static inline void scores_g(const fwd *f, const float *const *q, int ng, const float *restrict kt, int lo, int hi,
+                            float scale, float *const *att, int aoff) {
+    int hd = f->m->hp.head_dim, n = hi - lo;
+    size_t ld = (size_t)f->kv_cap;
+    for (int g = 0; g < ng; g++) {
+        float *a = att[g] + aoff;
+        for (int j = 0; j < n; j++) a[j] = 0;
+        for (int i = 0; i < hd; i++)
+            for (int j = 0; j < n; j++) a[j] = fmaf(q[g][i], kt[(size_t)i * ld + lo + j], a[j]);
+        for (int j = 0; j < n; j++) a[j] *= scale;
+    }
+}
+
+static inline void mix_g(const fwd *f, float *const *o, int ng, const float *restrict vc, int lo, int hi,
+                         float *const *att, int aoff) {
+    int hd = f->m->hp.head_dim;
+    for (int g = 0; g < ng; g++)
+        for (int j = lo; j < hi; j++) {
+            const float *v = vc + (size_t)j * f->kv_dim;
+            float w = att[g][aoff + j - lo];
+            for (int i = 0; i < hd; i++) o[g][i] = fmaf(w, v[i], o[g][i]);
+        }
+}
+#endif
+
+/* Attention of rows r .. r + nrow - 1 (nrow 1 or 2; two rows of one node
+ * share their keys but the second row's own last one) for query heads
+ * h0 .. h0 + ng - 1 of KV head kh. Two rows go through the kernels together
+ * so that each key and value loaded serves both; every score and output is
+ * the same instruction sequence as for one row alone. */
+static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int l, int r, int nrow, int kv0, int kh,
+                                                               int h0, int ng, float *out, float *att) {
+    int hd = f->m->hp.head_dim, nq = ng * nrow;
+    float scale = 1.0f / sqrtf((float)hd);
+    const float *kt = f->kc[l] + (size_t)kh * hd * f->kv_cap, *vc = f->vc[l] + (size_t)kh * hd;
+    const int *rg = f->rng + 2 * (size_t)f->chain[r];
+    int nr = f->nchain[r], lo = f->kvlo[r], hi = kv0 + r + 1;
+    const float *q[QMAX];
+    float *a[QMAX], *o[QMAX];
+    for (int k = 0; k < nq; k++) {
+        size_t row = (size_t)(r + k / ng), head = (size_t)(h0 + k % ng);
+        q[k] = f->q + row * f->q_dim + head * hd;
+        a[k] = att + (size_t)k * f->att_stride;
+        o[k] = out + row * f->q_dim + head * hd;
+    }
+    int nk = 0;
+    for (int c = 0; c < nr; c++) {
+        scores_g(f, q, nq, kt, rg[2 * c], rg[2 * c + 1], scale, a, nk);
+        nk += rg[2 * c + 1] - rg[2 * c];
+    }
+    scores_g(f, q, nq, kt, lo, hi, scale, a, nk);
+    nk += hi - lo;
+    if (nrow == 2) scores_g(f, q + ng, ng, kt, hi, hi + 1, scale, a + ng, nk);
+    for (int k = 0; k < nq; k++) {
+        softmax8(a[k], nk + (k >= ng));
+        memset(o[k], 0, (size_t)hd * sizeof(float));
+    }
+    nk = 0;
+    for (int c = 0; c < nr; c++) {
+        mix_g(f, o, nq, vc, rg[2 * c], rg[2 * c + 1], a, nk);
+        nk += rg[2 * c + 1] - rg[2 * c];
+    }
+    mix_g(f, o, nq, vc, lo, hi, a, nk);
+    if (nrow == 2) mix_g(f, o + ng, ng, vc, hi, hi + 1, a + ng, nk + hi - lo);
+}
+
+/* Causal GQA attention of rows [r0, r1), reading keys/values of layer l
+ * from the cache: row r attends to its shared ranges (rng[chain[r]] ..,
+ * root first) and then to its own rows [kvlo[r], kv0 + r]; writes the
+ * [q_dim] outputs into out. att: scratch for QMAX rows of scores. Rows of
+ * one node (same ranges, consecutive positions) go in pairs. */
+static void attention_rows(const fwd *f, int l, int r0, int r1, int kv0, float *out, float *att) {
+    const model_hparams *hp = &f->m->hp;
+    int group = hp->n_heads / hp->n_kv_heads;
+    /* KV heads outermost: a layer's keys and values of all heads outgrow
+     * L2 at long contexts (3 MB for the SmolLM shape at 2,048 positions);
+     * one head's stay there while every row reads them. */
+    for (int kh = 0; kh < hp->n_kv_heads; kh++)
+        for (int r = r0; r < r1;) {
+            int nrow = r + 1 < r1 && f->chain[r + 1] == f->chain[r] && f->nchain[r + 1] == f->nchain[r] &&
+                               f->kvlo[r + 1] == f->kvlo[r]
+                           ? 2
+                           : 1;
+            for (int g0 = 0; g0 < group; g0 += GMAX) {
+                int h0 = kh * group + g0;
+                switch ((nrow - 1) * GMAX + imin(GMAX, group - g0)) { /* constant counts: the loops unroll */
+                case 1: attend_heads(f, l, r, 1, kv0, kh, h0, 1, out, att); break;
+                case 2: attend_heads(f, l, r, 1, kv0, kh, h0, 2, out, att); break;
+                case 3: attend_heads(f, l, r, 1, kv0, kh, h0, 3, out, att); break;
+                case 4: attend_heads(f, l, r, 1, kv0, kh, h0, 4, out, att); break;
+                case 5: attend_heads(f, l, r, 2, kv0, kh, h0, 1, out, att); break;
+                case 6: attend_heads(f, l, r, 2, kv0, kh, h0, 2, out, att); break;
+                case 7: attend_heads(f, l, r, 2, kv0, kh, h0, 3, out, att); break;
+                default: attend_heads(f, l, r, 2, kv0, kh, h0, 4, out, att); break;
+                }
+            }
+            r += nrow;
+        }
+}
+
+typedef struct {
+    const fwd *f;
+    int l, r0, r1, kv0;
+    float *out, *att;
+} att_job;
+
+static void *attention_worker(void *arg) {
+    att_job *j = arg;
+    attention_rows(j->f, j->l, j->r0, j->r1, j->kv0, j->out, j->att);
+    return NULL;
+}
+
+/* Attention of rows [0, n). Rows are independent, so with several threads
+ * each takes a contiguous range of about equal work (a row attends to
+ * pos + 1 keys); a row's result is the same whichever thread computes it.
+ * Small calls (decoding) stay on the calling thread. */
+void fwd_attention(fwd *f, int l, int n, int kv0, float *out) {
+    int nt = imin(f->threads, MAX_ATT_THREADS);
+    double work = 0;
+    for (int r = 0; r < n; r++) work += (double)f->pos[r] + 1;
+    work *= (double)f->q_dim;
+    if (nt < 2 || work < ATT_PARALLEL_MIN) {
+        attention_rows(f, l, 0, n, kv0, out, f->att[0]);
+        return;
+    }
+    att_job jobs[MAX_ATT_THREADS];
+    double per = work / nt, acc = 0;
+    int r = 0;
+    for (int t = 0; t < nt; t++) {
+        int r0 = r;
+        if (t == nt - 1) {
+            r = n;
+        } else {
+            while (r < n && acc < per * (t + 1)) {
+                acc += ((double)f->pos[r] + 1) * f->q_dim;
+                r++;
+            }
+        }
+        jobs[t] = (att_job){f, l, r0, r, kv0, out, f->att[t]};
+    }
+    pool_fan_out(attention_worker, jobs, sizeof *jobs, nt);
+}

@@ -1,0 +1,148 @@
+/* fwd_impl — the forward pass's private header: the context struct and
+ * what its files share. forward.c runs the layers and owns the context's
+ * lifetime and scoring; attention.c holds attention and the vector exp it
+ * shares with SwiGLU; prefix.c builds and plans the prefix tree of a
+ * scoring call and compacts the KV cache between batches. Nothing outside
+ * runners/transformer/compute/ includes this file (forward.h is the public
+ * contract). */
+#ifndef CJ_FWD_IMPL_H
+#define CJ_FWD_IMPL_H
+
+#include <stddef.h>
+
+#include "forward.h"
+#include "gemm.h"
+#include "pool.h"
+
+/* Attention runs on up to this many threads, when a call has at least
+ * this much work (query components x keys); decoding stays serial. */
+#define MAX_ATT_THREADS POOL_MAX
+#define ATT_PARALLEL_MIN (1 << 20)
+/* The per-row steps between products take a thread per this many rows. */
+#define ROWS_PER_THREAD_MIN 32
+/* Up to this many query heads of one KV head are handled together, so that
+ * each key and value is loaded once for all of them. */
+#define GMAX 4
+/* The kernels take up to this many queries at once: GMAX heads of two rows. */
+#define QMAX (2 * GMAX)
+/* The loops over those queries unroll fully, so that their accumulators stay
+ * in registers. */
+#define UNROLL_G _Pragma("GCC unroll 8")
+
+struct fwd {
+    const model *m;
+    int threads;   /* threads of the products and of our loops, >= 1 */
+    int max_batch; /* tokens per forward call: rows of the activation buffers */
+    gemm *gm;      /* the weight products */
+    int q_dim;     /* n_heads * head_dim */
+    int kv_dim;    /* n_kv_heads * head_dim */
+
+    /* activations, one row per token */
+    float *x;   /* [max_batch, dim] residual stream */
+    float *xb;  /* [max_batch, max(dim, q_dim)] normed input, then attention output */
+    float *q;   /* [max_batch, q_dim] */
+    float *k;   /* [max_batch, kv_dim] */
+    float *v;   /* [max_batch, kv_dim] */
+    float *hb;  /* [max_batch, ffn_dim] gate, then silu(gate) * up */
+    float *hb2; /* [max_batch, ffn_dim] up */
+    float *att[MAX_ATT_THREADS]; /* [QMAX, att_stride] each: scores of QMAX queries, per attention thread */
+    int att_stride;
+
+    /* the row plan (see above) */
+    int *tok;  /* [max_batch] */
+    int *pos;  /* [max_batch] */
+    int *chain;  /* [max_batch] the row's shared ranges: rng[2 * chain ..] */
+    int *nchain; /* [max_batch] how many */
+    int *kvlo;   /* [max_batch] first cache row of the row's own range */
+    int *rng;    /* [rng_cap][2] cache row ranges [lo, hi) */
+    int rng_cap;
+    int share;   /* prefix sharing on */
+
+    /* output projection */
+    int out_cap;   /* rows per output product */
+    float *hsel;   /* [out_cap, dim] final-normed rows gathered */
+    float *logits; /* [out_cap, vocab] */
+
+    /* KV cache, per layer. Keys are stored transposed, [kv_dim, kv_cap], so
+     * that a query's scores are axpys over contiguous keys (vectorized across
+     * keys, each key's dot product still summed in order); values are rows,
+     * [kv_cap, kv_dim], mixed the same way. */
+    float **kc;
+    float **vc;
+    int kv_cap;
+
+    /* RoPE table: for position p and pair i, [p * head_dim/2 + i] */
+    float *rope_cos;
+    float *rope_sin;
+    int rope_cap;
+    int rope_bf16; /* frequencies rounded to bf16 (see bf16_round) */
+
+    fwd_timing tm; /* where the time went, since fwd_new */
+
+    int n_past; /* decoding state: tokens in the cache */
+
+    /* the prefix kept from the last fwd_score: its K/V at cache rows [0, ret_n) */
+    int *ret_tok; /* [ret_n] */
+    int ret_n;
+    int kv_budget_rows; /* cache rows allowed (0: no bound) */
+    size_t budget;      /* bytes for the cache plus a batch's activations (0: no bound) */
+};
+
+static inline int imax(int a, int b) { return a > b ? a : b; }
+static inline int imin(int a, int b) { return a < b ? a : b; }
+
+/* --- attention.c --- */
+
+/* Attention of rows [0, n) of layer l (K/V already in the cache from kv0):
+ * the rows' outputs into out [n, q_dim]. */
+void fwd_attention(fwd *f, int l, int n, int kv0, float *out);
+
+/* g[i] = silu(g[i]) * u[i], each value computed alike wherever it falls. */
+void fwd_swiglu(float *restrict g, const float *restrict u, size_t n);
+
+/* --- prefix.c: the prefix tree of a scoring call --- */
+
+/* An output: batch row `row` predicts seqs[s].tokens[t]. */
+typedef struct {
+    int row, s, t;
+} out_row;
+
+typedef struct {
+    const int *toks; /* the tokens of a sequence through this node, by position */
+    int parent;      /* node index, -1 for a root */
+    int d0, d1;      /* positions */
+    int done;        /* positions d0 .. d0 + done - 1 have K/V at cache rows kv .. */
+    int kv;
+    int pending;     /* nodes below still to compute */
+    int owner;       /* first sequence (input order) through it, -1 if none */
+    int keep;        /* on the path kept for the next call */
+    int out0, nout;  /* its outputs: outs[out0 .. out0 + nout), row = offset in the node */
+} tnode;
+
+typedef struct {
+    tnode *node;
+    int n, cap;
+    int *leaf;     /* [n_seqs + 1]: the node where each sequence ends (the last: the retained prefix) */
+    int *order;    /* the sequences in the order the tree was built (sorted when sharing) */
+    int n_order;
+    int *sched;    /* nodes to compute, in order */
+    int n_sched;
+    out_row *outs; /* by node */
+} trie;
+
+typedef struct {
+    const int *t;
+    int n;
+} tokseq;
+
+/* Builds the tree of the nv sequences v (sorted and split when share). */
+void trie_build(trie *T, const tokseq *v, int nv, int share);
+/* The rows whose predictions the n sequences score, by node. */
+void trie_outputs(trie *T, const fwd_seq *seqs, int n);
+/* The order in which nodes are computed, and the path kept for the next call. */
+void trie_plan(trie *T, int n, int ret_n, int keep_max);
+void trie_free(trie *T);
+/* Compacts the cache to the nodes still needed; returns the rows in use. */
+int kv_compact(fwd *f, trie *T, int *tmp);
+
+#endif

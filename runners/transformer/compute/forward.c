@@ -58,10 +58,6 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void fan_out(void *(*fn)(void *), void *jobs, size_t job_size, int nt) {
-    pool_fan_out(fn, jobs, job_size, nt);
-}
-
 /* y[n, out] = x[n, in] W^T. */
 static void matmul(fwd *f, float *y, float *x, const model_mat *w, int n, int in, int out) {
     double t0 = now_s();
@@ -281,7 +277,7 @@ static void rows_parallel(fwd *f, int l, int n, int kv0, int step) {
     }
     row_job jobs[MAX_ATT_THREADS];
     for (int t = 0; t < nt; t++) jobs[t] = (row_job){f, l, kv0, step, n * t / nt, n * (t + 1) / nt};
-    fan_out(row_worker, jobs, sizeof *jobs, nt);
+    pool_fan_out(row_worker, jobs, sizeof *jobs, nt);
 }
 
 static void layer(fwd *f, int l, int n, int kv0) {

@@ -174,26 +174,35 @@ static inline __attribute__((always_inline)) void transpose_panel(const void *co
 
 /* Packs panels [p0, p0 + nb) of W (outputs p * NR ..) over k in [pc, pc +
  * kc) into dst, nb panels of kc * NR floats; outputs past w->out are 0. */
-static void pack_panels(const wsrc *w, int p0, int nb, int pc, int kc, float *dst, float *rowbuf) {
+/* src[j] = where output o0 + j's values for k in [pc, pc + kc) are, j <
+ * nrows: F32 rows in place, F16 rows in place when f16 (the reader converts
+ * them), other types dequantized into rowbuf (row j at j * ld), zeros past
+ * w->out. */
+static void row_sources(const wsrc *w, int64_t o0, int nrows, int pc, int kc, int f16, float *rowbuf, size_t ld,
+                        const void **src) {
     const model_mat *m = w->m;
     const float *f32 = m ? model_mat_f32(m) : w->f32;
     size_t be = m ? (size_t)quant_block_elems(m->type) : 1, bb = m ? quant_block_bytes(m->type) : 4;
     size_t ldw = m ? m->row_bytes / sizeof(float) : (size_t)w->ldw;
+    for (int j = 0; j < nrows; j++) {
+        int64_t o = o0 + j;
+        const uint8_t *row = m ? (const uint8_t *)m->data + (size_t)o * m->row_bytes : NULL;
+        if (o >= w->out) src[j] = zeros;
+        else if (f32) src[j] = f32 + (size_t)o * ldw + pc;
+        else if (f16) src[j] = row + (size_t)pc * 2;
+        else {
+            quant_dequantize(m->type, row + (size_t)pc / be * bb, rowbuf + (size_t)j * ld, (uint64_t)kc);
+            src[j] = rowbuf + (size_t)j * ld;
+        }
+    }
+}
+
+static void pack_panels(const wsrc *w, int p0, int nb, int pc, int kc, float *dst, float *rowbuf) {
     for (int p = 0; p < nb; p++) {
         const void *src[NR];
         /* F16 is converted in the transposition; a panel past `out` goes through rowbuf */
-        int f16 = m && m->type == GGML_F16 && (int64_t)(p0 + p + 1) * NR <= w->out;
-        for (int j = 0; j < NR; j++) {
-            int64_t o = (int64_t)(p0 + p) * NR + j;
-            const uint8_t *row = m ? (const uint8_t *)m->data + (size_t)o * m->row_bytes : NULL;
-            if (o >= w->out) src[j] = zeros;
-            else if (f32) src[j] = f32 + (size_t)o * ldw + pc;
-            else if (f16) src[j] = row + (size_t)pc * 2;
-            else {
-                quant_dequantize(m->type, row + (size_t)pc / be * bb, rowbuf + (size_t)j * KC, (uint64_t)kc);
-                src[j] = rowbuf + (size_t)j * KC;
-            }
-        }
+        int f16 = w->m && w->m->type == GGML_F16 && (int64_t)(p0 + p + 1) * NR <= w->out;
+        row_sources(w, (int64_t)(p0 + p) * NR, NR, pc, kc, f16, rowbuf, KC, src);
         if (f16) transpose_panel(src, kc, dst + (size_t)p * kc * NR, 1);
         else transpose_panel(src, kc, dst + (size_t)p * kc * NR, 0);
     }
@@ -335,11 +344,8 @@ static inline __attribute__((always_inline)) void direct_block(int n, const wsrc
                                                                 int ldx, int in, float *y, int ldy,
                                                                 float *rowbuf) {
     const model_mat *m = w->m;
-    const float *f32 = m ? model_mat_f32(m) : w->f32;
     int nout = imin(DO, w->out - o0), ng = (nout + 7) / 8;
     int f16 = m && m->type == GGML_F16 && nout == DO; /* in place; a partial block goes through rowbuf */
-    size_t be = m ? (size_t)quant_block_elems(m->type) : 1, bb = m ? quant_block_bytes(m->type) : 4;
-    size_t ldw = m ? m->row_bytes / sizeof(float) : (size_t)w->ldw;
     __m256 acc[DIRECT_MAX_ROWS][DO / 8];
     for (int r = 0; r < n; r++)
         for (int g = 0; g < ng; g++) acc[r][g] = _mm256_setzero_ps();
@@ -356,17 +362,7 @@ static inline __attribute__((always_inline)) void direct_block(int n, const wsrc
         const void *src[DO];
         const float *xr[DIRECT_MAX_ROWS];
         for (int r = 0; r < n; r++) xr[r] = x + (size_t)r * ldx + pc;
-        for (int j = 0; j < ng * 8; j++) {
-            int o = o0 + j;
-            const uint8_t *row = m ? (const uint8_t *)m->data + (size_t)o * m->row_bytes : NULL;
-            if (o >= w->out) src[j] = zeros;
-            else if (f32) src[j] = f32 + (size_t)o * ldw + pc;
-            else if (f16) src[j] = row + (size_t)pc * 2;
-            else {
-                quant_dequantize(m->type, row + (size_t)pc / be * bb, rowbuf + (size_t)j * DKC, (uint64_t)kc);
-                src[j] = rowbuf + (size_t)j * DKC;
-            }
-        }
+        row_sources(w, o0, ng * 8, pc, kc, f16, rowbuf, DKC, src);
         if (f16) direct_k(n, 1, ng, src, kc, xr, acc, &pf, pf_end);
         else direct_k(n, 0, ng, src, kc, xr, acc, &pf, pf_end);
     }

@@ -30,6 +30,8 @@ static void usage(FILE *f) {
             "  -t, --threads N        compute threads (default: all cores)\n"
             "      --no-prefix-cache  compute every request in full (same results, slower)\n"
             "      --kv-budget MB     bound the KV cache plus one batch's activations (default: none)\n"
+            "      --gen-batch N      answers generated together, at most (default 64; a call holds\n"
+            "                         --batch docs; 1 = one at a time; the texts are the same)\n"
             "      --kernels K        weight products: own (default; the same bits on every machine)\n"
             "                         or openblas (OpenBLAS's sgemm; last bits depend on the CPU)\n"
             "      --db FILE          results database (default chaejeom.db)\n"
@@ -98,7 +100,7 @@ static int parse_real(const char *opt, const char *s, double lo, double hi, doub
 
 typedef struct {
     const char *model, *tokenizer, *db, *data_dir, *tasks_dir;
-    int quiet, no_prefix_cache, kv_budget_mb;
+    int quiet, no_prefix_cache, kv_budget_mb, gen_batch;
     const char *kernels; /* NULL: the runner's default (own) */
     run_opts run;
     const char **tag_keys, **tag_values;
@@ -167,6 +169,9 @@ static int parse_args(int argc, char **argv, args *a) {
                 return 2;
             }
             a->kernels = val;
+        } else if (!strcmp(name, "--gen-batch")) {
+            if (parse_i64(name, val, 1, 1 << 16, &v)) return 2;
+            a->gen_batch = (int)v;
         } else if (!strcmp(name, "--kv-budget")) {
             if (parse_i64(name, val, 1, 1 << 24, &v)) return 2;
             a->kv_budget_mb = (int)v;
@@ -244,7 +249,8 @@ int cmd_run(int argc, char **argv) {
         a.run.threads = n > 0 ? (int)n : 1;
     }
     runner_opts ro = {.model_path = a.model, .tokenizer_path = a.tokenizer, .threads = a.run.threads,
-                      .no_prefix_cache = a.no_prefix_cache, .kv_budget_mb = a.kv_budget_mb, .kernels = a.kernels};
+                      .no_prefix_cache = a.no_prefix_cache, .kv_budget_mb = a.kv_budget_mb, .kernels = a.kernels,
+                      .gen_batch = a.gen_batch};
     r = runner_local_open(&ro, &e);
     if (!r) goto fail;
 

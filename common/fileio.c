@@ -136,3 +136,15 @@ char *cj_golden_dir(void) {
     free(a);
     return g;
 }
+
+char *cj_asset_path(const char *rel) {
+    char *a = cj_assets_dir(), *p = cj_path_join(a, rel);
+    free(a);
+    return p;
+}
+
+char *cj_golden_path(const char *rel) {
+    char *g = cj_golden_dir(), *p = cj_path_join(g, rel);
+    free(g);
+    return p;
+}

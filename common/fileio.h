@@ -43,6 +43,10 @@ char *cj_assets_dir(void);
  * Returns a malloc'd path the caller frees. */
 char *cj_golden_dir(void);
 
+/* <assets>/rel and <golden>/rel: malloc'd paths the caller frees. */
+char *cj_asset_path(const char *rel);
+char *cj_golden_path(const char *rel);
+
 /* malloc'd "a/b" (caller frees). */
 char *cj_path_join(const char *a, const char *b);
 

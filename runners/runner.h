@@ -126,6 +126,7 @@ typedef struct {
     int batch_tokens;           /* max tokens per forward batch; 0 = default */
     int no_prefix_cache;        /* 1 = plain path, no prefix sharing */
     int kv_budget_mb;           /* bound in MiB on the KV cache plus one batch's activations; 0 = none */
+    int gen_batch;              /* sequences generated together, at most; 0 = default (64); 1 = one at a time */
     const char *kernels;        /* "own" (default when NULL) or "openblas": see runners/transformer/compute/gemm.h */
 } runner_opts;
 

@@ -15,9 +15,14 @@
  * 128 whatever the checkpoint was trained on (stories260K: 512), and
  * llama.cpp only warns about it. Positions are never capped otherwise.
  *
- * Generation decodes one item at a time with the KV cache. The text is the
- * concatenation of the generated tokens' pieces; from an empty prompt the
- * first token's leading space is dropped, as llama2.c and SPM decoders do. */
+ * Generation hands all items of a call to fwd_generate: the prompts'
+ * common prefix (the few-shot block) is computed once, and every live
+ * sequence advances by one token per run of the layers (at most gen_batch
+ * at once). Each samples from its own seeded stream and stops on its own:
+ * an end-of-generation token (tok_is_eog), a stop string or max_tokens. The
+ * text is the concatenation of the generated tokens' pieces; from an empty
+ * prompt the first token's leading space is dropped, as llama2.c and SPM
+ * decoders do. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,11 +34,13 @@
 #include "compute/sampler.h"
 
 #define MIN_CONTEXT 512
+#define DEFAULT_GEN_BATCH 64
 
 typedef struct {
     model *m;
     fwd *f;
     int max_len;
+    int gen_batch; /* sequences decoded together, at most */
     runner_info info;
 } local;
 
@@ -301,67 +308,73 @@ static long find_stop(const char *text, size_t len, size_t from, const runner_ge
     return best;
 }
 
-static int generate_one(local *L, const runner_gen_item *it, runner_gen_result *res, runner_timing *tm, cj_err *e) {
-    double t0 = now_s();
-    const char *ctx = it->context ? it->context : "";
-    tokenizer *tk = L->m->tok;
-    int vocab = L->m->hp.vocab_size, eos = tok_eos(tk);
-    int *prompt = NULL, np = 0;
-    if (encode(L, ctx, strlen(ctx), tok_add_bos(tk), &prompt, &np, e)) return -1;
-    if (np == 0) {
-        int p = prefix_token(L, e);
-        if (p < 0) return -1;
-        prompt = cj_xrealloc(prompt, sizeof(int));
-        prompt[0] = p;
-        np = 1;
-    }
-    int max_new = imax(it->max_tokens, 0);
-    int keep = imax(1, L->max_len - max_new); /* lm-eval leaves room for the answer */
-    int off = np > keep ? np - keep : 0;
-
-    float *logits = cj_xmalloc((size_t)vocab * sizeof(float));
+typedef struct {
+    const runner_gen_item *it;
     sampler smp;
-    sampler_init(&smp, vocab, it->temperature, it->top_p, it->seed);
     sb text;
-    sb_init(&text);
-    runner_finish finish = RUNNER_FINISH_LENGTH;
-    int n_gen = 0, rc = 0;
-    fwd_reset(L->f);
-    if (max_new > 0) rc = fwd_push(L->f, prompt + off, np - off, logits, e);
-    tm->prefill_tokens = max_new > 0 ? np - off : 0;
-    while (rc == 0 && n_gen < max_new) {
-        int next = sampler_next(&smp, logits);
-        if (n_gen == 0) tm->ttft_s = now_s() - t0;
-        if (next == eos) {
-            finish = RUNNER_FINISH_EOS;
-            break;
-        }
-        size_t before = text.len;
-        tok_decode(tk, &next, 1, n_gen == 0 && ctx[0] == '\0', &text);
-        n_gen++;
-        long stop = find_stop(text.s, text.len, before, it);
-        if (stop >= 0) {
-            text.len = (size_t)stop;
-            text.s[stop] = '\0';
-            finish = RUNNER_FINISH_STOP;
-            break;
-        }
-        if (n_gen < max_new) rc = fwd_push(L->f, &next, 1, logits, e);
-    }
-    free(prompt);
-    free(logits);
-    sampler_free(&smp);
-    if (rc) {
-        sb_free(&text);
+    int n_gen, max_new;
+    int from_empty; /* no context: the first token's leading space is dropped */
+    runner_finish finish;
+} gen_state;
+
+typedef struct {
+    const tokenizer *tk;
+    gen_state **st; /* by fwd_generate's sequence index */
+} gen_ctx;
+
+/* fwd_generate's callback: samples sequence s's next token from its own
+ * stream and says whether it goes on (EOS or an end-of-turn token, a stop
+ * string, or max_tokens ends it). */
+static int gen_next(void *ctx, int s, float *logits) {
+    gen_ctx *c = ctx;
+    gen_state *g = c->st[s];
+    int next = sampler_next(&g->smp, logits);
+    if (tok_is_eog(c->tk, next)) {
+        g->finish = RUNNER_FINISH_EOS;
         return -1;
     }
-    res->text = sb_take(&text);
-    if (!res->text) res->text = cj_xstrdup("");
-    res->n_tokens = n_gen;
-    res->finish = finish;
-    tm->decode_tokens = n_gen;
-    tm->wall_s = now_s() - t0;
+    size_t before = g->text.len;
+    tok_decode(c->tk, &next, 1, g->n_gen == 0 && g->from_empty, &g->text);
+    g->n_gen++;
+    long stop = find_stop(g->text.s, g->text.len, before, g->it);
+    if (stop >= 0) {
+        g->text.len = (size_t)stop;
+        g->text.s[stop] = '\0';
+        g->finish = RUNNER_FINISH_STOP;
+        return -1;
+    }
+    return g->n_gen < g->max_new ? next : -1;
+}
+
+/* The prompt of an item: its context's tokens (the prefix token if none),
+ * left-truncated so that max_new tokens fit in max_len, as lm-eval does. */
+static int gen_prompt(const local *L, const runner_gen_item *it, int max_new, int **ids, int *off, int *n, cj_err *e) {
+    const char *ctx = it->context ? it->context : "";
+    if (encode(L, ctx, strlen(ctx), tok_add_bos(L->m->tok), ids, n, e)) return -1;
+    if (*n == 0) {
+        int p = prefix_token(L, e);
+        if (p < 0) return -1;
+        *ids = cj_xrealloc(*ids, sizeof(int));
+        (*ids)[0] = p;
+        *n = 1;
+    }
+    int keep = imax(1, L->max_len - max_new);
+    *off = *n > keep ? *n - keep : 0;
     return 0;
+}
+
+static void gen_results(gen_state *st, const fwd_gen_seq *seqs, const int *slot, int n, runner_gen_result *out,
+                        runner_timing *timings) {
+    for (int i = 0; i < n; i++) {
+        gen_state *g = &st[i];
+        out[i].text = sb_take(&g->text);
+        if (!out[i].text) out[i].text = cj_xstrdup("");
+        out[i].n_tokens = g->n_gen;
+        out[i].finish = g->finish;
+        if (slot[i] < 0) continue;
+        const fwd_gen_seq *q = &seqs[slot[i]];
+        timings[i] = (runner_timing){q->computed, g->n_gen, q->prefill_s + q->decode_s, q->prefill_s};
+    }
 }
 
 static int local_generate(runner *r, const runner_gen_item *items, int n, runner_gen_result *out,
@@ -369,15 +382,41 @@ static int local_generate(runner *r, const runner_gen_item *items, int n, runner
     local *L = r->impl;
     timing_zero(timings, n);
     memset(out, 0, (size_t)n * sizeof *out);
-    for (int i = 0; i < n; i++)
-        if (generate_one(L, &items[i], &out[i], &timings[i], e)) {
-            for (int k = 0; k < i; k++) {
-                free(out[k].text);
-                out[k].text = NULL;
-            }
-            return cj_wrap(e, "generate: item %d", i);
+    gen_state *st = cj_xcalloc((size_t)imax(n, 1), sizeof *st);
+    fwd_gen_seq *seqs = cj_xcalloc((size_t)imax(n, 1), sizeof *seqs);
+    int **ids = cj_xcalloc((size_t)imax(n, 1), sizeof *ids), *slot = cj_xmalloc((size_t)imax(n, 1) * sizeof(int));
+    int ns = 0, rc = 0, vocab = L->m->hp.vocab_size;
+    for (int i = 0; i < n; i++) {
+        gen_state *g = &st[i];
+        *g = (gen_state){.it = &items[i], .max_new = imax(items[i].max_tokens, 0), .finish = RUNNER_FINISH_LENGTH};
+        g->from_empty = !items[i].context || !items[i].context[0];
+        sb_init(&g->text);
+        sampler_init(&g->smp, vocab, items[i].temperature, items[i].top_p, items[i].seed);
+        slot[i] = -1;
+        int off = 0, np = 0;
+        if (rc == 0 && gen_prompt(L, &items[i], g->max_new, &ids[i], &off, &np, e)) rc = cj_wrap(e, "generate: item %d", i);
+        if (rc == 0 && g->max_new > 0) {
+            slot[i] = ns;
+            seqs[ns++] = (fwd_gen_seq){.prompt = ids[i] + off, .n_prompt = np - off, .max_new = g->max_new};
         }
-    return 0;
+    }
+    gen_state **by_slot = cj_xmalloc((size_t)imax(ns, 1) * sizeof *by_slot);
+    for (int i = 0; i < n; i++)
+        if (slot[i] >= 0) by_slot[slot[i]] = &st[i];
+    gen_ctx ctx = {L->m->tok, by_slot};
+    if (rc == 0 && fwd_generate(L->f, seqs, ns, L->gen_batch, gen_next, &ctx, e)) rc = cj_wrap(e, "generate");
+    if (rc == 0) gen_results(st, seqs, slot, n, out, timings);
+    for (int i = 0; i < n; i++) {
+        sampler_free(&st[i].smp);
+        sb_free(&st[i].text);
+        free(ids[i]);
+    }
+    free(by_slot);
+    free(st);
+    free(seqs);
+    free(ids);
+    free(slot);
+    return rc;
 }
 
 /* --- identity and lifetime ------------------------------------------------------ */
@@ -417,6 +456,7 @@ runner *runner_local_open(const runner_opts *opts, cj_err *e) {
     fwd_set_prefix_sharing(L->f, !opts->no_prefix_cache);
     fwd_set_kv_budget(L->f, (size_t)imax(opts->kv_budget_mb, 0) << 20);
     L->max_len = imax(m->hp.ctx_len, MIN_CONTEXT);
+    L->gen_batch = opts->gen_batch > 0 ? opts->gen_batch : DEFAULT_GEN_BATCH;
     L->info = (runner_info){.path = m->path,
                             .format = m->format,
                             .arch = m->arch,

@@ -412,13 +412,13 @@ static inline void mix_g(const fwd *f, float *const *o, int ng, const float *res
  * h0 .. h0 + ng - 1 of KV head kh. Two rows go through the kernels together
  * so that each key and value loaded serves both; every score and output is
  * the same instruction sequence as for one row alone. */
-static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int l, int r, int nrow, int kv0, int kh,
+static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int l, int r, int nrow, int kh,
                                                                int h0, int ng, float *out, float *att) {
     int hd = f->m->hp.head_dim, nq = ng * nrow;
     float scale = 1.0f / sqrtf((float)hd);
     const float *kt = f->kc[l] + (size_t)kh * hd * f->kv_cap, *vc = f->vc[l] + (size_t)kh * hd;
     const int *rg = f->rng + 2 * (size_t)f->chain[r];
-    int nr = f->nchain[r], lo = f->kvlo[r], hi = kv0 + r + 1;
+    int nr = f->nchain[r], lo = f->kvlo[r], hi = f->kvrow[r] + 1;
     const float *q[QMAX];
     float *a[QMAX], *o[QMAX];
     for (int k = 0; k < nq; k++) {
@@ -450,10 +450,10 @@ static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int
 
 /* Causal GQA attention of rows [r0, r1), reading keys/values of layer l
  * from the cache: row r attends to its shared ranges (rng[chain[r]] ..,
- * root first) and then to its own rows [kvlo[r], kv0 + r]; writes the
+ * root first) and then to its own rows [kvlo[r], kvrow[r]]; writes the
  * [q_dim] outputs into out. att: scratch for QMAX rows of scores. Rows of
  * one node (same ranges, consecutive positions) go in pairs. */
-static void attention_rows(const fwd *f, int l, int r0, int r1, int kv0, float *out, float *att) {
+static void attention_rows(const fwd *f, int l, int r0, int r1, float *out, float *att) {
     const model_hparams *hp = &f->m->hp;
     int group = hp->n_heads / hp->n_kv_heads;
     /* KV heads outermost: a layer's keys and values of all heads outgrow
@@ -462,20 +462,20 @@ static void attention_rows(const fwd *f, int l, int r0, int r1, int kv0, float *
     for (int kh = 0; kh < hp->n_kv_heads; kh++)
         for (int r = r0; r < r1;) {
             int nrow = r + 1 < r1 && f->chain[r + 1] == f->chain[r] && f->nchain[r + 1] == f->nchain[r] &&
-                               f->kvlo[r + 1] == f->kvlo[r]
+                               f->kvlo[r + 1] == f->kvlo[r] && f->kvrow[r + 1] == f->kvrow[r] + 1
                            ? 2
                            : 1;
             for (int g0 = 0; g0 < group; g0 += GMAX) {
                 int h0 = kh * group + g0;
                 switch ((nrow - 1) * GMAX + imin(GMAX, group - g0)) { /* constant counts: the loops unroll */
-                case 1: attend_heads(f, l, r, 1, kv0, kh, h0, 1, out, att); break;
-                case 2: attend_heads(f, l, r, 1, kv0, kh, h0, 2, out, att); break;
-                case 3: attend_heads(f, l, r, 1, kv0, kh, h0, 3, out, att); break;
-                case 4: attend_heads(f, l, r, 1, kv0, kh, h0, 4, out, att); break;
-                case 5: attend_heads(f, l, r, 2, kv0, kh, h0, 1, out, att); break;
-                case 6: attend_heads(f, l, r, 2, kv0, kh, h0, 2, out, att); break;
-                case 7: attend_heads(f, l, r, 2, kv0, kh, h0, 3, out, att); break;
-                default: attend_heads(f, l, r, 2, kv0, kh, h0, 4, out, att); break;
+                case 1: attend_heads(f, l, r, 1, kh, h0, 1, out, att); break;
+                case 2: attend_heads(f, l, r, 1, kh, h0, 2, out, att); break;
+                case 3: attend_heads(f, l, r, 1, kh, h0, 3, out, att); break;
+                case 4: attend_heads(f, l, r, 1, kh, h0, 4, out, att); break;
+                case 5: attend_heads(f, l, r, 2, kh, h0, 1, out, att); break;
+                case 6: attend_heads(f, l, r, 2, kh, h0, 2, out, att); break;
+                case 7: attend_heads(f, l, r, 2, kh, h0, 3, out, att); break;
+                default: attend_heads(f, l, r, 2, kh, h0, 4, out, att); break;
                 }
             }
             r += nrow;
@@ -484,13 +484,13 @@ static void attention_rows(const fwd *f, int l, int r0, int r1, int kv0, float *
 
 typedef struct {
     const fwd *f;
-    int l, r0, r1, kv0;
+    int l, r0, r1;
     float *out, *att;
 } att_job;
 
 static void *attention_worker(void *arg) {
     att_job *j = arg;
-    attention_rows(j->f, j->l, j->r0, j->r1, j->kv0, j->out, j->att);
+    attention_rows(j->f, j->l, j->r0, j->r1, j->out, j->att);
     return NULL;
 }
 
@@ -498,13 +498,13 @@ static void *attention_worker(void *arg) {
  * each takes a contiguous range of about equal work (a row attends to
  * pos + 1 keys); a row's result is the same whichever thread computes it.
  * Small calls (decoding) stay on the calling thread. */
-void fwd_attention(fwd *f, int l, int n, int kv0, float *out) {
+void fwd_attention(fwd *f, int l, int n, float *out) {
     int nt = imin(f->threads, MAX_ATT_THREADS);
     double work = 0;
     for (int r = 0; r < n; r++) work += (double)f->pos[r] + 1;
     work *= (double)f->q_dim;
     if (nt < 2 || work < ATT_PARALLEL_MIN) {
-        attention_rows(f, l, 0, n, kv0, out, f->att[0]);
+        attention_rows(f, l, 0, n, out, f->att[0]);
         return;
     }
     att_job jobs[MAX_ATT_THREADS];
@@ -520,7 +520,7 @@ void fwd_attention(fwd *f, int l, int n, int kv0, float *out) {
                 r++;
             }
         }
-        jobs[t] = (att_job){f, l, r0, r, kv0, out, f->att[t]};
+        jobs[t] = (att_job){f, l, r0, r, out, f->att[t]};
     }
     pool_fan_out(attention_worker, jobs, sizeof *jobs, nt);
 }

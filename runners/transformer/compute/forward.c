@@ -1,13 +1,15 @@
 /* forward — the batched Llama-family forward pass (see forward.h).
  *
  * One call runs a "row plan" through the model: n rows, one token each. Row r
- * is at position pos[r], writes its K/V to cache row kv0 + r, and attends to
+ * is at position pos[r], writes its K/V to cache row kvrow[r], and attends to
  * a chain of cache row ranges holding its prefix (shared with other rows,
  * root first: rng[chain[r] ..], nchain[r] of them) followed by [kvlo[r],
- * kv0 + r] (its own node so far). The plans:
- *   fwd_score: the nodes of a prefix tree of the sequences (see "the prefix
- *     tree" below), packed into batches;
- *   decoding: kv0 = n_past, no chain, kvlo = 0.
+ * kvrow[r]] (its own rows so far). The plans:
+ *   fwd_score: the nodes of a prefix tree of the sequences (prefix.c),
+ *     packed into batches, kvrow[r] = kv0 + r;
+ *   decoding one sequence: kvrow[r] = n_past + r, no chain, kvlo = 0;
+ *   decoding many (decode.c): each sequence's own rows in a region of the
+ *     cache reserved for it, after the prompt prefix they share.
  * Per layer, every weight matrix is one product over all n rows (tokens as
  * rows, y = x W^T, gemm.h); attention and the per-row steps between
  * products are our own loops, the rows split among threads.
@@ -160,7 +162,7 @@ static void kv_unmap(float *p, size_t n) {
 #endif
 }
 
-static int ensure_kv(fwd *f, int rows, cj_err *e) {
+int fwd_ensure_kv(fwd *f, int rows, cj_err *e) {
     if (rows <= f->kv_cap) return 0;
     /* Doubling, or under a budget an eighth at a time: the keys are stored
      * transposed, so the copy touches every page of the new capacity, and
@@ -225,10 +227,10 @@ enum { ROW_ATTN_NORM, ROW_QKV, ROW_ATTN_OUT, ROW_SWIGLU, ROW_FFN_OUT };
 
 typedef struct {
     fwd *f;
-    int l, kv0, step, r0, r1;
+    int l, step, r0, r1;
 } row_job;
 
-static void row_step(fwd *f, int l, int kv0, int step, int r0, int r1) {
+static void row_step(fwd *f, int l, int step, int r0, int r1) {
     const model_hparams *hp = &f->m->hp;
     const model_layer *w = &f->m->layers[l];
     size_t d = (size_t)hp->dim, ff = (size_t)hp->ffn_dim, kvd = (size_t)f->kv_dim;
@@ -243,10 +245,11 @@ static void row_step(fwd *f, int l, int kv0, int step, int r0, int r1) {
         rope(f, f->q, r0, r1, hp->n_heads);
         rope(f, f->k, r0, r1, hp->n_kv_heads);
         for (size_t i = 0; i < kvd; i++) {
-            float *kt = f->kc[l] + i * f->kv_cap + kv0;
-            for (int r = r0; r < r1; r++) kt[r] = f->k[r * kvd + i];
+            float *kt = f->kc[l] + i * f->kv_cap;
+            for (int r = r0; r < r1; r++) kt[f->kvrow[r]] = f->k[r * kvd + i];
         }
-        memcpy(f->vc[l] + ((size_t)kv0 + r0) * kvd, f->v + r0 * kvd, (size_t)(r1 - r0) * kvd * sizeof(float));
+        for (int r = r0; r < r1; r++)
+            memcpy(f->vc[l] + (size_t)f->kvrow[r] * kvd, f->v + r * kvd, kvd * sizeof(float));
         break;
     case ROW_ATTN_OUT: /* residual, then the FFN's norm */
         add_to(f->x + r0 * d, f->hb + r0 * d, (size_t)(r1 - r0) * d);
@@ -263,68 +266,71 @@ static void row_step(fwd *f, int l, int kv0, int step, int r0, int r1) {
 
 static void *row_worker(void *arg) {
     const row_job *j = arg;
-    row_step(j->f, j->l, j->kv0, j->step, j->r0, j->r1);
+    row_step(j->f, j->l, j->step, j->r0, j->r1);
     return NULL;
 }
 
 /* One step on rows [0, n), split among the threads when there are enough
  * rows to pay for starting them. */
-static void rows_parallel(fwd *f, int l, int n, int kv0, int step) {
+static void rows_parallel(fwd *f, int l, int n, int step) {
     int nt = imin(imin(f->threads, MAX_ATT_THREADS), n / ROWS_PER_THREAD_MIN);
     if (nt < 2) {
-        row_step(f, l, kv0, step, 0, n);
+        row_step(f, l, step, 0, n);
         return;
     }
     row_job jobs[MAX_ATT_THREADS];
-    for (int t = 0; t < nt; t++) jobs[t] = (row_job){f, l, kv0, step, n * t / nt, n * (t + 1) / nt};
+    for (int t = 0; t < nt; t++) jobs[t] = (row_job){f, l, step, n * t / nt, n * (t + 1) / nt};
     pool_fan_out(row_worker, jobs, sizeof *jobs, nt);
 }
 
-static void layer(fwd *f, int l, int n, int kv0) {
+static void layer(fwd *f, int l, int n) {
     const model_hparams *hp = &f->m->hp;
     const model_layer *w = &f->m->layers[l];
     int d = hp->dim, ff = hp->ffn_dim;
 
-    rows_parallel(f, l, n, kv0, ROW_ATTN_NORM);
+    rows_parallel(f, l, n, ROW_ATTN_NORM);
     matmul(f, f->q, f->xb, &w->wq, n, d, f->q_dim);
     matmul(f, f->k, f->xb, &w->wk, n, d, f->kv_dim);
     matmul(f, f->v, f->xb, &w->wv, n, d, f->kv_dim);
-    rows_parallel(f, l, n, kv0, ROW_QKV);
+    rows_parallel(f, l, n, ROW_QKV);
 
     double t0 = now_s();
-    fwd_attention(f, l, n, kv0, f->xb);
+    fwd_attention(f, l, n, f->xb);
     f->tm.attention_s += now_s() - t0;
     matmul(f, f->hb, f->xb, &w->wo, n, f->q_dim, d); /* hb as scratch [n, dim] */
-    rows_parallel(f, l, n, kv0, ROW_ATTN_OUT);
+    rows_parallel(f, l, n, ROW_ATTN_OUT);
 
     matmul(f, f->hb, f->xb, &w->w_gate, n, d, ff);
     matmul(f, f->hb2, f->xb, &w->w_up, n, d, ff);
-    rows_parallel(f, l, n, kv0, ROW_SWIGLU);
+    rows_parallel(f, l, n, ROW_SWIGLU);
     matmul(f, f->xb, f->hb, &w->w_down, n, ff, d);
-    rows_parallel(f, l, n, kv0, ROW_FFN_OUT);
+    rows_parallel(f, l, n, ROW_FFN_OUT);
 }
 
-/* Runs the plan in f->tok/pos/chain/kvlo for rows [0, n), K/V at cache rows kv0..;
- * leaves the final-normed hidden states in f->xb [n, dim]. */
-static int run_rows_timed(fwd *f, int n, int kv0, cj_err *e);
+/* Runs the plan in f->tok/pos/chain/kvlo/kvrow for rows [0, n); leaves the
+ * final-normed hidden states in f->xb [n, dim]. */
+static int run_rows_timed(fwd *f, int n, cj_err *e);
 
-static int run_rows(fwd *f, int n, int kv0, cj_err *e) {
+int fwd_run_rows(fwd *f, int n, cj_err *e) {
     double t0 = now_s();
-    int rc = run_rows_timed(f, n, kv0, e);
+    int rc = run_rows_timed(f, n, e);
     f->tm.forward_s += now_s() - t0;
     f->tm.rows += n;
     return rc;
 }
 
-static int run_rows_timed(fwd *f, int n, int kv0, cj_err *e) {
+static int run_rows_timed(fwd *f, int n, cj_err *e) {
     const model_hparams *hp = &f->m->hp;
-    int max_pos = 0;
-    for (int r = 0; r < n; r++) max_pos = imax(max_pos, f->pos[r]);
-    if (ensure_rope(f, max_pos + 1, e) || ensure_kv(f, kv0 + n, e)) return -1;
+    int max_pos = 0, max_kv = 0;
+    for (int r = 0; r < n; r++) {
+        max_pos = imax(max_pos, f->pos[r]);
+        max_kv = imax(max_kv, f->kvrow[r]);
+    }
+    if (ensure_rope(f, max_pos + 1, e) || fwd_ensure_kv(f, max_kv + 1, e)) return -1;
     ensure_att(f, max_pos + 1 + 8); /* softmax8 pads to a multiple of 8 */
     int d = hp->dim;
     for (int r = 0; r < n; r++) model_mat_rows(&f->m->tok_embd, f->tok[r], 1, d, f->x + (size_t)r * d);
-    for (int l = 0; l < hp->n_layers; l++) layer(f, l, n, kv0);
+    for (int l = 0; l < hp->n_layers; l++) layer(f, l, n);
     for (int r = 0; r < n; r++)
         rmsnorm(f->xb + (size_t)r * d, f->x + (size_t)r * d, f->m->output_norm, d, hp->rms_eps);
     return 0;
@@ -340,9 +346,7 @@ static void hsel_logits(fwd *f, int nr) {
     f->tm.matrix_flops += 2.0 * nr * d * V;
 }
 
-/* Logits of the final-normed rows rows[0..nr) of f->xb, nr <= out_cap, into
- * f->logits [nr, vocab]. */
-static void logits_rows(fwd *f, const int *rows, int nr) {
+void fwd_logits_rows(fwd *f, const int *rows, int nr) {
     int d = f->m->hp.dim;
     for (int i = 0; i < nr; i++)
         memcpy(f->hsel + (size_t)i * d, f->xb + (size_t)rows[i] * d, (size_t)d * sizeof(float));
@@ -396,19 +400,18 @@ static void score_outputs(fwd *f, fwd_seq *seqs, const out_row *outs, int n) {
     }
 }
 
-static void plan_row(fwd *f, int r, int tok, int pos, int chain, int nchain, int kvlo) {
+void fwd_plan_row(fwd *f, int r, int tok, int pos, int chain, int nchain, int kvlo, int kvrow) {
     f->tok[r] = tok;
     f->pos[r] = pos;
     f->chain[r] = chain;
     f->nchain[r] = nchain;
     f->kvlo[r] = kvlo;
+    f->kvrow[r] = kvrow;
 }
 
-/* Rows a batch may take with `live` cache rows held, within the KV budget
- * (but at least a few, so that any sequence progresses). */
 /* Bytes of one cache row (K and V of every layer) and of one batch row's
  * activations (x, xb, q, k, v, hb, hb2). */
-static size_t kv_row_bytes(const fwd *f) { return (size_t)f->m->hp.n_layers * 2 * (size_t)f->kv_dim * sizeof(float); }
+size_t fwd_kv_row_bytes(const fwd *f) { return (size_t)f->m->hp.n_layers * 2 * (size_t)f->kv_dim * sizeof(float); }
 static size_t act_row_bytes(const fwd *f) {
     const model_hparams *hp = &f->m->hp;
     size_t w = (size_t)hp->dim + (size_t)imax(hp->dim, f->q_dim) + (size_t)f->q_dim + 2 * (size_t)f->kv_dim +
@@ -416,13 +419,11 @@ static size_t act_row_bytes(const fwd *f) {
     return w * sizeof(float);
 }
 
-/* Rows the next batch may take with `live` cache rows in use: under the
- * budget, each new row costs its cache row and its activations. */
-static int batch_room(const fwd *f, int live) {
+int fwd_batch_room(const fwd *f, int live) {
     int room = f->max_batch;
     if (f->budget) {
-        size_t used = (size_t)live * kv_row_bytes(f);
-        size_t fit = used < f->budget ? (f->budget - used) / (kv_row_bytes(f) + act_row_bytes(f)) : 0;
+        size_t used = (size_t)live * fwd_kv_row_bytes(f);
+        size_t fit = used < f->budget ? (f->budget - used) / (fwd_kv_row_bytes(f) + act_row_bytes(f)) : 0;
         room = imin(room, imax(fit < (size_t)room ? (int)fit : room, imin(room, 64)));
     }
     return room;
@@ -435,7 +436,7 @@ static int run_trie(fwd *f, fwd_seq *seqs, trie *T, cj_err *e) {
     int out_cap = 0, rc = 0;
     int *units = cj_xmalloc((size_t)(f->max_batch + 1) * 3 * sizeof(int)); /* node, first offset, rows */
     for (int k = 0; k < T->n_sched && rc == 0;) {
-        int kv0 = kv_compact(f, T, tmp), room = batch_room(f, kv0), n = 0, nu = 0, nrng = 0;
+        int kv0 = kv_compact(f, T, tmp), room = fwd_batch_room(f, kv0), n = 0, nu = 0, nrng = 0;
         while (k < T->n_sched && n < room) {
             int x = T->sched[k];
             tnode *N = &T->node[x];
@@ -456,7 +457,7 @@ static int run_trie(fwd *f, fwd_seq *seqs, trie *T, cj_err *e) {
             }
             for (int i = 0; i < take; i++) {
                 int p = N->d0 + N->done + i;
-                plan_row(f, n + i, N->toks[p], p, nrng, depth, N->kv);
+                fwd_plan_row(f, n + i, N->toks[p], p, nrng, depth, N->kv, kv0 + n + i);
             }
             nrng += depth;
             units[3 * nu] = x;
@@ -469,7 +470,7 @@ static int run_trie(fwd *f, fwd_seq *seqs, trie *T, cj_err *e) {
             if (N->done < N->d1 - N->d0) break; /* continues in the next batch */
             k++;
         }
-        if (run_rows(f, n, kv0, e)) {
+        if (fwd_run_rows(f, n, e)) {
             rc = -1;
             break;
         }
@@ -522,7 +523,7 @@ static int run_trie(fwd *f, fwd_seq *seqs, trie *T, cj_err *e) {
     return rc;
 }
 
-static int check_tokens(const fwd *f, const int *tokens, int n, const char *what, cj_err *e) {
+int fwd_check_tokens(const fwd *f, const int *tokens, int n, const char *what, cj_err *e) {
     for (int i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= f->m->hp.vocab_size)
             return cj_fail(e, "forward: %s token %d is id %d, outside the vocabulary (0..%d)", what, i, tokens[i],
@@ -538,7 +539,7 @@ int fwd_score(fwd *f, fwd_seq *seqs, int n, cj_err *e) {
                            s, sq->n_tokens, sq->score_from);
         if (sq->score_from < sq->n_tokens && !sq->logprobs)
             return cj_fail(e, "forward: sequence %d has no logprobs array", s);
-        if (check_tokens(f, sq->tokens, sq->n_tokens, "sequence", e)) return -1;
+        if (fwd_check_tokens(f, sq->tokens, sq->n_tokens, "sequence", e)) return -1;
     }
     f->n_past = 0; /* decoding state: the cache is about to be overwritten */
     int ret_n = f->share ? f->ret_n : 0;
@@ -578,7 +579,7 @@ void fwd_set_kernels(fwd *f, gemm_kernels k) {
 gemm_kernels fwd_kernels(const fwd *f) { return gemm_get_kernels(f->gm); }
 
 void fwd_set_kv_budget(fwd *f, size_t bytes) {
-    size_t rows = bytes / kv_row_bytes(f);
+    size_t rows = bytes / fwd_kv_row_bytes(f);
     f->budget = bytes;
     f->kv_budget_rows = bytes == 0 ? 0 : (int)(rows > INT32_MAX / 4 ? INT32_MAX / 4 : imax((int)rows, 1));
     f->ret_n = 0;
@@ -600,17 +601,17 @@ int fwd_n_past(const fwd *f) { return f->n_past; }
 int fwd_push(fwd *f, const int *tokens, int n, float *logits, cj_err *e) {
     if (n < 1) return cj_fail(e, "forward: fwd_push of %d tokens", n);
     if (n > INT32_MAX - f->n_past) return cj_fail(e, "forward: decoding past %d positions", INT32_MAX);
-    if (check_tokens(f, tokens, n, "pushed", e)) return -1;
+    if (fwd_check_tokens(f, tokens, n, "pushed", e)) return -1;
     f->ret_n = 0; /* decoding overwrites the cache */
     int rc = 0;
     for (int c0 = 0; c0 < n && !rc; c0 += f->max_batch) {
         int m = imin(f->max_batch, n - c0);
-        for (int r = 0; r < m; r++) plan_row(f, r, tokens[c0 + r], f->n_past + r, 0, 0, 0);
-        rc = run_rows(f, m, f->n_past, e);
+        for (int r = 0; r < m; r++) fwd_plan_row(f, r, tokens[c0 + r], f->n_past + r, 0, 0, 0, f->n_past + r);
+        rc = fwd_run_rows(f, m, e);
         if (!rc) f->n_past += m;
         if (!rc && logits && c0 + m == n) {
             int last = m - 1;
-            logits_rows(f, &last, 1);
+            fwd_logits_rows(f, &last, 1);
             memcpy(logits, f->logits, (size_t)f->m->hp.vocab_size * sizeof(float));
         }
     }
@@ -656,6 +657,7 @@ int fwd_new(const model *m, int threads, int max_batch_tokens, fwd **out, cj_err
     f->rng_cap = 64;
     f->rng = cj_xcalloc((size_t)f->rng_cap * 2, sizeof(int));
     f->kvlo = cj_xcalloc((size_t)f->max_batch, sizeof(int));
+    f->kvrow = cj_xcalloc((size_t)f->max_batch, sizeof(int));
     f->share = 1;
     f->rope_bf16 = m->format && !strcmp(m->format, "safetensors") && m->dtype && !strcmp(m->dtype, "BF16");
     f->hsel = alloc_rows(f->out_cap, hp->dim);
@@ -687,6 +689,7 @@ void fwd_free(fwd *f) {
     free(f->rng);
     free(f->ret_tok);
     free(f->kvlo);
+    free(f->kvrow);
     gemm_free(f->gm);
     free(f->hsel);
     free(f->logits);

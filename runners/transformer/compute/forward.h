@@ -94,6 +94,35 @@ void fwd_reset(fwd *f);
 int fwd_n_past(const fwd *f);
 int fwd_push(fwd *f, const int *tokens, int n, float *logits, cj_err *e);
 
+/* Generation of many sequences at once. Each sequence's prompt is
+ * computed (the prompts' common prefix once, or reused from the prefix the
+ * last call kept, with prefix sharing on), then the callback gets its
+ * logits and says what comes next, step after step; all sequences that
+ * decode advance together, one row each in one run of the layers. A
+ * sequence's logits, and so its tokens, do not depend on the others, on
+ * max_live, on the budget or on the thread count: they are the bits
+ * fwd_push gives for the same tokens. */
+typedef struct {
+    const int *prompt; /* [n_prompt] >= 1 token ids */
+    int n_prompt;
+    int max_new;       /* >= 1: most tokens the callback gives it (cache rows are reserved for them) */
+    int computed;      /* out: prompt tokens pushed through the model (a shared prefix counts for sequence 0) */
+    double prefill_s;  /* out: wall time attributed to it until its first logits were handed out */
+    double decode_s;   /* out: after */
+} fwd_gen_seq;
+
+/* Called with sequence s's logits (vocab_size floats, scratch the callee
+ * may change) after its prompt, then after each token it was given, in no
+ * promised order among sequences. Returns the token to append (0 ..
+ * vocab_size - 1; at most max_new - 1 of them over the sequence's life),
+ * or -1 when the sequence is done. */
+typedef int (*fwd_gen_next)(void *ctx, int s, float *logits);
+
+/* Runs seqs[0..n) to their end, at most max_live (>= 1) at once and, under
+ * a KV budget, as many as fit (at least one). The kept prefix becomes the
+ * prompts' common prefix. */
+int fwd_generate(fwd *f, fwd_gen_seq *seqs, int n, int max_live, fwd_gen_next next, void *ctx, cj_err *e);
+
 /* ln softmax(logits)[tok] over n logits: max in float, sum of exp in double
  * (as llama.cpp's perplexity). If argmax is non-NULL it receives the first
  * index of the largest logit. */

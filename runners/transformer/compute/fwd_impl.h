@@ -54,6 +54,7 @@ struct fwd {
     int *chain;  /* [max_batch] the row's shared ranges: rng[2 * chain ..] */
     int *nchain; /* [max_batch] how many */
     int *kvlo;   /* [max_batch] first cache row of the row's own range */
+    int *kvrow;  /* [max_batch] the cache row the row's K/V go to: its own range ends there */
     int *rng;    /* [rng_cap][2] cache row ranges [lo, hi) */
     int rng_cap;
     int share;   /* prefix sharing on */
@@ -91,11 +92,34 @@ struct fwd {
 static inline int imax(int a, int b) { return a > b ? a : b; }
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
+/* --- forward.c: the row plan, shared with decode.c --- */
+
+/* Row r of the next run: token tok at position pos, attending to the chain
+ * rng[2 * chain ..] (nchain ranges) and then to cache rows [kvlo, kvrow],
+ * its K/V written to cache row kvrow. */
+void fwd_plan_row(fwd *f, int r, int tok, int pos, int chain, int nchain, int kvlo, int kvrow);
+/* Runs the planned rows [0, n) through the layers (growing the cache and
+ * the RoPE table as they need); the final-normed rows are left in f->xb. */
+int fwd_run_rows(fwd *f, int n, cj_err *e);
+/* Logits of the final-normed rows rows[0..nr) of f->xb, nr <= out_cap, into
+ * f->logits [nr, vocab]. */
+void fwd_logits_rows(fwd *f, const int *rows, int nr);
+/* The cache holds at least `rows` rows (row indices keep their contents). */
+int fwd_ensure_kv(fwd *f, int rows, cj_err *e);
+/* Bytes of one cache row (K and V of every layer). */
+size_t fwd_kv_row_bytes(const fwd *f);
+/* Rows the next batch may take with `live` cache rows in use: under the
+ * budget, each new row costs its cache row and its activations (never
+ * fewer than a few dozen, so that any sequence progresses). */
+int fwd_batch_room(const fwd *f, int live);
+/* Rejects token ids outside the vocabulary, naming `what`. */
+int fwd_check_tokens(const fwd *f, const int *tokens, int n, const char *what, cj_err *e);
+
 /* --- attention.c --- */
 
-/* Attention of rows [0, n) of layer l (K/V already in the cache from kv0):
+/* Attention of rows [0, n) of layer l (their K/V already in the cache):
  * the rows' outputs into out [n, q_dim]. */
-void fwd_attention(fwd *f, int l, int n, int kv0, float *out);
+void fwd_attention(fwd *f, int l, int n, float *out);
 
 /* g[i] = silu(g[i]) * u[i], each value computed alike wherever it falls. */
 void fwd_swiglu(float *restrict g, const float *restrict u, size_t n);

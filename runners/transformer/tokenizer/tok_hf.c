@@ -246,6 +246,23 @@ static int first_named(const hf_ctx *c, const char *const *names, size_t n) {
     return -1;
 }
 
+/* The eos_token_id (an id or a list of ids) of a model folder's
+ * generation_config.json and config.json: what transformers' generate()
+ * stops on. Unreadable files are absent. */
+static void add_config_eog(tokenizer *t, const char *dir) {
+    static const char *const files[] = {"generation_config.json", "config.json"};
+    for (size_t f = 0; f < 2; f++) {
+        char *path = cj_path_join(dir, files[f]);
+        json_t *cfg = cj_is_file(path) ? json_load_file(path, 0, NULL) : NULL;
+        free(path);
+        const json_t *v = json_object_get(cfg, "eos_token_id");
+        if (json_is_integer(v)) tok_vocab_add_eog(t, json_integer_value(v));
+        for (size_t i = 0; json_is_array(v) && i < json_array_size(v); i++)
+            if (json_is_integer(json_array_get(v, i))) tok_vocab_add_eog(t, json_integer_value(json_array_get(v, i)));
+        json_decref(cfg);
+    }
+}
+
 static void set_specials(tokenizer *t, const hf_ctx *c) {
     static const char *const bos_names[] = {"<s>", "<|begin_of_text|>",
                                             "<\357\275\234begin\342\226\201of\342\226\201sentence\357\275\234>"};
@@ -257,6 +274,7 @@ static void set_specials(tokenizer *t, const hf_ctx *c) {
     char *cfg_path = cj_path_join(dir, "tokenizer_config.json");
     if (cj_is_file(cfg_path)) cfg = json_load_file(cfg_path, 0, NULL); /* optional; unreadable = absent */
     free(cfg_path);
+    add_config_eog(t, dir);
     free(dir);
 
     t->unk = vocab_id(c, json_string_value(json_object_get(c->model, "unk_token")));

@@ -83,6 +83,8 @@ struct tokenizer {
     int add_space_prefix; /* SPM: prepend " " to text that starts a fragment */
     int ignore_merges;    /* BPE: a word that is a whole token is not merged (Llama 3) */
     int bos, eos, unk;    /* ids or -1 */
+    int *eog;             /* end-of-generation ids, ascending, no repeats (EOS among them) */
+    int n_eog;
     int add_bos;          /* the vocabulary's default (EOS is never appended) */
     int byte_id[256];     /* SPM: <0xXX> (or the raw byte) token per byte; -1 if none */
 
@@ -110,6 +112,12 @@ int tok_vocab_add_merge(tokenizer *t, const char *l, size_t l_len, const char *r
  * description (pre_name may be NULL); validates bos/eos/unk (out of range ->
  * -1). On failure t is left for the caller to tok_free. */
 int tok_vocab_finish(tokenizer *t, const char *pre_name, cj_err *e);
+
+/* Adds id to the end-of-generation set (out of range: ignored). Loaders add
+ * what the file names (GGUF eot/eom ids, HF generation_config eos ids);
+ * tok_vocab_finish adds EOS and the special tokens chat models end a turn
+ * with. */
+void tok_vocab_add_eog(tokenizer *t, int64_t id);
 
 /* Rebuilds the list of user-defined tokens after attributes changed. */
 void tok_vocab_refresh_users(tokenizer *t);

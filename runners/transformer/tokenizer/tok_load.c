@@ -51,6 +51,13 @@ static int special_id(const gguf_ctx *g, const char *key, int n_vocab, int *id, 
     return 0;
 }
 
+static int add_eog_key(tokenizer *t, const gguf_ctx *g, const char *key, cj_err *e) {
+    int id = -1;
+    if (special_id(g, key, t->n_vocab, &id, e)) return -1;
+    tok_vocab_add_eog(t, id);
+    return 0;
+}
+
 static int opt_bool(const gguf_ctx *g, const char *key, int *out, cj_err *e) {
     if (gguf_find_key(g, key) < 0) return 0;
     return gguf_get_bool(g, key, out, e);
@@ -158,7 +165,8 @@ static int gguf_build(tokenizer *t, const gguf_ctx *g, const char *pre_name, cj_
         special_id(g, "tokenizer.ggml.bos_token_id", n, &t->bos, e) ||
         special_id(g, "tokenizer.ggml.eos_token_id", n, &t->eos, e) ||
         special_id(g, "tokenizer.ggml.unknown_token_id", n, &t->unk, e) ||
-        opt_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos, e))
+        opt_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos, e) ||
+        add_eog_key(t, g, "tokenizer.ggml.eot_token_id", e) || add_eog_key(t, g, "tokenizer.ggml.eom_token_id", e))
         return -1;
     return 0;
 }

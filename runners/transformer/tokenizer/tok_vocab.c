@@ -205,6 +205,30 @@ void tok_vocab_refresh_users(tokenizer *t) {
     free(keys);
 }
 
+void tok_vocab_add_eog(tokenizer *t, int64_t id) {
+    if (id < 0 || id >= t->n_vocab) return;
+    int k = 0;
+    while (k < t->n_eog && t->eog[k] < id) k++;
+    if (k < t->n_eog && t->eog[k] == id) return;
+    t->eog = cj_xrealloc(t->eog, (size_t)(t->n_eog + 1) * sizeof(int));
+    memmove(t->eog + k + 1, t->eog + k, (size_t)(t->n_eog - k) * sizeof(int));
+    t->eog[k] = (int)id;
+    t->n_eog++;
+}
+
+/* The special tokens that end a turn or a text in chat and base models
+ * (llama.cpp's list), which stop generation when the vocabulary marks them
+ * special, whether or not the file names them. */
+static void add_named_eog(tokenizer *t) {
+    static const char *const names[] = {"<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
+                                        "<|endoftext|>", "<|end_of_text|>", "<EOT>", "_<EOT>",
+                                        "<\357\275\234end\342\226\201of\342\226\201sentence\357\275\234>"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        int id = tok_lookup(t, names[i], strlen(names[i]));
+        if (id >= 0 && (t->tok[id].attr & (TOK_ATTR_CONTROL | TOK_ATTR_USER_DEFINED))) tok_vocab_add_eog(t, id);
+    }
+}
+
 int tok_vocab_finish(tokenizer *t, const char *pre_name, cj_err *e) {
     (void)e;
     for (int id = 0; id < t->n_vocab; id++)
@@ -220,6 +244,8 @@ int tok_vocab_finish(tokenizer *t, const char *pre_name, cj_err *e) {
     if (t->eos < 0 || t->eos >= t->n_vocab) t->eos = -1;
     if (t->unk < 0 || t->unk >= t->n_vocab) t->unk = -1;
     if (t->bos < 0) t->add_bos = 0;
+    tok_vocab_add_eog(t, t->eos);
+    add_named_eog(t);
     const char *base = strrchr(t->name, '/');
     base = base ? base + 1 : t->name;
     sb d;

@@ -21,6 +21,7 @@ void tok_free(tokenizer *t) {
     free(t->merge_arena);
     free(t->merge_hash);
     free(t->user_ids);
+    free(t->eog);
     free(t->desc);
     free(t->name);
     free(t);
@@ -239,6 +240,16 @@ const char *tok_piece(const tokenizer *t, int id) {
 int tok_n_vocab(const tokenizer *t) { return t->n_vocab; }
 int tok_bos(const tokenizer *t) { return t->bos; }
 int tok_eos(const tokenizer *t) { return t->eos; }
+
+int tok_is_eog(const tokenizer *t, int id) {
+    int lo = 0, hi = t->n_eog;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (t->eog[mid] < id) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < t->n_eog && t->eog[lo] == id;
+}
 int tok_add_bos(const tokenizer *t) { return t->add_bos; }
 tok_kind tok_get_kind(const tokenizer *t) { return t->kind; }
 const char *tok_describe(const tokenizer *t) { return t->desc; }

@@ -64,6 +64,11 @@ const char *tok_piece(const tokenizer *t, int id);
 int tok_n_vocab(const tokenizer *t);
 int tok_bos(const tokenizer *t);      /* -1 if none */
 int tok_eos(const tokenizer *t);      /* -1 if none */
+/* 1 if id ends a generation: EOS, the file's end-of-turn ids (GGUF
+ * tokenizer.ggml.eot_token_id / eom_token_id, HF generation_config.json's
+ * eos_token_id list) or a special token chat models end a turn with
+ * (<|eot_id|>, <|im_end|>, <end_of_turn>, ...). */
+int tok_is_eog(const tokenizer *t, int id);
 int tok_add_bos(const tokenizer *t);  /* the vocabulary's default for add_bos */
 tok_kind tok_get_kind(const tokenizer *t);
 /* e.g. "spm 32000 (ggml-vocab-llama-spm.gguf)"; owned by t. */

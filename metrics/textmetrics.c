@@ -1,12 +1,12 @@
-/* textmetrics — BLEU, ROUGE, token F1, exact match and regex extraction as
- * the reference Python packages compute them. Definitions: textmetrics.h. */
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include "textmetrics.h"
+/* textmetrics — the text layer of the text metrics: UTF-8 repair and
+ * decoding, Python's lowercasing and whitespace, token lists and ids,
+ * n-gram overlap and the built-in patterns. Shared with the metric files
+ * (textmetrics_bleu.c, textmetrics_rouge.c, textmetrics_match.c) through
+ * textmetrics_impl.h, so that each metric reads the text exactly as the
+ * others do. Definitions: textmetrics.h. */
+#include "textmetrics_impl.h"
 
-#include <math.h>
-#include <pcre2.h>
 #include <pthread.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +63,7 @@ char *tm_utf8_sanitize(const char *s) {
 }
 
 /* Decodes the code point at s[*i] of valid UTF-8 and advances *i. */
-static uint32_t u8_get(const char *s, size_t *i) {
+uint32_t tm_u8_get(const char *s, size_t *i) {
     const unsigned char *p = (const unsigned char *)s + *i;
     if (p[0] < 0x80) {
         *i += 1;
@@ -100,7 +100,7 @@ static void u8_put(sb *b, uint32_t c) {
 }
 
 /* Python's str.isspace(), which is what str.split() and str.strip() use. */
-static int py_isspace(uint32_t c) {
+int tm_py_isspace(uint32_t c) {
     return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
            (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
            c == 0x3000;
@@ -163,7 +163,7 @@ static const struct {
     {0x1E900, 0x1E921, 1, 34},
 };
 
-static uint32_t lower_cp(uint32_t c) {
+uint32_t tm_lower_cp(uint32_t c) {
     if (c < 0x80) return c >= 'A' && c <= 'Z' ? c + 32 : c;
     int lo = 0, hi = (int)(sizeof lower_runs / sizeof lower_runs[0]) - 1;
     while (lo <= hi) {
@@ -181,54 +181,29 @@ static uint32_t lower_cp(uint32_t c) {
 }
 
 /* Lowercase of valid UTF-8 v. */
-static char *lower_valid(const char *v) {
+char *tm_lower_valid(const char *v) {
     sb b;
     sb_init(&b);
     for (size_t i = 0; v[i];) {
-        uint32_t c = u8_get(v, &i);
+        uint32_t c = tm_u8_get(v, &i);
         if (c == 0x130)
             sb_puts(&b, "i\xCC\x87"); /* i + COMBINING DOT ABOVE, as Python does */
         else
-            u8_put(&b, lower_cp(c));
+            u8_put(&b, tm_lower_cp(c));
     }
     return sb_take(&b);
 }
 
 char *tm_lower(const char *s) {
     char *v = tm_utf8_sanitize(s);
-    char *r = lower_valid(v);
+    char *r = tm_lower_valid(v);
     free(v);
     return r;
 }
 
-/* Python's string.punctuation: every printable ASCII character that is
- * neither a letter, a digit nor a space. */
-static int ascii_punct(unsigned char c) {
-    return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
-           (c >= 0x7B && c <= 0x7E);
-}
-
-/* Deletes in place every byte of s for which drop() is true. Only ASCII
- * bytes qualify, so UTF-8 sequences stay whole. */
-static void drop_bytes(char *s, int (*drop)(unsigned char)) {
-    char *w = s;
-    for (char *r = s; *r; r++)
-        if (!drop((unsigned char)*r)) *w++ = *r;
-    *w = 0;
-}
-
-static int ascii_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-
 /* --- tokens ------------------------------------------------------------------ */
 
-/* A token list: spans into a string the caller keeps alive. */
-typedef struct {
-    const char **s; /* [n] start of each token */
-    int *len;       /* [n] bytes */
-    int n, cap;
-} toks;
-
-static void toks_push(toks *t, const char *s, int len) {
+void tm_toks_push(tm_toks *t, const char *s, int len) {
     if (t->n == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 16;
         t->s = cj_xrealloc(t->s, (size_t)t->cap * sizeof *t->s);
@@ -238,29 +213,29 @@ static void toks_push(toks *t, const char *s, int len) {
     t->len[t->n++] = len;
 }
 
-static void toks_free(toks *t) {
+void tm_toks_free(tm_toks *t) {
     free(t->s);
     free(t->len);
 }
 
 /* Python's str.split() on valid UTF-8. */
-static void split_pyws(const char *v, toks *t) {
+void tm_split_pyws(const char *v, tm_toks *t) {
     size_t i = 0, start = 0;
     int in = 0;
     while (v[i]) {
         size_t at = i;
-        uint32_t c = u8_get(v, &i);
-        if (py_isspace(c)) {
-            if (in) toks_push(t, v + start, (int)(at - start));
+        uint32_t c = tm_u8_get(v, &i);
+        if (tm_py_isspace(c)) {
+            if (in) tm_toks_push(t, v + start, (int)(at - start));
             in = 0;
         } else if (!in) {
             in = 1, start = at;
         }
     }
-    if (in) toks_push(t, v + start, (int)(i - start));
+    if (in) tm_toks_push(t, v + start, (int)(i - start));
 }
 
-static char *join_toks(const toks *t) {
+char *tm_join_toks(const tm_toks *t) {
     sb b;
     sb_init(&b);
     for (int k = 0; k < t->n; k++) {
@@ -285,7 +260,7 @@ static int ient_cmp(const void *pa, const void *pb) {
 }
 
 /* ida[a->n], idb[b->n] receive ids in 0..(number of distinct tokens). */
-static void intern2(const toks *a, int *ida, const toks *b, int *idb) {
+void tm_intern2(const tm_toks *a, int *ida, const tm_toks *b, int *idb) {
     int n = a->n + b->n;
     if (!n) return;
     ient *v = cj_xmalloc((size_t)n * sizeof *v);
@@ -315,7 +290,7 @@ static int gram_cmp(const void *pa, const void *pb) {
 
 /* Clipped overlap of the order-n n-grams of a and b: the sum over distinct
  * n-grams of min(count in a, count in b) (Counter & Counter). */
-static long ngram_overlap(const int *a, int na, const int *b, int nb, int n) {
+long tm_ngram_overlap(const int *a, int na, const int *b, int nb, int n) {
     long ga = na >= n ? na - n + 1 : 0, gb = nb >= n ? nb - n + 1 : 0;
     if (!ga || !gb) return 0;
     gram *v = cj_xmalloc((size_t)(ga + gb) * sizeof *v);
@@ -333,16 +308,24 @@ static long ngram_overlap(const int *a, int na, const int *b, int nb, int n) {
     return overlap;
 }
 
+void tm_split_spaces(const char *s, tm_toks *t) {
+    for (const char *p = s; *p;) {
+        while (*p == ' ') p++;
+        const char *start = p;
+        while (*p && *p != ' ') p++;
+        if (p > start) tm_toks_push(t, start, (int)(p - start));
+    }
+}
+
 /* --- PCRE2 ------------------------------------------------------------------- */
 
-enum { RE_INTL_P_AFTER, RE_INTL_P_BEFORE, RE_INTL_SYM, RE_ARTICLES, RE_N };
-static const char *const builtin_pat[RE_N] = {"(\\P{N})(\\p{P})", "(\\p{P})(\\P{N})", "(\\p{S})",
-                                              "\\b(a|an|the)\\b"};
-static pcre2_code *builtin_re[RE_N];
+static const char *const builtin_pat[TM_RE_N] = {"(\\P{N})(\\p{P})", "(\\p{P})(\\P{N})", "(\\p{S})",
+                                                 "\\b(a|an|the)\\b"};
+static pcre2_code *builtin_re[TM_RE_N];
 static pthread_once_t builtin_once = PTHREAD_ONCE_INIT;
 
 static void builtin_init(void) {
-    for (int k = 0; k < RE_N; k++) {
+    for (int k = 0; k < TM_RE_N; k++) {
         int code;
         PCRE2_SIZE off;
         builtin_re[k] = pcre2_compile((PCRE2_SPTR)builtin_pat[k], PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP,
@@ -355,31 +338,19 @@ static void builtin_init(void) {
     }
 }
 
-static const pcre2_code *builtin(int which) {
+const pcre2_code *tm_builtin(int which) {
     pthread_once(&builtin_once, builtin_init);
     return builtin_re[which];
 }
 
-static int re_compile(const char *pattern, uint32_t extra, pcre2_code **out, cj_err *e) {
-    int code;
-    PCRE2_SIZE off;
-    char *p = tm_utf8_sanitize(pattern);
-    *out = pcre2_compile((PCRE2_SPTR)p, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | extra, &code, &off, NULL);
-    free(p);
-    if (*out) return 0;
-    PCRE2_UCHAR msg[256];
-    pcre2_get_error_message(code, msg, sizeof msg);
-    return cj_fail(e, "regex \"%s\": %s at offset %zu", pattern, (const char *)msg, (size_t)off);
-}
-
-static int re_error(cj_err *e, const char *what, int rc) {
+int tm_re_error(cj_err *e, const char *what, int rc) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(rc, msg, sizeof msg);
     return cj_fail(e, "regex %s: %s", what, (const char *)msg);
 }
 
 /* Global substitution of valid UTF-8 v (Python's re.sub). */
-static int re_subst(const pcre2_code *re, const char *v, const char *rep, char **out, cj_err *e) {
+int tm_re_subst(const pcre2_code *re, const char *v, const char *rep, char **out, cj_err *e) {
     size_t n = strlen(v);
     PCRE2_SIZE cap = 2 * n + 64;
     for (;;) {
@@ -393,535 +364,7 @@ static int re_subst(const pcre2_code *re, const char *v, const char *rep, char *
             return 0;
         }
         free(buf);
-        if (rc != PCRE2_ERROR_NOMEMORY || len < cap) return re_error(e, "substitution", rc);
+        if (rc != PCRE2_ERROR_NOMEMORY || len < cap) return tm_re_error(e, "substitution", rc);
         cap = len + 1;
     }
-}
-
-/* --- BLEU ---------------------------------------------------------------------- */
-
-/* End of v without trailing Python whitespace. */
-static size_t rstrip_len(const char *v) {
-    size_t i = 0, end = 0;
-    while (v[i]) {
-        uint32_t c = u8_get(v, &i);
-        if (!py_isspace(c)) end = i;
-    }
-    return end;
-}
-
-/* The intl-tokenized form of valid UTF-8 v, before the final split. */
-static int intl_valid(const char *v, char **out, cj_err *e) {
-    static const char *const rep[3] = {"$1 $2 ", " $1 $2", " $1 "};
-    char *cur = cj_xstrndup(v, rstrip_len(v));
-    for (int k = 0; k < 3; k++) {
-        char *next;
-        if (re_subst(builtin(RE_INTL_P_AFTER + k), cur, rep[k], &next, e)) {
-            free(cur);
-            return -1;
-        }
-        free(cur);
-        cur = next;
-    }
-    *out = cur;
-    return 0;
-}
-
-int tm_bleu_tokenize_intl(const char *s, char **out, cj_err *e) {
-    char *v = tm_utf8_sanitize(s), *t;
-    int rc = intl_valid(v, &t, e);
-    free(v);
-    if (rc) return -1;
-    toks tk = {0};
-    split_pyws(t, &tk);
-    *out = join_toks(&tk);
-    toks_free(&tk);
-    free(t);
-    return 0;
-}
-
-/* sacrebleu's my_log: log, with 0 mapped to a huge negative number. */
-static double bleu_log(double x) { return x == 0.0 ? -9999999999.0 : log(x); }
-
-static void bleu_compute(tm_bleu *o) {
-    if (o->hyp_len < o->ref_len)
-        o->bp = o->hyp_len > 0 ? exp(1.0 - (double)o->ref_len / (double)o->hyp_len) : 0.0;
-    else
-        o->bp = 1.0;
-    int any = 0;
-    for (int n = 0; n < TM_BLEU_ORDER; n++) o->precision[n] = 0.0, any |= o->correct[n] != 0;
-    o->score = 0.0;
-    if (!any) return;
-    double smooth = 1.0;
-    for (int n = 0; n < TM_BLEU_ORDER; n++) {
-        if (o->total[n] == 0) break;
-        if (o->correct[n] == 0) {
-            smooth *= 2;
-            o->precision[n] = 100.0 / (smooth * (double)o->total[n]);
-        } else {
-            o->precision[n] = 100.0 * (double)o->correct[n] / (double)o->total[n];
-        }
-    }
-    double sum = 0.0;
-    for (int n = 0; n < TM_BLEU_ORDER; n++) sum += bleu_log(o->precision[n]);
-    o->score = o->bp * exp(sum / TM_BLEU_ORDER);
-}
-
-int tm_bleu_sentence(const char *hyp, const char *ref, tm_bleu *out, cj_err *e) {
-    char *vh = tm_utf8_sanitize(hyp), *vr = tm_utf8_sanitize(ref), *th = NULL, *tr = NULL;
-    int rc = intl_valid(vh, &th, e);
-    if (!rc) rc = intl_valid(vr, &tr, e);
-    free(vh);
-    free(vr);
-    if (rc) {
-        free(th);
-        return -1;
-    }
-    toks h = {0}, r = {0};
-    split_pyws(th, &h);
-    split_pyws(tr, &r);
-    int *ih = cj_xmalloc((size_t)(h.n + 1) * sizeof *ih), *ir = cj_xmalloc((size_t)(r.n + 1) * sizeof *ir);
-    intern2(&h, ih, &r, ir);
-    memset(out, 0, sizeof *out);
-    out->hyp_len = h.n;
-    out->ref_len = r.n;
-    for (int n = 1; n <= TM_BLEU_ORDER; n++) {
-        out->total[n - 1] = h.n >= n ? h.n - n + 1 : 0;
-        out->correct[n - 1] = ngram_overlap(ih, h.n, ir, r.n, n);
-    }
-    bleu_compute(out);
-    free(ih);
-    free(ir);
-    toks_free(&h);
-    toks_free(&r);
-    free(th);
-    free(tr);
-    return 0;
-}
-
-/* --- ROUGE -------------------------------------------------------------------------- */
-
-/* rouge-score's tokenizer on valid UTF-8 v: lowercase, then every code
- * point outside [a-z0-9] becomes a space. Split the result on spaces. */
-static char *rouge_clean(const char *v) {
-    sb b;
-    sb_init(&b);
-    for (size_t i = 0; v[i];) {
-        uint32_t c = u8_get(v, &i);
-        if (c == 0x130) { /* lowers to "i" + U+0307: the i survives */
-            sb_puts(&b, "i ");
-            continue;
-        }
-        c = lower_cp(c);
-        sb_putc(&b, (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? (char)c : ' ');
-    }
-    return sb_take(&b);
-}
-
-static void split_spaces(const char *s, toks *t) {
-    for (const char *p = s; *p;) {
-        while (*p == ' ') p++;
-        const char *start = p;
-        while (*p && *p != ' ') p++;
-        if (p > start) toks_push(t, start, (int)(p - start));
-    }
-}
-
-char *tm_rouge_tokenize(const char *s) {
-    char *v = tm_utf8_sanitize(s), *c = rouge_clean(v);
-    toks t = {0};
-    split_spaces(c, &t);
-    char *r = join_toks(&t);
-    toks_free(&t);
-    free(c);
-    free(v);
-    return r;
-}
-
-/* rouge-score's scoring.fmeasure. */
-static double fmeasure(double p, double r) { return p + r > 0 ? 2 * p * r / (p + r) : 0.0; }
-
-static tm_prf prf_ngrams(const int *t, int nt, const int *p, int np, int n) {
-    long ct = nt >= n ? nt - n + 1 : 0, cp = np >= n ? np - n + 1 : 0;
-    long inter = ngram_overlap(t, nt, p, np, n);
-    tm_prf s;
-    s.precision = (double)inter / (double)(cp > 1 ? cp : 1);
-    s.recall = (double)inter / (double)(ct > 1 ? ct : 1);
-    s.fmeasure = fmeasure(s.precision, s.recall);
-    return s;
-}
-
-/* Bound on the cells of one LCS table (ints): 64 MiB. */
-#define LCS_MAX_CELLS ((size_t)1 << 24)
-
-/* Marks in mark[0..nr) the indices of r on the LCS of r and c that
- * rouge-score's _backtrack_norec reads out (its tie-breaking decides which
- * LCS, and so the union). t is scratch of (nr+1)*(nc+1) ints. */
-static void lcs_mark(const int *r, int nr, const int *c, int nc, int *t, unsigned char *mark) {
-    size_t w = (size_t)nc + 1;
-    for (int j = 0; j <= nc; j++) t[j] = 0;
-    for (int i = 1; i <= nr; i++) {
-        t[(size_t)i * w] = 0;
-        for (int j = 1; j <= nc; j++) {
-            int up = t[(size_t)(i - 1) * w + j], left = t[(size_t)i * w + j - 1];
-            t[(size_t)i * w + j] = r[i - 1] == c[j - 1] ? t[(size_t)(i - 1) * w + j - 1] + 1 : up > left ? up : left;
-        }
-    }
-    for (int i = nr, j = nc; i > 0 && j > 0;) {
-        if (r[i - 1] == c[j - 1])
-            mark[--i] = 1, j--;
-        else if (t[(size_t)i * w + j - 1] > t[(size_t)(i - 1) * w + j])
-            j--;
-        else
-            i--;
-    }
-}
-
-/* Sentences as offsets into one flat id array: sentence k is
- * ids[off[k] .. off[k+1]). */
-typedef struct {
-    toks t;   /* all tokens, in order */
-    int *off; /* [n_sent + 1] */
-    int n_sent;
-    char **bufs; /* [n_sent] cleaned sentence text the tokens point into */
-} sents;
-
-static void sents_build(const char *v, sents *s) {
-    memset(s, 0, sizeof *s);
-    int cap = 0;
-    for (const char *p = v;;) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        if (len) { /* rouge-score drops empty lines */
-            if (s->n_sent + 1 >= cap) {
-                cap = cap ? cap * 2 : 8;
-                s->off = cj_xrealloc(s->off, (size_t)(cap + 1) * sizeof *s->off);
-                s->bufs = cj_xrealloc(s->bufs, (size_t)cap * sizeof *s->bufs);
-            }
-            char *line = cj_xstrndup(p, len);
-            s->bufs[s->n_sent] = rouge_clean(line);
-            free(line);
-            s->off[s->n_sent] = s->t.n;
-            split_spaces(s->bufs[s->n_sent], &s->t);
-            s->n_sent++;
-        }
-        if (!nl) break;
-        p = nl + 1;
-    }
-    if (!s->off) s->off = cj_xmalloc(sizeof *s->off);
-    s->off[s->n_sent] = s->t.n;
-}
-
-static void sents_free(sents *s) {
-    for (int k = 0; k < s->n_sent; k++) free(s->bufs[k]);
-    free(s->bufs);
-    free(s->off);
-    toks_free(&s->t);
-}
-
-/* rouge-score's _summary_level_lcs (rougeLsum). */
-static int prf_lsum(const sents *rs, const int *rid, const sents *cs, const int *cid, int n_ids, tm_prf *out,
-                    cj_err *e) {
-    memset(out, 0, sizeof *out);
-    int m = rs->t.n, n = cs->t.n;
-    if (!m || !n) return 0;
-    int max_r = 0, max_c = 0;
-    for (int k = 0; k < rs->n_sent; k++)
-        if (rs->off[k + 1] - rs->off[k] > max_r) max_r = rs->off[k + 1] - rs->off[k];
-    for (int k = 0; k < cs->n_sent; k++)
-        if (cs->off[k + 1] - cs->off[k] > max_c) max_c = cs->off[k + 1] - cs->off[k];
-    size_t cells = ((size_t)max_r + 1) * ((size_t)max_c + 1);
-    if (cells > LCS_MAX_CELLS)
-        return cj_fail(e, "rougeLsum: sentences of %d and %d tokens exceed the LCS table limit", max_r, max_c);
-    int *t = cj_xmalloc(cells * sizeof *t);
-    int *cnt_r = cj_xcalloc((size_t)n_ids, sizeof *cnt_r), *cnt_c = cj_xcalloc((size_t)n_ids, sizeof *cnt_c);
-    unsigned char *mark = cj_xmalloc((size_t)max_r + 1);
-    for (int k = 0; k < m; k++) cnt_r[rid[k]]++;
-    for (int k = 0; k < n; k++) cnt_c[cid[k]]++;
-    long hits = 0;
-    for (int a = 0; a < rs->n_sent; a++) {
-        const int *r = rid + rs->off[a];
-        int nr = rs->off[a + 1] - rs->off[a];
-        memset(mark, 0, (size_t)nr + 1);
-        for (int b = 0; b < cs->n_sent; b++)
-            lcs_mark(r, nr, cid + cs->off[b], cs->off[b + 1] - cs->off[b], t, mark);
-        for (int i = 0; i < nr; i++) {
-            if (mark[i] && cnt_c[r[i]] > 0 && cnt_r[r[i]] > 0) {
-                hits++;
-                cnt_c[r[i]]--;
-                cnt_r[r[i]]--;
-            }
-        }
-    }
-    out->recall = (double)hits / m;
-    out->precision = (double)hits / n;
-    out->fmeasure = fmeasure(out->precision, out->recall);
-    free(t);
-    free(cnt_r);
-    free(cnt_c);
-    free(mark);
-    return 0;
-}
-
-int tm_rouge_score(const char *target, const char *prediction, tm_rouge *out, cj_err *e) {
-    char *vt = tm_utf8_sanitize(target), *vp = tm_utf8_sanitize(prediction);
-    char *ct = rouge_clean(vt), *cp = rouge_clean(vp);
-    toks tt = {0}, tp = {0};
-    split_spaces(ct, &tt);
-    split_spaces(cp, &tp);
-    int *it = cj_xmalloc((size_t)(tt.n + 1) * sizeof *it), *ip = cj_xmalloc((size_t)(tp.n + 1) * sizeof *ip);
-    intern2(&tt, it, &tp, ip);
-    out->rouge1 = prf_ngrams(it, tt.n, ip, tp.n, 1);
-    out->rouge2 = prf_ngrams(it, tt.n, ip, tp.n, 2);
-
-    /* The sentence tokens are the same tokens regrouped; intern them anew. */
-    sents st, sp;
-    sents_build(vt, &st);
-    sents_build(vp, &sp);
-    int *sit = cj_xmalloc((size_t)(st.t.n + 1) * sizeof *sit), *sip = cj_xmalloc((size_t)(sp.t.n + 1) * sizeof *sip);
-    intern2(&st.t, sit, &sp.t, sip);
-    int rc = prf_lsum(&st, sit, &sp, sip, st.t.n + sp.t.n, &out->rougeLsum, e);
-
-    free(sit);
-    free(sip);
-    sents_free(&st);
-    sents_free(&sp);
-    free(it);
-    free(ip);
-    toks_free(&tt);
-    toks_free(&tp);
-    free(ct);
-    free(cp);
-    free(vt);
-    free(vp);
-    return rc;
-}
-
-/* --- token F1 -------------------------------------------------------------------------- */
-
-char *tm_squad_normalize(const char *s) {
-    char *v = tm_utf8_sanitize(s), *low = lower_valid(v), *noart;
-    free(v);
-    drop_bytes(low, ascii_punct);
-    cj_err e;
-    /* a fixed, compiled pattern on valid UTF-8: only allocation can fail,
-     * and re_subst retries on that */
-    if (re_subst(builtin(RE_ARTICLES), low, " ", &noart, &e)) abort();
-    free(low);
-    toks t = {0};
-    split_pyws(noart, &t);
-    char *r = join_toks(&t);
-    toks_free(&t);
-    free(noart);
-    return r;
-}
-
-double tm_token_f1(const char *pred, const char *gold) {
-    char *np = tm_squad_normalize(pred), *ng = tm_squad_normalize(gold);
-    toks tp = {0}, tg = {0};
-    split_spaces(np, &tp);
-    split_spaces(ng, &tg);
-    double f1;
-    if (!tp.n || !tg.n) {
-        f1 = tp.n == tg.n;
-    } else {
-        int *ip = cj_xmalloc((size_t)tp.n * sizeof *ip), *ig = cj_xmalloc((size_t)tg.n * sizeof *ig);
-        intern2(&tp, ip, &tg, ig);
-        long same = ngram_overlap(ip, tp.n, ig, tg.n, 1);
-        if (!same) {
-            f1 = 0.0;
-        } else {
-            double p = 1.0 * (double)same / tp.n, r = 1.0 * (double)same / tg.n;
-            f1 = 2 * p * r / (p + r);
-        }
-        free(ip);
-        free(ig);
-    }
-    toks_free(&tp);
-    toks_free(&tg);
-    free(np);
-    free(ng);
-    return f1;
-}
-
-/* --- exact match ------------------------------------------------------------------------- */
-
-int tm_em_normalize(const char *s, const tm_em_opts *o, char **out, cj_err *e) {
-    char *cur = tm_utf8_sanitize(s);
-    if (!o) {
-        *out = cur;
-        return 0;
-    }
-    for (int k = 0; k < o->n_regexes_to_ignore; k++) {
-        pcre2_code *re;
-        char *next;
-        if (re_compile(o->regexes_to_ignore[k], 0, &re, e)) {
-            free(cur);
-            return -1;
-        }
-        int rc = re_subst(re, cur, "", &next, e);
-        pcre2_code_free(re);
-        free(cur);
-        if (rc) return cj_wrap(e, "regexes_to_ignore[%d]", k);
-        cur = next;
-    }
-    if (o->ignore_case) {
-        char *low = lower_valid(cur);
-        free(cur);
-        cur = low;
-    }
-    if (o->ignore_punctuation) drop_bytes(cur, ascii_punct);
-    if (o->ignore_numbers) drop_bytes(cur, ascii_digit);
-    *out = cur;
-    return 0;
-}
-
-int tm_exact_match(const char *pred, const char *ref, const tm_em_opts *o, double *em, cj_err *e) {
-    char *a, *b;
-    if (tm_em_normalize(pred, o, &a, e)) return -1;
-    if (tm_em_normalize(ref, o, &b, e)) {
-        free(a);
-        return -1;
-    }
-    *em = strcmp(a, b) == 0 ? 1.0 : 0.0;
-    free(a);
-    free(b);
-    return 0;
-}
-
-/* --- patterns ---------------------------------------------------------------------------- */
-
-int tm_regex_check(const char *pattern, cj_err *e) {
-    pcre2_code *re;
-    if (re_compile(pattern, 0, &re, e)) return -1;
-    pcre2_code_free(re);
-    return 0;
-}
-
-/* The value one findall() item contributes: [*s, *t), or -1 for a match
- * whose groups are all empty (lm-eval then uses the fallback). */
-static int findall_value(const PCRE2_SIZE *ov, int rc, uint32_t ncap, PCRE2_SIZE *s, PCRE2_SIZE *t) {
-    if (ncap == 0) {
-        *s = ov[0], *t = ov[1];
-        return 0;
-    }
-    for (uint32_t g = 1; g <= ncap; g++) {
-        int set = (int)g < rc && ov[2 * g] != PCRE2_UNSET;
-        if (ncap == 1 || (set && ov[2 * g + 1] > ov[2 * g])) {
-            *s = set ? ov[2 * g] : 0, *t = set ? ov[2 * g + 1] : 0; /* an unset lone group is "" */
-            return 0;
-        }
-    }
-    return -1;
-}
-
-typedef struct {
-    PCRE2_SIZE s, t;
-    int none;
-} fmatch;
-
-/* Every findall() item of re over valid UTF-8 v, with Python's (and
- * Perl's) rule for empty matches: after one, retry at the same place for a
- * non-empty match, else move on by one character. */
-static int findall(const pcre2_code *re, const char *v, fmatch **out, long *n_out, cj_err *e) {
-    uint32_t ncap = 0;
-    pcre2_pattern_info(re, PCRE2_INFO_CAPTURECOUNT, &ncap);
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-    if (!md) abort();
-    size_t len = strlen(v);
-    PCRE2_SIZE off = 0;
-    uint32_t opts = 0;
-    long n = 0, cap = 0;
-    fmatch *m = NULL;
-    int ret = 0;
-    for (;;) {
-        int rc = pcre2_match(re, (PCRE2_SPTR)v, len, off, opts | PCRE2_NO_UTF_CHECK, md, NULL);
-        if (rc == PCRE2_ERROR_NOMATCH) {
-            if (!opts || off >= len) break;
-            u8_get(v, &off);
-            opts = 0;
-            continue;
-        }
-        if (rc < 0) {
-            ret = re_error(e, "match", rc);
-            break;
-        }
-        const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-        if (ov[0] > ov[1] || ov[0] < off) {
-            ret = cj_fail(e, "regex: \\K moved a match backwards; not supported");
-            break;
-        }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            m = cj_xrealloc(m, (size_t)cap * sizeof *m);
-        }
-        m[n].none = findall_value(ov, rc, ncap, &m[n].s, &m[n].t) != 0;
-        n++;
-        opts = ov[0] == ov[1] ? PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED : 0;
-        off = ov[1];
-    }
-    pcre2_match_data_free(md);
-    if (ret) {
-        free(m);
-        return -1;
-    }
-    *out = m;
-    *n_out = n;
-    return 0;
-}
-
-/* A copy of v[s, t) without leading and trailing Python whitespace. */
-static char *strip_range(const char *v, size_t s, size_t t) {
-    size_t i = s, a = t, b = s;
-    while (i < t) {
-        size_t at = i;
-        uint32_t c = u8_get(v, &i);
-        if (!py_isspace(c)) {
-            if (a == t) a = at;
-            b = i;
-        }
-    }
-    return a < b ? cj_xstrndup(v + a, b - a) : cj_xstrdup("");
-}
-
-char *tm_strip(const char *s) {
-    char *v = tm_utf8_sanitize(s), *r = strip_range(v, 0, strlen(v));
-    free(v);
-    return r;
-}
-
-int tm_regex_extract(const char *text, const char *pattern, int group_select, const char *fallback, char **out,
-                     cj_err *e) {
-    pcre2_code *re;
-    if (re_compile(pattern, 0, &re, e)) return -1;
-    char *v = tm_utf8_sanitize(text);
-    fmatch *m = NULL;
-    long n = 0;
-    int rc = findall(re, v, &m, &n, e);
-    pcre2_code_free(re);
-    if (!rc) {
-        long k = group_select < 0 ? n + group_select : group_select;
-        if (k >= 0 && k < n && !m[k].none)
-            *out = strip_range(v, m[k].s, m[k].t);
-        else
-            *out = cj_xstrdup(fallback ? fallback : "");
-    }
-    free(m);
-    free(v);
-    return rc;
-}
-
-int tm_regex_search(const char *text, const char *pattern, int caseless, int *found, cj_err *e) {
-    pcre2_code *re;
-    if (re_compile(pattern, caseless ? PCRE2_CASELESS : 0, &re, e)) return -1;
-    char *v = tm_utf8_sanitize(text);
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-    if (!md) abort();
-    int rc = pcre2_match(re, (PCRE2_SPTR)v, strlen(v), 0, PCRE2_NO_UTF_CHECK, md, NULL);
-    pcre2_match_data_free(md);
-    pcre2_code_free(re);
-    free(v);
-    if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) return re_error(e, "match", rc);
-    *found = rc >= 0;
-    return 0;
 }

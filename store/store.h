@@ -3,7 +3,7 @@
  * The schema is a public contract (README "Database"): runs, docs, choices,
  * metrics, latency, tags, request_cache; since version 2 also generations,
  * generation_cache, latency_summary and bench. It evolves only by appending
- * migrations (store.c); PRAGMA user_version records how many have been
+ * migrations (store_schema.c); PRAGMA user_version records how many have been
  * applied, and opening a database runs the missing ones in one transaction.
  * A database from a newer chaejeom (higher user_version) is refused.
  *

@@ -11,10 +11,11 @@
  * 2. An audit of the sources (harness/, reports/, store/, cli/, metrics/; run from the repo root):
  *    no SQL text is built with printf-style or string-builder interpolation,
  *    no SQLite printf (sqlite3_mprintf, ...) is used, and every SQL argument
- *    of sqlite3_prepare* / sqlite3_exec (and store.c's wrappers) is a string
- *    literal or a variable holding only literals. The one exception is
- *    store.c's "PRAGMA user_version = %d": PRAGMA takes no parameters, and
- *    the value is a migration counter, not input. */
+ *    of sqlite3_prepare* / sqlite3_exec (and the store's wrappers,
+ *    store/store_impl.h) is a string literal or a variable holding only
+ *    literals. The one exception is store_schema.c's "PRAGMA user_version =
+ *    %d": PRAGMA takes no parameters, and the value is a migration counter,
+ *    not input. */
 #include <dirent.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -437,8 +438,8 @@ static void audit_file(audit *a, const char *path) {
         const char *name;
         int arg;
     } takers[] = {{"sqlite3_prepare_v2", 1}, {"sqlite3_prepare_v3", 1}, {"sqlite3_prepare", 1},
-                  {"sqlite3_exec", 1},       {"prepare", 1},            {"exec", 1},
-                  {"cached", 2}};
+                  {"sqlite3_exec", 1},       {"store_prepare", 1},      {"store_exec", 1},
+                  {"store_stmt_cached", 2}};
     char lit[4096];
     for (const char *q = code; *q; q++) {
         if (!is_ident(*q) || (q > code && is_ident(q[-1]))) continue;
@@ -486,7 +487,7 @@ static void audit_file(audit *a, const char *path) {
             memcpy(name, v, nl);
             name[nl] = 0;
             char why[128];
-            if (!strcmp(name, "pragma")) continue; /* migrate(): the user_version PRAGMA, checked above */
+            if (!strcmp(name, "pragma")) continue; /* store_migrate(): the user_version PRAGMA, checked above */
             if (!strcmp(name, "sql") && assigned_only_literals(code, "sql", why, sizeof why)) continue;
             if (!strcmp(name, "sql")) {
                 report(a, path, code, w, why);

@@ -1,34 +1,21 @@
-/* task — task and group definitions (JSON), the registry, selection by name
- * and glob, and the data a task reads. Request building is in prompt.c.
+/* task — one task or group definition (a JSON file) parsed and validated
+ * into a task (task_impl.h), and the accessors of a definition. Every field
+ * is checked when the registry loads (task_registry.c), so that a typo fails
+ * `chaejeom tasks` with the file and the field, not the end of a long run.
  * The definition format is documented in tasks/README.md. */
-#include <dirent.h>
-#include <fnmatch.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "../common/fileio.h"
 #include "../common/sb.h"
-#include "../common/sha256.h"
 #include "task_impl.h"
 
-#define MAX_DEF_FILES 100000
-#define MAX_DIR_DEPTH 8
 #define MAX_SHOTS 1000
-
-struct task_registry {
-    task **tasks; /* [n_tasks], sorted by name */
-    int n_tasks;
-    task_group *groups; /* [n_groups], sorted by name */
-    int n_groups;
-    char **group_paths; /* [n_groups] definition file of each group, for messages */
-};
 
 /* ---------- definition parsing ---------- */
 
@@ -117,7 +104,7 @@ static int get_bool(const defctx *c, json_t *o, const char *key, const char *fie
     return 0;
 }
 
-static void free_strs(char **v, int n) {
+void task_strs_free(char **v, int n) {
     for (int i = 0; i < n; i++) free(v[i]);
     free(v);
 }
@@ -136,7 +123,7 @@ static int get_strs(const defctx *c, json_t *o, const char *key, const char *fie
     for (size_t i = 0; i < json_array_size(v); i++) {
         json_t *it = json_array_get(v, i);
         if (!json_is_string(it) || strlen(json_string_value(it)) != json_string_length(it)) {
-            free_strs(s, (int)i);
+            task_strs_free(s, (int)i);
             return field_fail(c, field, "item %zu: expected a string, got %s", i, json_type_name(it));
         }
         s[i] = cj_xstrdup(json_string_value(it));
@@ -178,7 +165,7 @@ static int valid_name(const char *s) {
     return 1;
 }
 
-static void task_free(task *t) {
+void task_free(task *t) {
     if (!t) return;
     free(t->name);
     free(t->version);
@@ -193,22 +180,22 @@ static void task_free(task *t) {
     free(t->choice_items);
     free(t->target_delimiter);
     free(t->fewshot_delimiter);
-    free_strs(t->columns, t->n_columns);
+    task_strs_free(t->columns, t->n_columns);
     for (int i = 0; i < t->n_splits; i++) {
         free(t->splits[i].name);
         free(t->splits[i].path);
     }
     free(t->splits);
-    free_strs(t->until, t->n_until);
+    task_strs_free(t->until, t->n_until);
     free(t->filter_regex);
     free(t->filter_fallback);
-    free_strs(t->em_ignore, t->n_em_ignore);
-    free_strs(t->abstention, t->n_abstention);
+    task_strs_free(t->em_ignore, t->n_em_ignore);
+    task_strs_free(t->abstention, t->n_abstention);
     free(t->correct_metric);
     tpl_free(t->refs_correct);
     tpl_free(t->refs_incorrect);
-    free_strs(t->metrics, t->n_metrics);
-    if (t->doc_ids) free_strs(t->doc_ids, task_n_docs(t));
+    task_strs_free(t->metrics, t->n_metrics);
+    if (t->doc_ids) task_strs_free(t->doc_ids, task_n_docs(t));
     json_decref(t->docs);
     json_decref(t->fewshot_docs);
     free(t->doc_hashes);
@@ -220,6 +207,30 @@ static int split_index(const task *t, const char *name) {
     for (int i = 0; i < t->n_splits; i++)
         if (!strcmp(t->splits[i].name, name)) return i;
     return -1;
+}
+
+static int parse_splits(const defctx *c, json_t *d, task *t) {
+    json_t *s = json_object_get(d, "splits");
+    if (!s) return field_fail(c, "dataset.splits", "missing");
+    if (!json_is_object(s) || json_object_size(s) == 0)
+        return field_fail(c, "dataset.splits", "expected an object of split name -> file path");
+    t->splits = cj_xcalloc(json_object_size(s), sizeof *t->splits);
+    const char *k;
+    json_t *v;
+    json_object_foreach(s, k, v) {
+        char field[300];
+        snprintf(field, sizeof field, "dataset.splits.%s", k);
+        if (!valid_name(k)) return field_fail(c, field, "split names are letters, digits, '_', '-' and '.'");
+        if (!json_is_string(v) || !json_string_length(v))
+            return field_fail(c, field, "expected a file path relative to the datasets folder");
+        const char *p = json_string_value(v);
+        if (p[0] == '/' || strlen(p) != json_string_length(v) || climbs_out(p))
+            return field_fail(c, field, "'%s' must be a path inside the datasets folder", p);
+        t->splits[t->n_splits].name = cj_xstrdup(k);
+        t->splits[t->n_splits].path = cj_xstrdup(p);
+        t->n_splits++;
+    }
+    return 0;
 }
 
 static int parse_dataset(const defctx *c, json_t *root, task *t) {
@@ -242,28 +253,7 @@ static int parse_dataset(const defctx *c, json_t *root, task *t) {
         return field_fail(c, "dataset.columns", "required when the CSV has no header row");
     if (t->format == DS_CSV && t->csv_header && t->columns)
         return field_fail(c, "dataset.columns", "the header row names the columns; leave one of them out");
-
-    json_t *s = json_object_get(d, "splits");
-    if (!s) return field_fail(c, "dataset.splits", "missing");
-    if (!json_is_object(s) || json_object_size(s) == 0)
-        return field_fail(c, "dataset.splits", "expected an object of split name -> file path");
-    t->splits = cj_xcalloc(json_object_size(s), sizeof *t->splits);
-    const char *k;
-    json_t *v;
-    json_object_foreach(s, k, v) {
-        char field[300];
-        snprintf(field, sizeof field, "dataset.splits.%s", k);
-        if (!valid_name(k)) return field_fail(c, field, "split names are letters, digits, '_', '-' and '.'");
-        if (!json_is_string(v) || !json_string_length(v))
-            return field_fail(c, field, "expected a file path relative to the datasets folder");
-        const char *p = json_string_value(v);
-        if (p[0] == '/' || strlen(p) != json_string_length(v) || climbs_out(p))
-            return field_fail(c, field, "'%s' must be a path inside the datasets folder", p);
-        t->splits[t->n_splits].name = cj_xstrdup(k);
-        t->splits[t->n_splits].path = cj_xstrdup(p);
-        t->n_splits++;
-    }
-    return 0;
+    return parse_splits(c, d, t);
 }
 
 static int parse_choices(const defctx *c, json_t *root, task *t) {
@@ -512,13 +502,8 @@ static const char *output_name(task_output o) {
                                              : "generate_until";
 }
 
-static int parse_task(const defctx *c, json_t *root, task *t) {
-    static const char *const keys[] = {"name", "version", "description", "dataset", "eval_split", "output_type",
-                                       "doc_to_text", "doc_to_choice", "doc_to_target", "doc_to_labels",
-                                       "doc_to_continuation", "partial_scoring", "target_delimiter",
-                                       "fewshot_delimiter", "fewshot", "generation", "metrics", "comment",
-                                       "filter", "exact_match_options", "abstention", "doc_to_references", NULL};
-    if (check_keys(c, root, "", keys)) return -1;
+/* name, version and output_type: what the task is called and what it asks. */
+static int parse_identity(const defctx *c, json_t *root, task *t) {
     if (get_str(c, root, "name", "name", 1, NULL, &t->name)) return -1;
     if (!valid_name(t->name)) return field_fail(c, "name", "'%s': use letters, digits, '_', '-' and '.'", t->name);
     json_t *ver = json_object_get(root, "version");
@@ -536,16 +521,21 @@ static int parse_task(const defctx *c, json_t *root, task *t) {
         if (!strcmp(out, output_name((task_output)o))) t->output = (task_output)o, found = 1;
     if (!found) field_fail(c, "output_type", "unknown type '%s' (multiple_choice, loglikelihood_rolling, generate_until)", out);
     free(out);
-    if (!found) return -1;
+    return found ? 0 : -1;
+}
 
-    if (parse_dataset(c, root, t)) return -1;
+static int parse_eval_split(const defctx *c, json_t *root, task *t) {
     char *split;
     if (get_str(c, root, "eval_split", "eval_split", 1, NULL, &split)) return -1;
     t->eval_split = split_index(t, split);
     if (t->eval_split < 0) field_fail(c, "eval_split", "no split '%s' in dataset.splits", split);
     free(split);
-    if (t->eval_split < 0) return -1;
+    return t->eval_split < 0 ? -1 : 0;
+}
 
+/* The templates that turn a doc into a prompt and its answers, and the
+ * multiple-choice-only fields that go with them. */
+static int parse_templates(const defctx *c, json_t *root, task *t) {
     if (get_tpl(c, root, "description", 0, &t->description) || get_tpl(c, root, "doc_to_text", 1, &t->doc_to_text) ||
         parse_choices(c, root, t) || parse_target(c, root, t) || get_tpl(c, root, "doc_to_labels", 0, &t->doc_to_labels) ||
         get_tpl(c, root, "doc_to_continuation", 0, &t->doc_to_continuation))
@@ -560,6 +550,33 @@ static int parse_task(const defctx *c, json_t *root, task *t) {
         return field_fail(c, "doc_to_continuation", "required when partial_scoring is true");
     if (!t->partial && t->doc_to_continuation)
         return field_fail(c, "doc_to_continuation", "only used when partial_scoring is true");
+    return 0;
+}
+
+static int parse_metrics(const defctx *c, json_t *root, task *t) {
+    if (get_strs(c, root, "metrics", "metrics", 1, &t->metrics, &t->n_metrics)) return -1;
+    for (int i = 0; i < t->n_metrics; i++) {
+        if (!metric_ok(t->output, t->metrics[i]))
+            return field_fail(c, "metrics", "'%s' is not a metric of %s tasks", t->metrics[i], output_name(t->output));
+        if (!strcmp(t->metrics[i], "mc2") && !t->doc_to_labels)
+            return field_fail(c, "doc_to_labels", "required by the mc2 metric");
+    }
+    return 0;
+}
+
+/* Fields that others depend on come first: the output type decides which
+ * fields are allowed, the splits which names eval_split and fewshot.split
+ * may take. */
+int task_def_parse(const char *path, json_t *root, task *t, cj_err *e) {
+    static const char *const keys[] = {"name", "version", "description", "dataset", "eval_split", "output_type",
+                                       "doc_to_text", "doc_to_choice", "doc_to_target", "doc_to_labels",
+                                       "doc_to_continuation", "partial_scoring", "target_delimiter",
+                                       "fewshot_delimiter", "fewshot", "generation", "metrics", "comment",
+                                       "filter", "exact_match_options", "abstention", "doc_to_references", NULL};
+    const defctx ctx = {path, e}, *c = &ctx;
+    if (check_keys(c, root, "", keys) || parse_identity(c, root, t) || parse_dataset(c, root, t) ||
+        parse_eval_split(c, root, t) || parse_templates(c, root, t))
+        return -1;
     if (get_str(c, root, "target_delimiter", "target_delimiter", 0, " ", &t->target_delimiter) ||
         get_str(c, root, "fewshot_delimiter", "fewshot_delimiter", 0, "\n\n", &t->fewshot_delimiter) ||
         parse_fewshot(c, root, t) || gen_only(c, root, t) || parse_generation(c, root, t) ||
@@ -568,54 +585,15 @@ static int parse_task(const defctx *c, json_t *root, task *t) {
         return -1;
     if (t->output == TASK_LOGLIKELIHOOD_ROLLING && t->shots > 0)
         return field_fail(c, "fewshot.k", "loglikelihood_rolling tasks take no few-shot examples");
-
-    if (get_strs(c, root, "metrics", "metrics", 1, &t->metrics, &t->n_metrics)) return -1;
-    for (int i = 0; i < t->n_metrics; i++) {
-        if (!metric_ok(t->output, t->metrics[i]))
-            return field_fail(c, "metrics", "'%s' is not a metric of %s tasks", t->metrics[i], output_name(t->output));
-        if (!strcmp(t->metrics[i], "mc2") && !t->doc_to_labels)
-            return field_fail(c, "doc_to_labels", "required by the mc2 metric");
-    }
-    if (t->output == TASK_GENERATE_UNTIL && check_gen(c, t)) return -1;
+    if (parse_metrics(c, root, t) || (t->output == TASK_GENERATE_UNTIL && check_gen(c, t))) return -1;
     json_t *cm = json_object_get(root, "comment");
     if (cm && !json_is_string(cm)) return field_fail(c, "comment", "expected a string");
     return 0;
 }
 
-/* ---------- registry ---------- */
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* Appends every *.json under dir (recursively, hidden entries skipped). */
-static int list_defs(const char *dir, int depth, char ***paths, int *n, cj_err *e) {
-    if (depth > MAX_DIR_DEPTH) return cj_fail(e, "%s: folders nested too deeply", dir);
-    DIR *d = opendir(dir);
-    if (!d) return cj_fail(e, "cannot open task folder %s", dir);
-    struct dirent *de;
-    int rc = 0;
-    while (!rc && (de = readdir(d))) {
-        if (de->d_name[0] == '.') continue;
-        char *p = cj_path_join(dir, de->d_name);
-        size_t len = strlen(de->d_name);
-        if (cj_is_dir(p)) {
-            rc = list_defs(p, depth + 1, paths, n, e);
-            free(p);
-        } else if (len > 5 && !strcmp(de->d_name + len - 5, ".json") && cj_is_file(p)) {
-            if (*n >= MAX_DEF_FILES) {
-                free(p);
-                rc = cj_fail(e, "%s: more than %d definition files", dir, MAX_DEF_FILES);
-                break;
-            }
-            *paths = cj_xrealloc(*paths, (size_t)(*n + 1) * sizeof **paths);
-            (*paths)[(*n)++] = p;
-        } else free(p);
-    }
-    closedir(d);
-    return rc;
-}
-
-static int parse_group(const defctx *c, json_t *root, task_group *g) {
+int task_def_parse_group(const char *path, json_t *root, task_group *g, cj_err *e) {
     static const char *const keys[] = {"group", "members", "description", "version", "comment", NULL};
+    const defctx ctx = {path, e}, *c = &ctx;
     char *name, **members;
     int n;
     if (check_keys(c, root, "", keys)) return -1;
@@ -635,282 +613,9 @@ static int parse_group(const defctx *c, json_t *root, task_group *g) {
     return 0;
 }
 
-static void group_free(task_group *g) {
+void task_group_free(task_group *g) {
     free((char *)g->name);
-    free_strs((char **)g->members, g->n_members);
-}
-
-static int load_file(task_registry *r, const char *path, cj_err *e) {
-    char *buf;
-    size_t len;
-    if (cj_read_file(path, &buf, &len, e)) return -1;
-    char sha[65];
-    sha256_hex(buf, len, sha);
-    json_error_t je;
-    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-    free(buf);
-    if (!root) return cj_fail(e, "%s:%d: invalid JSON: %s", path, je.line, je.text);
-    defctx c = {path, e};
-    int rc = 0;
-    if (!json_is_object(root)) rc = cj_fail(e, "%s: expected a JSON object (a task or a group)", path);
-    else if (json_object_get(root, "group")) {
-        task_group g = {0};
-        rc = parse_group(&c, root, &g);
-        if (!rc) {
-            r->groups = cj_xrealloc(r->groups, (size_t)(r->n_groups + 1) * sizeof *r->groups);
-            r->group_paths = cj_xrealloc(r->group_paths, (size_t)(r->n_groups + 1) * sizeof *r->group_paths);
-            r->groups[r->n_groups] = g;
-            r->group_paths[r->n_groups++] = cj_xstrdup(path);
-        }
-    } else {
-        task *t = cj_xcalloc(1, sizeof *t);
-        t->def_path = cj_xstrdup(path);
-        memcpy(t->sha256, sha, sizeof sha);
-        rc = parse_task(&c, root, t);
-        if (rc) task_free(t);
-        else {
-            r->tasks = cj_xrealloc(r->tasks, (size_t)(r->n_tasks + 1) * sizeof *r->tasks);
-            r->tasks[r->n_tasks++] = t;
-        }
-    }
-    json_decref(root);
-    return rc;
-}
-
-static int cmp_task(const void *a, const void *b) {
-    return strcmp((*(task *const *)a)->name, (*(task *const *)b)->name);
-}
-
-static int find_task_index(const task_registry *r, const char *name) {
-    int lo = 0, hi = r->n_tasks - 1;
-    while (lo <= hi) {
-        int mid = lo + (hi - lo) / 2, c = strcmp(r->tasks[mid]->name, name);
-        if (!c) return mid;
-        if (c < 0) lo = mid + 1;
-        else hi = mid - 1;
-    }
-    return -1;
-}
-
-static int find_group_index(const task_registry *r, const char *name) {
-    int lo = 0, hi = r->n_groups - 1;
-    while (lo <= hi) {
-        int mid = lo + (hi - lo) / 2, c = strcmp(r->groups[mid].name, name);
-        if (!c) return mid;
-        if (c < 0) lo = mid + 1;
-        else hi = mid - 1;
-    }
-    return -1;
-}
-
-/* Sorts groups by name, keeping each group's path beside it. */
-static void sort_groups(task_registry *r) {
-    for (int i = 1; i < r->n_groups; i++)
-        for (int j = i; j > 0 && strcmp(r->groups[j - 1].name, r->groups[j].name) > 0; j--) {
-            task_group g = r->groups[j];
-            r->groups[j] = r->groups[j - 1];
-            r->groups[j - 1] = g;
-            char *p = r->group_paths[j];
-            r->group_paths[j] = r->group_paths[j - 1];
-            r->group_paths[j - 1] = p;
-        }
-}
-
-/* Names are unique across tasks and groups (sorted arrays: neighbours). */
-static int check_unique(const task_registry *r, cj_err *e) {
-    for (int i = 1; i < r->n_tasks; i++)
-        if (!strcmp(r->tasks[i]->name, r->tasks[i - 1]->name))
-            return cj_fail(e, "%s: field 'name': task '%s' is also defined in %s", r->tasks[i]->def_path,
-                           r->tasks[i]->name, r->tasks[i - 1]->def_path);
-    for (int i = 0; i < r->n_groups; i++) {
-        if (i && !strcmp(r->groups[i].name, r->groups[i - 1].name))
-            return cj_fail(e, "%s: field 'group': group '%s' is also defined in %s", r->group_paths[i],
-                           r->groups[i].name, r->group_paths[i - 1]);
-        int t = find_task_index(r, r->groups[i].name);
-        if (t >= 0)
-            return cj_fail(e, "%s: field 'group': '%s' is already the name of a task in %s", r->group_paths[i],
-                           r->groups[i].name, r->tasks[t]->def_path);
-    }
-    return 0;
-}
-
-/* Depth-first over group members: every member exists, no group contains
- * itself. state: 0 unvisited, 1 on the path, 2 done. */
-static int check_group(const task_registry *r, int g, char *state, cj_err *e) {
-    if (state[g] == 2) return 0;
-    state[g] = 1;
-    const task_group *gr = &r->groups[g];
-    for (int i = 0; i < gr->n_members; i++) {
-        const char *m = gr->members[i];
-        if (find_task_index(r, m) >= 0) continue;
-        int sub = find_group_index(r, m);
-        if (sub < 0)
-            return cj_fail(e, "%s: field 'members': unknown task or group '%s'", r->group_paths[g], m);
-        if (state[sub] == 1)
-            return cj_fail(e, "%s: field 'members': group '%s' contains itself through '%s'", r->group_paths[g],
-                           gr->name, m);
-        if (check_group(r, sub, state, e)) return -1;
-    }
-    state[g] = 2;
-    return 0;
-}
-
-int task_registry_load(const char *dir, task_registry **out, cj_err *e) {
-    task_registry *r = cj_xcalloc(1, sizeof *r);
-    char **paths = NULL;
-    int n = 0, rc = list_defs(dir, 0, &paths, &n, e);
-    if (!rc && n) qsort(paths, (size_t)n, sizeof *paths, cmp_str);
-    for (int i = 0; !rc && i < n; i++) rc = load_file(r, paths[i], e);
-    free_strs(paths, n);
-    if (!rc) {
-        if (r->n_tasks) qsort(r->tasks, (size_t)r->n_tasks, sizeof *r->tasks, cmp_task);
-        sort_groups(r);
-        rc = check_unique(r, e);
-    }
-    if (!rc && r->n_groups) {
-        char *state = cj_xcalloc((size_t)r->n_groups, 1);
-        for (int g = 0; !rc && g < r->n_groups; g++) rc = check_group(r, g, state, e);
-        free(state);
-    }
-    if (rc) {
-        task_registry_free(r);
-        *out = NULL;
-        return -1;
-    }
-    *out = r;
-    return 0;
-}
-
-void task_registry_free(task_registry *r) {
-    if (!r) return;
-    for (int i = 0; i < r->n_tasks; i++) task_free(r->tasks[i]);
-    free(r->tasks);
-    for (int i = 0; i < r->n_groups; i++) {
-        group_free(&r->groups[i]);
-        free(r->group_paths[i]);
-    }
-    free(r->groups);
-    free(r->group_paths);
-    free(r);
-}
-
-char *task_default_dir(void) {
-    const char *env = getenv("CHAEJEOM_TASKS");
-    if (env && *env) return cj_xstrdup(env);
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = 0;
-            /* Beside the binary (an installed tree or the repo root), or one
-             * level up (the binary inside a build folder). */
-            const char *rel[] = {"tasks/defs", "../tasks/defs"};
-            for (int i = 0; i < 2; i++) {
-                char *p = cj_path_join(exe, rel[i]);
-                if (cj_is_dir(p)) return p;
-                free(p);
-            }
-        }
-    }
-    return cj_xstrdup("tasks/defs");
-}
-
-int task_registry_n_tasks(const task_registry *r) { return r->n_tasks; }
-task *task_registry_task(const task_registry *r, int i) { return i >= 0 && i < r->n_tasks ? r->tasks[i] : NULL; }
-int task_registry_n_groups(const task_registry *r) { return r->n_groups; }
-const task_group *task_registry_group(const task_registry *r, int i) {
-    return i >= 0 && i < r->n_groups ? &r->groups[i] : NULL;
-}
-
-task *task_find(const task_registry *r, const char *name) {
-    int i = find_task_index(r, name);
-    return i < 0 ? NULL : r->tasks[i];
-}
-
-const task_group *task_find_group(const task_registry *r, const char *name) {
-    int i = find_group_index(r, name);
-    return i < 0 ? NULL : &r->groups[i];
-}
-
-/* ---------- selection ---------- */
-
-typedef struct {
-    const task_registry *r;
-    char *task_seen, *group_seen;
-    task **tasks;
-    int n_tasks;
-    const task_group **groups;
-    int n_groups;
-} selection;
-
-static void sel_task(selection *s, int i) {
-    if (s->task_seen[i]) return;
-    s->task_seen[i] = 1;
-    s->tasks[s->n_tasks++] = s->r->tasks[i];
-}
-
-/* Members first, then the group itself (post-order). */
-static void sel_group(selection *s, int g) {
-    if (s->group_seen[g]) return;
-    s->group_seen[g] = 1;
-    const task_group *gr = &s->r->groups[g];
-    for (int i = 0; i < gr->n_members; i++) {
-        int t = find_task_index(s->r, gr->members[i]);
-        if (t >= 0) sel_task(s, t);
-        else sel_group(s, find_group_index(s->r, gr->members[i]));
-    }
-    s->groups[s->n_groups++] = gr;
-}
-
-static int sel_item(selection *s, const char *item, cj_err *e) {
-    int t = find_task_index(s->r, item), g = find_group_index(s->r, item);
-    if (t >= 0) sel_task(s, t);
-    else if (g >= 0) sel_group(s, g);
-    else if (strpbrk(item, "*?[")) {
-        int hits = 0;
-        for (int i = 0; i < s->r->n_groups; i++)
-            if (!fnmatch(item, s->r->groups[i].name, 0)) sel_group(s, i), hits++;
-        for (int i = 0; i < s->r->n_tasks; i++)
-            if (!fnmatch(item, s->r->tasks[i]->name, 0)) sel_task(s, i), hits++;
-        if (!hits) return cj_fail(e, "no task or group matches '%s'", item);
-    } else return cj_fail(e, "unknown task or group '%s' (chaejeom tasks lists them)", item);
-    return 0;
-}
-
-int task_select(const task_registry *r, const char *list, task ***tasks, int *n_tasks, const task_group ***groups,
-                int *n_groups, cj_err *e) {
-    selection s = {r, cj_xcalloc((size_t)r->n_tasks + 1, 1), cj_xcalloc((size_t)r->n_groups + 1, 1),
-                   cj_xcalloc((size_t)r->n_tasks + 1, sizeof(task *)),
-                   0,
-                   cj_xcalloc((size_t)r->n_groups + 1, sizeof(task_group *)),
-                   0};
-    char *copy = cj_xstrdup(list ? list : ""), *save = NULL;
-    int rc = 0;
-    for (char *it = strtok_r(copy, ",", &save); it && !rc; it = strtok_r(NULL, ",", &save)) {
-        while (*it == ' ' || *it == '\t') it++;
-        size_t len = strlen(it);
-        while (len && (it[len - 1] == ' ' || it[len - 1] == '\t')) it[--len] = 0;
-        if (len) rc = sel_item(&s, it, e);
-    }
-    if (!rc && !s.n_tasks) rc = cj_fail(e, "no tasks selected");
-    free(copy);
-    free(s.task_seen);
-    free(s.group_seen);
-    if (rc) {
-        free(s.tasks);
-        free(s.groups);
-        *tasks = NULL;
-        *groups = NULL;
-        *n_tasks = *n_groups = 0;
-        return -1;
-    }
-    *tasks = s.tasks;
-    *n_tasks = s.n_tasks;
-    *groups = s.groups;
-    *n_groups = s.n_groups;
-    return 0;
+    task_strs_free((char **)g->members, g->n_members);
 }
 
 /* ---------- definition accessors ---------- */
@@ -924,61 +629,3 @@ int task_default_shots(const task *t) { return t->shots; }
 int task_n_metrics(const task *t) { return t->n_metrics; }
 const char *task_metric(const task *t, int i) { return i >= 0 && i < t->n_metrics ? t->metrics[i] : NULL; }
 const task_gen_opts *task_gen(const task *t) { return t->output == TASK_GENERATE_UNTIL ? &t->gen : NULL; }
-
-/* ---------- data ---------- */
-
-static int read_split(task *t, int split, const char *data_dir, json_t **docs, cj_err *e) {
-    char *path = cj_path_join(data_dir, t->splits[split].path);
-    ds_csv_opts o = {t->csv_header, (const char *const *)t->columns, t->n_columns};
-    char sha[65];
-    int rc = ds_read(path, t->format, t->format == DS_CSV ? &o : NULL, docs, sha, e);
-    if (rc) cj_wrap(e, "%s: split '%s'", t->def_path, t->splits[split].name);
-    else if (!json_is_array(*docs) || json_array_size(*docs) == 0 || json_array_size(*docs) > INT_MAX / 2) {
-        rc = cj_fail(e, "%s: split '%s': %s holds no docs", t->def_path, t->splits[split].name, path);
-        json_decref(*docs);
-        *docs = NULL;
-    } else {
-        t->files[t->n_files] = path;
-        memcpy(t->file_sha[t->n_files++], sha, sizeof sha);
-        path = NULL;
-    }
-    free(path);
-    return rc;
-}
-
-int task_load_data(task *t, const char *data_dir, cj_err *e) {
-    if (t->loaded) return 0;
-    if (read_split(t, t->eval_split, data_dir, &t->docs, e)) return -1;
-    if (t->fewshot_split >= 0 && t->fewshot_split != t->eval_split) {
-        if (read_split(t, t->fewshot_split, data_dir, &t->fewshot_docs, e)) {
-            json_decref(t->docs);
-            t->docs = NULL;
-            for (int i = 0; i < t->n_files; i++) free(t->files[i]);
-            t->n_files = 0;
-            return -1;
-        }
-    } else if (t->fewshot_split >= 0) t->fewshot_docs = json_incref(t->docs);
-    int n = (int)json_array_size(t->docs);
-    t->doc_ids = cj_xcalloc((size_t)n, sizeof *t->doc_ids);
-    t->doc_hashes = cj_xcalloc((size_t)n, sizeof *t->doc_hashes);
-    for (int i = 0; i < n; i++) {
-        sb b;
-        sb_init(&b);
-        sb_printf(&b, "%s:%d", t->splits[t->eval_split].name, i);
-        t->doc_ids[i] = sb_take(&b);
-        ds_doc_hash(json_array_get(t->docs, (size_t)i), t->doc_hashes[i]);
-    }
-    t->loaded = 1;
-    return 0;
-}
-
-int task_n_docs(const task *t) { return t->docs ? (int)json_array_size(t->docs) : 0; }
-const char *task_doc_id(const task *t, int i) { return i >= 0 && i < task_n_docs(t) ? t->doc_ids[i] : NULL; }
-const char *task_doc_hash(const task *t, int i) { return i >= 0 && i < task_n_docs(t) ? t->doc_hashes[i] : NULL; }
-int task_n_data_files(const task *t) { return t->n_files; }
-
-const char *task_data_file(const task *t, int i, const char **sha256) {
-    if (i < 0 || i >= t->n_files) return NULL;
-    if (sha256) *sha256 = t->file_sha[i];
-    return t->files[i];
-}

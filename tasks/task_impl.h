@@ -1,6 +1,8 @@
-/* task_impl — the insides of a task, shared by the two halves of tasks/:
- * task.c (definitions, registry, selection, data) and prompt.c (few-shot
- * sampling and request building). Nothing outside tasks/ includes this. */
+/* task_impl — the insides of a task, shared by the files of tasks/ that
+ * build and use it: task.c (one definition parsed and validated),
+ * task_registry.c (every definition of a folder, and selection), task_data.c
+ * (the docs a task reads) and prompt.c (few-shot sampling and request
+ * building). Nothing outside tasks/ includes this. */
 #ifndef CJ_TASK_IMPL_H
 #define CJ_TASK_IMPL_H
 
@@ -73,5 +75,17 @@ struct task {
     char file_sha[2][65];
     int n_files;
 };
+
+/* --- task.c --- */
+
+/* Parses the definition at path (its JSON root) into t, or into g for a
+ * group; errors name the file and the field. On failure the caller frees
+ * t with task_free; g holds nothing. */
+int task_def_parse(const char *path, json_t *root, task *t, cj_err *e);
+int task_def_parse_group(const char *path, json_t *root, task_group *g, cj_err *e);
+void task_free(task *t);
+void task_group_free(task_group *g);
+/* Frees v[0, n) and v. */
+void task_strs_free(char **v, int n);
 
 #endif

@@ -48,7 +48,7 @@ static int put_res(mctx *m, const char *task, const char *kind, const char *metr
     return 0;
 }
 
-/* Metric names of the reliability bins, as reports/report.c reads them. */
+/* Metric names of the reliability bins, as reports/report_sections.c reads them. */
 #define BIN_NAMES(i) {"ece_bin_" #i "_n", "ece_bin_" #i "_conf", "ece_bin_" #i "_acc"}
 static const char *const ECE_BINS[CALIB_NBINS][3] = {BIN_NAMES(0), BIN_NAMES(1), BIN_NAMES(2), BIN_NAMES(3),
                                                       BIN_NAMES(4), BIN_NAMES(5), BIN_NAMES(6), BIN_NAMES(7),

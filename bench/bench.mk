@@ -1,6 +1,6 @@
 # Benchmark tools (included by the Makefile). `make bench` builds them and
 # runs bench/run.sh; `make bench-tools` only builds them.
-BENCH_TOOLS := $(addprefix $(BUILD)/bench/,mkmodel prefill sgemm mcq)
+BENCH_TOOLS := $(addprefix $(BUILD)/bench/,mkmodel prefill sgemm mcq gen)
 
 .PHONY: bench-tools
 bench-tools: $(BENCH_TOOLS)

@@ -15,14 +15,20 @@ typedef struct {
     sb text;          /* the current record's field values, back to back */
     size_t *span;     /* [2 * cap]: field i is text.s[span[2i]], span[2i + 1] bytes */
     size_t n, cap;    /* fields in the current record; capacity in fields */
+    char delim;       /* between fields */
+    int quoting;      /* 0: '"' is an ordinary character */
+    unsigned char ends_field[256]; /* the delimiter and line breaks */
 } csv_reader;
 
-static void reader_init(csv_reader *r, const char *name, const char *buf, size_t len) {
+static void reader_init(csv_reader *r, const char *name, const char *buf, size_t len, const ds_csv_opts *o) {
     memset(r, 0, sizeof *r);
     r->name = name;
     r->buf = buf;
     r->len = len;
     r->line = 1;
+    r->delim = o->delimiter ? o->delimiter : ',';
+    r->quoting = !o->no_quoting;
+    r->ends_field[(unsigned char)r->delim] = r->ends_field['\n'] = r->ends_field['\r'] = 1;
     sb_init(&r->text);
 }
 
@@ -40,8 +46,6 @@ static void push_field(csv_reader *r, size_t start) {
     r->span[2 * r->n + 1] = r->text.len - start;
     r->n++;
 }
-
-static const unsigned char ends_field[256] = {[','] = 1, ['\n'] = 1, ['\r'] = 1};
 
 /* Appends a quoted field's contents to r->text; r->pos is just past the
  * opening quote. Leaves r->pos just past the closing quote. */
@@ -78,19 +82,19 @@ static int read_record(csv_reader *r, long *start_line, cj_err *e) {
     r->n = 0;
     for (;;) {
         size_t start = r->text.len;
-        if (r->pos < r->len && r->buf[r->pos] == '"') {
+        if (r->quoting && r->pos < r->len && r->buf[r->pos] == '"') {
             r->pos++;
             if (read_quoted(r, e) != 0) return -1;
         } else {
             size_t i = r->pos;
-            while (i < r->len && !ends_field[(unsigned char)r->buf[i]]) i++;
+            while (i < r->len && !r->ends_field[(unsigned char)r->buf[i]]) i++;
             sb_putn(&r->text, r->buf + r->pos, i - r->pos);
             r->pos = i;
         }
         push_field(r, start);
         if (r->pos == r->len) return 1;
         char c = r->buf[r->pos];
-        if (c == ',') {
+        if (c == r->delim) {
             r->pos++;
             continue;
         }
@@ -99,7 +103,7 @@ static int read_record(csv_reader *r, long *start_line, cj_err *e) {
             const char *p = r->buf + r->pos;
             int k = (int)ds_utf8_seq((const unsigned char *)p, r->len - r->pos);
             return cj_fail(e, "%s:%ld: unexpected '%.*s' after a closing quote (write a quote inside a quoted "
-                           "field as \"\")", r->name, r->line, k, p);
+                           "field as \"\", or set \"quoting\": false)", r->name, r->line, k, p);
         }
         r->pos += b;
         r->line++;
@@ -156,7 +160,7 @@ int csv_parse(const char *name, const char *buf, size_t len, const ds_csv_opts *
     *docs = NULL;
     if (ds_text_check(name, buf, len, e) != 0) return -1;
     csv_reader r;
-    reader_init(&r, name, buf, len);
+    reader_init(&r, name, buf, len, opts);
     json_t *out = ds_xjson(json_array());
     char **owned = NULL;
     const char *const *names = NULL;

@@ -1,10 +1,14 @@
 /* csv — RFC 4180 records to JSON objects.
  *
- * Grammar accepted: fields separated by ','; records end at "\r\n", "\n" or
- * a lone "\r" (or the end of the buffer); a field that starts with '"' is
- * quoted and may hold ',', '"' (written "") and line breaks, which are kept
- * verbatim; after its closing quote only ',', a line break or the end may
- * follow. A '"' inside an unquoted field is an ordinary character. Empty
+ * Grammar accepted: fields separated by opts->delimiter (',' when 0: '\t'
+ * for TSV, ';', ...); records end at "\r\n", "\n" or a lone "\r" (or the end
+ * of the buffer); a field that starts with '"' is quoted and may hold the
+ * delimiter, '"' (written "") and line breaks, which are kept verbatim; after
+ * its closing quote only the delimiter, a line break or the end may follow.
+ * A '"' inside an unquoted field is an ordinary character, and with
+ * opts->no_quoting every '"' is (TSV files whose text holds bare quotes:
+ * Python's csv.QUOTE_NONE); a field then never holds a delimiter or a line
+ * break. Empty
  * lines between records are skipped. The text must be valid UTF-8 without
  * NUL bytes (the caller strips a BOM).
  *

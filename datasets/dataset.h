@@ -4,7 +4,8 @@
  * objects, one per doc, in file order; a doc's stable id is its index in
  * that array (plus the split name, which the task layer adds). Formats:
  *   csv       RFC 4180: quoted fields, "" escapes, embedded newlines, CRLF or
- *             LF, optional UTF-8 BOM, optional header row. Without a header,
+ *             LF, optional UTF-8 BOM, optional header row; another
+ *             delimiter (TSV) and quoting off are options. Without a header,
  *             the caller names the columns; a row with another column count
  *             is an error naming file and line.
  *   jsonl     one JSON object per line (blank lines skipped).
@@ -43,6 +44,8 @@ typedef struct {
     int header;                 /* CSV: 1 = first row holds column names */
     const char *const *columns; /* CSV without header: column names */
     int n_columns;
+    char delimiter;             /* between fields; 0 means ',' */
+    int no_quoting;             /* 1: '"' is an ordinary character (no quoted fields) */
 } ds_csv_opts;
 
 /* "csv" | "jsonl" | "json" | "hellaswag" -> format; -1 if unknown. */
@@ -58,6 +61,13 @@ int ds_read(const char *path, ds_format fmt, const ds_csv_opts *csv, json_t **do
  * ds_read is cj_read_file followed by this. */
 int ds_parse(const char *name, const char *buf, size_t len, ds_format fmt, const ds_csv_opts *csv, json_t **docs,
              cj_err *e);
+
+/* Replaces each doc's fields[0..n_fields) (text holding a Python or JSON
+ * list literal, e.g. "['a', 'b']") by the list it writes (datasets/listlit.c
+ * says which literals). A field that is already a list stays. Errors name
+ * name (the file), the doc index, the field and the offset; docs may then
+ * be partly converted. */
+int ds_list_fields(const char *name, json_t *docs, const char *const *fields, int n_fields, cj_err *e);
 
 /* Content hash of one doc: sha256 (lowercase hex) of its canonical JSON,
  * i.e. the bytes of json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS): no

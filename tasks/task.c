@@ -181,6 +181,7 @@ void task_free(task *t) {
     free(t->target_delimiter);
     free(t->fewshot_delimiter);
     task_strs_free(t->columns, t->n_columns);
+    task_strs_free(t->list_fields, t->n_list_fields);
     for (int i = 0; i < t->n_splits; i++) {
         free(t->splits[i].name);
         free(t->splits[i].path);
@@ -233,8 +234,27 @@ static int parse_splits(const defctx *c, json_t *d, task *t) {
     return 0;
 }
 
+/* The delimiter and quoting of a CSV file: one byte other than a quote or a
+ * line break; quoting off for files whose text holds bare quotes. */
+static int parse_csv_dialect(const defctx *c, json_t *d, task *t) {
+    json_t *dl = json_object_get(d, "delimiter");
+    int quoting;
+    if ((dl || json_object_get(d, "quoting")) && t->format != DS_CSV)
+        return field_fail(c, dl ? "dataset.delimiter" : "dataset.quoting", "only CSV files have one");
+    if (dl) {
+        const char *s = json_is_string(dl) ? json_string_value(dl) : "";
+        if (json_string_length(dl) != 1 || strchr("\"\r\n", s[0]) || (unsigned char)s[0] >= 0x80)
+            return field_fail(c, "dataset.delimiter", "expected one ASCII character other than a quote or a line break");
+        t->csv_delimiter = s[0];
+    }
+    if (get_bool(c, d, "quoting", "dataset.quoting", 1, &quoting)) return -1;
+    t->csv_no_quoting = !quoting;
+    return 0;
+}
+
 static int parse_dataset(const defctx *c, json_t *root, task *t) {
-    static const char *const keys[] = {"format", "header", "columns", "splits", NULL};
+    static const char *const keys[] = {"format", "header", "columns", "splits", "delimiter", "quoting", "list_fields",
+                                       NULL};
     json_t *d = json_object_get(root, "dataset");
     if (!d) return field_fail(c, "dataset", "missing");
     if (!json_is_object(d)) return field_fail(c, "dataset", "expected an object, got %s", json_type_name(d));
@@ -253,6 +273,9 @@ static int parse_dataset(const defctx *c, json_t *root, task *t) {
         return field_fail(c, "dataset.columns", "required when the CSV has no header row");
     if (t->format == DS_CSV && t->csv_header && t->columns)
         return field_fail(c, "dataset.columns", "the header row names the columns; leave one of them out");
+    if (parse_csv_dialect(c, d, t) || get_strs(c, d, "list_fields", "dataset.list_fields", 0, &t->list_fields,
+                                               &t->n_list_fields))
+        return -1;
     return parse_splits(c, d, t);
 }
 
@@ -454,7 +477,7 @@ static int in_list(const char *const *l, const char *m) {
 }
 
 static int metric_ok(task_output o, const char *m) {
-    static const char *const mc[] = {"acc", "acc_norm", "acc_bytes", "exact_match", "mc2", NULL};
+    static const char *const mc[] = {"acc", "acc_norm", "acc_bytes", "exact_match", "mc2", "f1", NULL};
     static const char *const rolling[] = {"token_perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte",
                                           NULL};
     static const char *const gen[] = {"exact_match", "f1", NULL};

@@ -13,9 +13,15 @@
 
 static int read_split(task *t, int split, const char *data_dir, json_t **docs, cj_err *e) {
     char *path = cj_path_join(data_dir, t->splits[split].path);
-    ds_csv_opts o = {t->csv_header, (const char *const *)t->columns, t->n_columns};
+    ds_csv_opts o = {t->csv_header, (const char *const *)t->columns, t->n_columns, t->csv_delimiter,
+                     t->csv_no_quoting};
     char sha[65];
     int rc = ds_read(path, t->format, t->format == DS_CSV ? &o : NULL, docs, sha, e);
+    if (!rc && t->n_list_fields)
+        if ((rc = ds_list_fields(path, *docs, (const char *const *)t->list_fields, t->n_list_fields, e))) {
+            json_decref(*docs);
+            *docs = NULL;
+        }
     if (rc) cj_wrap(e, "%s: split '%s'", t->def_path, t->splits[split].name);
     else if (!json_is_array(*docs) || json_array_size(*docs) == 0 || json_array_size(*docs) > INT_MAX / 2) {
         rc = cj_fail(e, "%s: split '%s': %s holds no docs", t->def_path, t->splits[split].name, path);

@@ -41,6 +41,10 @@ struct task {
     int csv_header;
     char **columns; /* CSV without header: column names [n_columns] */
     int n_columns;
+    char csv_delimiter; /* 0: ',' */
+    int csv_no_quoting;
+    char **list_fields; /* fields holding a list literal, parsed into a list [n_list_fields] */
+    int n_list_fields;
     task_split *splits; /* [n_splits] */
     int n_splits;
     int eval_split;    /* index into splits */

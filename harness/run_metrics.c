@@ -75,6 +75,7 @@ typedef struct {
     double **vals;
     score_rolling *rd;
     calib_doc *cd; /* per doc; valid while calib is 1 */
+    int *gold, *pred; /* per doc, for the corpus metrics (macro F1) */
     int calib;     /* every doc so far has a gold index and a probability for each choice */
     int ndocs, dcap;
     cj_err *e;
@@ -87,6 +88,8 @@ static int flush_doc(macc *a) {
         a->dcap = a->dcap ? a->dcap * 2 : 64;
         a->rd = cj_xrealloc(a->rd, sizeof *a->rd * (size_t)a->dcap);
         a->cd = cj_xrealloc(a->cd, sizeof *a->cd * (size_t)a->dcap);
+        a->gold = cj_xrealloc(a->gold, sizeof *a->gold * (size_t)a->dcap);
+        a->pred = cj_xrealloc(a->pred, sizeof *a->pred * (size_t)a->dcap);
         for (int m = 0; m < task_n_metrics(a->t); m++)
             a->vals[m] = cj_xrealloc(a->vals[m], sizeof **a->vals * (size_t)a->dcap);
     }
@@ -95,9 +98,16 @@ static int flush_doc(macc *a) {
     } else {
         score_mc s;
         score_mc_doc(a->ch, a->nch, a->target, a->all_labels ? a->labels : NULL, &s);
+        a->gold[a->ndocs] = a->target;
+        a->pred[a->ndocs] = s.pred;
         for (int m = 0; m < task_n_metrics(a->t); m++) {
             double v;
             const char *metric = task_metric(a->t, m);
+            if (score_is_mc_corpus_metric(metric)) {
+                if (a->target < 0)
+                    return cj_fail(a->e, "task %s doc %s: no gold index for %s", task_name(a->t), a->doc, metric);
+                continue;
+            }
             if (score_mc_metric(&s, metric, &v) || isnan(v))
                 return cj_fail(a->e, "task %s doc %s: no value for %s (missing gold or labels)", task_name(a->t),
                                a->doc, metric);
@@ -164,6 +174,11 @@ static double boot_rolling(const int *idx, int n, void *ctx) {
 
 static double boot_ece(const int *idx, int n, void *ctx) { return calib_ece(ctx, idx, n); }
 
+static double boot_f1(const int *idx, int n, void *ctx) {
+    const macc *a = ctx;
+    return score_f1_macro(a->gold, a->pred, idx, n);
+}
+
 static int min_iters(int iters) { return iters < RUN_CALIB_BOOTSTRAP ? iters : RUN_CALIB_BOOTSTRAP; }
 
 /* confident_error_rate, brier, ece and the reliability bins of a task. */
@@ -208,6 +223,9 @@ static int task_metrics(mctx *m, task *t) {
             }
             boot_ctx b = {a.rd, metric};
             se = stats_bootstrap_stderr(boot_rolling, &b, a.ndocs, m->iters, m->seed);
+        } else if (score_is_mc_corpus_metric(metric)) {
+            v = score_f1_macro(a.gold, a.pred, NULL, a.ndocs);
+            se = stats_bootstrap_stderr(boot_f1, &a, a.ndocs, min_iters(m->iters), m->seed);
         } else {
             v = stats_mean(a.vals[k], a.ndocs);
             se = stats_stderr(a.vals[k], a.ndocs);
@@ -222,6 +240,8 @@ static int task_metrics(mctx *m, task *t) {
     free(a.vals);
     free(a.rd);
     free(a.cd);
+    free(a.gold);
+    free(a.pred);
     return rc;
 }
 

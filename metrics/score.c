@@ -64,10 +64,41 @@ int score_mc_metric(const score_mc *s, const char *metric, double *value) {
     return 0;
 }
 
+int score_is_mc_corpus_metric(const char *metric) { return !strcmp(metric, "f1"); }
+
 int score_is_mc_metric(const char *metric) {
     score_mc s = {0};
     double v;
-    return score_mc_metric(&s, metric, &v) == 0;
+    return score_mc_metric(&s, metric, &v) == 0 || score_is_mc_corpus_metric(metric);
+}
+
+double score_f1_macro(const int *gold, const int *pred, const int *idx, int n) {
+    enum { L = SCORE_F1_MAX_LABELS };
+    long tp[L] = {0}, fp[L] = {0}, fn[L] = {0};
+    int seen[L] = {0};
+    if (n <= 0) return NAN;
+    for (int k = 0; k < n; k++) {
+        int i = idx ? idx[k] : k;
+        int g = gold[i] < L - 1 ? gold[i] : L - 1, p = pred[i] < L - 1 ? pred[i] : L - 1;
+        seen[g] = seen[p] = 1;
+        if (g == p) tp[g]++;
+        else {
+            fp[p]++;
+            fn[g]++;
+        }
+    }
+    double sum = 0;
+    int labels = 0;
+    for (int l = 0; l < L; l++) {
+        if (!seen[l]) continue;
+        labels++;
+        /* sklearn (>= 1.3) divides the counts directly, 2 tp / (true +
+         * predicted), so that the last bits agree with it; 2PR / (P + R) is
+         * the same number */
+        long den = 2 * tp[l] + fp[l] + fn[l];
+        sum += den ? (double)(2 * tp[l]) / (double)den : 0;
+    }
+    return sum / labels;
 }
 
 int score_rolling_metric(const score_rolling *docs, const int *idx, int n, const char *metric, double *value) {

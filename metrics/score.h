@@ -60,7 +60,24 @@ typedef struct {
  * for docs[0..n)); -1 for an unknown name. */
 int score_rolling_metric(const score_rolling *docs, const int *idx, int n, const char *metric, double *value);
 
-/* 1 if metric is a multiple-choice / rolling metric this module computes. */
+/* Corpus-level multiple-choice metric (not a mean of per-doc values):
+ *   f1           macro F1 of the predicted index (argmax ll) against the
+ *                gold index, as sklearn's f1_score(average="macro"): the
+ *                labels are every index seen as gold or predicted; per
+ *                label, F1 = 2PR / (P + R) = 2 tp / (2 tp + fp + fn), 0
+ *                when that denominator is 0; the mean over labels.
+ * Over docs idx[0..n) of gold[] / pred[] (idx may be NULL for 0..n-1);
+ * indices are >= 0. NAN when n == 0. Allocates nothing for at most
+ * SCORE_F1_MAX_LABELS labels; more labels count as one "other" label. */
+#define SCORE_F1_MAX_LABELS 64
+double score_f1_macro(const int *gold, const int *pred, const int *idx, int n);
+
+/* 1 for a corpus-level multiple-choice metric (f1, above): score_mc_metric
+ * does not give it per doc. */
+int score_is_mc_corpus_metric(const char *metric);
+
+/* 1 if metric is a multiple-choice / rolling metric this module computes
+ * (per doc or corpus-level). */
 int score_is_mc_metric(const char *metric);
 int score_is_rolling_metric(const char *metric);
 

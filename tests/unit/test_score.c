@@ -1,4 +1,6 @@
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "../../metrics/score.h"
 #include "../check.h"
@@ -166,6 +168,43 @@ static void test_generation_truthfulqa(void) {
     CHECK(score_is_gen_metric("rouge2_diff") && score_is_gen_metric("f1") && !score_is_gen_metric("mc2"));
 }
 
+/* score_f1_macro against sklearn's f1_score(average="macro") on 200 seeded
+ * random label sets (tests/fixtures/f1/make_macro_f1.py wrote them). */
+#define F1_FIXTURE "tests/fixtures/f1/macro_f1.txt"
+static void test_f1_macro_matches_sklearn(void) {
+    FILE *f = fopen(F1_FIXTURE, "r");
+    CHECKF(f != NULL, "cannot open %s", F1_FIXTURE);
+    if (!f) return;
+    double want, worst = 0;
+    int n, cases = 0;
+    while (fscanf(f, "%lf %d", &want, &n) == 2 && n > 0 && n <= 100000) {
+        int *gold = malloc(sizeof *gold * (size_t)n), *pred = malloc(sizeof *pred * (size_t)n), ok = 1;
+        for (int i = 0; i < n && ok; i++) ok = fscanf(f, "%d", &gold[i]) == 1;
+        for (int i = 0; i < n && ok; i++) ok = fscanf(f, "%d", &pred[i]) == 1;
+        CHECKF(ok, "case %d: short line", cases);
+        double got = score_f1_macro(gold, pred, NULL, n);
+        if (fabs(got - want) > worst) worst = fabs(got - want);
+        CHECKF(fabs(got - want) <= 1e-15, "case %d (n=%d): %.17g, sklearn %.17g", cases, n, got, want);
+        free(gold);
+        free(pred);
+        cases++;
+    }
+    fclose(f);
+    CHECKF(cases == 200, "%d cases read", cases);
+    printf("  macro F1: %d cases, max |diff| vs sklearn %.3g\n", cases, worst);
+}
+
+static void test_f1_macro_resample_and_names(void) {
+    int gold[] = {0, 1, 1, 2}, pred[] = {0, 1, 2, 2}, idx[] = {1, 1, 0};
+    /* idx picks docs 1, 1, 0: labels 0 and 1 both perfect */
+    CHECK_NEAR(score_f1_macro(gold, pred, idx, 3), 1.0, 0);
+    CHECK(isnan(score_f1_macro(gold, pred, NULL, 0)));
+    CHECK(score_is_mc_metric("f1") && score_is_mc_corpus_metric("f1") && !score_is_mc_corpus_metric("acc"));
+    score_mc s = {0};
+    double v;
+    CHECK(score_mc_metric(&s, "f1", &v) != 0); /* no per-doc value */
+}
+
 int main(void) {
     RUN(test_acc_ties_go_to_lowest);
     RUN(test_acc_norm_counts_code_points);
@@ -176,5 +215,7 @@ int main(void) {
     RUN(test_count_words);
     RUN(test_generation);
     RUN(test_generation_truthfulqa);
+    RUN(test_f1_macro_matches_sklearn);
+    RUN(test_f1_macro_resample_and_names);
     return check_summary_();
 }

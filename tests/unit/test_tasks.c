@@ -55,8 +55,8 @@ static int build(const task *t, int doc, int shots, uint64_t seed, task_request 
 }
 
 static void test_builtin_definitions(void) {
-    CHECK(task_registry_n_tasks(REG) == 57 + 45 + 45 + 7);
-    CHECK(task_registry_n_groups(REG) == 5 + 5 + 1 + 2);
+    CHECK(task_registry_n_tasks(REG) == 57 + 45 + 45 + 7 + 5);
+    CHECK(task_registry_n_groups(REG) == 5 + 5 + 1 + 2 + 1);
     for (int i = 0; i < task_registry_n_tasks(REG); i++) {
         task *t = task_registry_task(REG, i);
         char sha[65];

@@ -290,6 +290,7 @@ static void test_robustness(void) {
     char *p = golden_path("stories260K.gguf");
     fuzz_file(p, 3000, 60);
     free(p);
+    fuzz_file("tests/golden/quant/stories260K-q5_1.gguf", 500, 10); /* Q5_1 blocks, F16 ffn_down */
     p = vocab_path("ggml-vocab-llama-spm.gguf");
     fuzz_file(p, 500, 10);
     free(p);

@@ -3,6 +3,7 @@
  * place, the threads, the instruction set and the weight type. */
 #include <stdint.h>
 
+#include "../../common/fileio.h"
 #include "../../common/sb.h"
 #include "../../runners/transformer/compute/gemm.h"
 #include "../../runners/transformer/formats/quant.h"
@@ -143,6 +144,29 @@ static void test_quantized_is_the_chain(void) {
     free(q4k);
 }
 
+/* The other block types plug into the same panels: matrices cut from the
+ * blocks of tests/golden/quant/ (repeated to fill them), both paths. */
+static void test_more_types_are_the_chain(void) {
+    const ggml_type types[] = {GGML_Q4_1, GGML_Q5_0, GGML_Q5_1, GGML_IQ4_NL,
+                               GGML_Q2_K, GGML_Q3_K, GGML_Q5_K, GGML_IQ4_XS};
+    const char *files[] = {"q4_1", "q5_0", "q5_1", "iq4_nl", "q2_k", "q3_k", "q5_k", "iq4_xs"};
+    int in = 512, out = 35;
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+        char path[128], *blocks = NULL;
+        size_t len = 0, rb = 0;
+        cj_err e = {{0}};
+        snprintf(path, sizeof path, "tests/golden/quant/%s.blocks", files[i]);
+        CHECKF(cj_read_file(path, &blocks, &len, &e) == 0 && len > 0, "%s", e.msg);
+        if (!blocks) continue;
+        quant_nbytes(types[i], (uint64_t)in, &rb);
+        uint8_t *w = cj_xmalloc(rb * out);
+        for (size_t b = 0; b < rb * out; b++) w[b] = (uint8_t)blocks[b % len];
+        for (int n = 1; n <= 7; n += 3) check_mat(types[i], w, rb, in, out, n);
+        free(w);
+        free(blocks);
+    }
+}
+
 /* The OpenBLAS path computes the same product (not to the bit). */
 static void test_openblas_close(void) {
     int n = 33, in = 300, out = 70;
@@ -176,6 +200,7 @@ int main(void) {
     RUN(test_f32_is_the_chain);
     RUN(test_row_alone);
     RUN(test_quantized_is_the_chain);
+    RUN(test_more_types_are_the_chain);
     RUN(test_openblas_close);
     RUN(test_names);
     return check_summary_();

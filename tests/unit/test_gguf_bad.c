@@ -4,6 +4,7 @@
  * files) that must never crash. Well-formed files: test_gguf.c. */
 #include "../../runners/transformer/formats/gguf.h"
 
+#include <inttypes.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,6 +83,44 @@ typedef struct {
     const char *frag1, *frag2;
 } patch_case;
 
+/* t1 (34 bytes of data, the last tensor) retyped and reshaped: quantized
+ * data cut short by the end of the file, or rows that are not whole blocks. */
+static void test_quantized_t1(const sb *b, const base_offsets *o) {
+    const struct {
+        ggml_type type;
+        uint64_t ne0;
+        const char *frag;
+    } cases[] = {
+        {GGML_Q2_K, 256, "outside"},     /* 84 bytes */
+        {GGML_Q3_K, 256, "outside"},     /* 110 */
+        {GGML_Q5_1, 64, "outside"},      /* 48 */
+        {GGML_Q4_1, 64, "outside"},      /* 40 */
+        {GGML_IQ4_NL, 48, "not a multiple of the IQ4_NL block size 32"},
+        {GGML_Q5_0, 33, "not a multiple of the Q5_0 block size 32"},
+        {GGML_Q3_K, 288, "not a multiple of the Q3_K block size 256"},
+    };
+    for (int i = 0; i < N_OF(cases); i++) {
+        char *buf = malloc(b->len), what[64];
+        memcpy(buf, b->s, b->len);
+        put_le(buf + o->t1_ne0, cases[i].ne0, 8);
+        put_le(buf + o->t1_ne0 + 8, cases[i].type, 4);
+        snprintf(what, sizeof what, "t1 as %" PRIu64 " values of type %d", cases[i].ne0, (int)cases[i].type);
+        expect_refused(what, buf, b->len, "'t1'", cases[i].frag);
+        free(buf);
+    }
+    /* the same tensors whole are accepted */
+    char *buf = malloc(b->len);
+    memcpy(buf, b->s, b->len);
+    put_le(buf + o->t1_ne0, 32, 8);
+    put_le(buf + o->t1_ne0 + 8, GGML_Q5_1, 4); /* 24 of the 34 bytes */
+    gguf_ctx *g = NULL;
+    cj_err e = {{0}};
+    CHECKF(gguf_open_mem(buf, b->len, "mem.gguf", &g, &e) == 0, "Q5_1 t1: %s", e.msg);
+    CHECK(g && gguf_find_tensor(g, "t1")->nbytes == 24);
+    gguf_close(g);
+    free(buf);
+}
+
 static void test_malformed_fields(void) {
     sb b;
     sb_init(&b);
@@ -115,7 +154,10 @@ static void test_malformed_fields(void) {
         {"n_dims 0", T0ND, 0, 4, 0, "'t0'", "n_dims 0"},
         {"ne overflow", T0NE1, 0, 8, (uint64_t)1 << 62, "'t0'", "ne[1] = 4611686018427387904"},
         {"ne negative", T0NE0, 0, 8, UINT64_MAX, "'t0'", "ne[0]"},
-        {"type Q5_K", T0T, 0, 4, 13, "'t0'", "type 13 (Q5_K) is not supported"},
+        {"type IQ2_XXS", T0T, 0, 4, 16, "'t0'", "type 16 (IQ2_XXS) is not supported"},
+        {"type Q8_1", T0T, 0, 4, 9, "'t0'", "type 9 (Q8_1) is not supported"},
+        {"Q5_K row of 32", T1NE0, 8, 4, GGML_Q5_K, "'t1'", "not a multiple of the Q5_K block size 256"},
+        {"IQ4_XS row of 32", T1NE0, 8, 4, GGML_IQ4_XS, "'t1'", "not a multiple of the IQ4_XS block size 256"},
         {"type 1000", T0T, 0, 4, 1000, "'t0'", "type 1000"},
         {"row not whole blocks", T1NE0, 0, 8, 48, "'t1'", "not a multiple of the Q8_0 block size 32"},
         {"unaligned offset", T1OFF, 0, 8, 256 + 16, "'t1'", "not a multiple of the alignment 32"},
@@ -130,6 +172,7 @@ static void test_malformed_fields(void) {
         expect_refused(c->what, buf, b.len, c->frag1, c->frag2);
         free(buf);
     }
+    test_quantized_t1(&b, &o);
     expect_refused("truncated tensor info", b.s, o.t1_off + 3, "'t1'", "data offset truncated");
     expect_refused("tensor infos cannot fit", b.s, o.t1_ne0 + 3, "tensor count 2", "after the metadata");
     expect_refused("no data section", b.s, o.end_infos, "data section", NULL);
@@ -247,6 +290,7 @@ static void test_robustness(void) {
     char *p = golden_path("stories260K.gguf");
     fuzz_file(p, 3000, 60);
     free(p);
+    fuzz_file("tests/golden/quant/stories260K-q5_1.gguf", 500, 10); /* Q5_1 blocks, F16 ffn_down */
     p = vocab_path("ggml-vocab-llama-spm.gguf");
     fuzz_file(p, 500, 10);
     free(p);

@@ -26,15 +26,15 @@ static void test_block_sizes(void) {
     CHECK(quant_block_elems(GGML_Q4_0) == 32 && quant_block_bytes(GGML_Q4_0) == 18);
     CHECK(quant_block_elems(GGML_Q4_K) == 256 && quant_block_bytes(GGML_Q4_K) == 144);
     CHECK(quant_block_elems(GGML_Q6_K) == 256 && quant_block_bytes(GGML_Q6_K) == 210);
-    CHECK(quant_block_elems((ggml_type)13) == 0 && quant_block_bytes((ggml_type)13) == 0);
+    CHECK(quant_block_elems((ggml_type)16) == 0 && quant_block_bytes((ggml_type)16) == 0);
     CHECK_STR(quant_type_name(GGML_Q4_K), "Q4_K");
     CHECK_STR(quant_type_name(GGML_BF16), "BF16");
-    CHECK_STR(quant_type_name((ggml_type)13), "?");
+    CHECK_STR(quant_type_name((ggml_type)16), "?");
     size_t n = 0;
     CHECK(quant_nbytes(GGML_Q6_K, 512, &n) == 0 && n == 420);
     CHECK(quant_nbytes(GGML_F16, 7, &n) == 0 && n == 14);
     CHECK(quant_nbytes(GGML_Q4_0, 48, &n) == -1);              /* not a multiple of 32 */
-    CHECK(quant_nbytes((ggml_type)13, 256, &n) == -1);         /* unsupported */
+    CHECK(quant_nbytes((ggml_type)16, 256, &n) == -1);         /* unsupported */
     CHECK(quant_nbytes(GGML_F32, UINT64_MAX / 2, &n) == -1);   /* overflows size_t */
     CHECK(quant_nbytes(GGML_Q8_0, UINT64_MAX - 31, &n) == -1); /* (2^59 blocks) * 34 overflows */
 }

@@ -318,10 +318,7 @@ static int parse_alignment(parser *p) {
     return 0;
 }
 
-static int supported_type(uint32_t t) {
-    return t == GGML_F32 || t == GGML_F16 || t == GGML_BF16 || t == GGML_Q4_0 || t == GGML_Q8_0 || t == GGML_Q4_K ||
-           t == GGML_Q6_K;
-}
+static int supported_type(uint32_t t) { return t <= GGML_BF16 && quant_block_elems((ggml_type)t) != 0; }
 
 static const char *ggml_type_label(uint32_t t) {
     static const char *names[] = {"F32",     "F16",    "Q4_0",    "Q4_1",   "Q4_2",  "Q4_3",  "Q5_0",
@@ -361,8 +358,8 @@ static int rd_tensor_info(parser *p, int64_t i, gguf_tensor *t, uint64_t *offset
     uint32_t type;
     if (rd_u32(p, &type, "type") != 0) return -1;
     if (!supported_type(type))
-        return cj_fail(p->e, "%s: %s: tensor type %" PRIu32 " (%s) is not supported (F32, F16, BF16, Q8_0, Q4_0, "
-                             "Q4_K, Q6_K are)",
+        return cj_fail(p->e, "%s: %s: tensor type %" PRIu32 " (%s) is not supported (F32, F16, BF16, Q4_0, Q4_1, "
+                             "Q5_0, Q5_1, Q8_0, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS are)",
                        p->g->path, p->what, type, ggml_type_label(type));
     t->type = (ggml_type)type;
     int be = quant_block_elems(t->type);

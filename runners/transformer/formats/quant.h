@@ -1,7 +1,10 @@
 /* quant — block formats of ggml tensors, dequantized exactly as llama.cpp does.
  *
- * Types: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K (ggml numbering, gguf.h).
- * Rows of n elements must be a multiple of the block size (32 or 256). */
+ * Types: F32, F16, BF16; Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL (blocks of 32);
+ * Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS (blocks of 256); ggml numbering
+ * (gguf.h). Rows of n elements must be a multiple of the block size. Any
+ * block content is valid input: every bit pattern dequantizes to some float,
+ * exactly as ggml's dequantize_row_* would. */
 #ifndef CJ_QUANT_H
 #define CJ_QUANT_H
 

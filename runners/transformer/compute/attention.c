@@ -407,18 +407,20 @@ static inline void mix_g(const fwd *f, float *const *o, int ng, const float *res
 }
 #endif
 
-/* Attention of rows r .. r + nrow - 1 (nrow 1 or 2; two rows of one node
- * share their keys but the second row's own last one) for query heads
- * h0 .. h0 + ng - 1 of KV head kh. Two rows go through the kernels together
- * so that each key and value loaded serves both; every score and output is
- * the same instruction sequence as for one row alone. */
-static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int l, int r, int nrow, int kh,
+/* Attention of rows r .. r + nrow - 1 (nrow 1 or 2) for query heads
+ * h0 .. h0 + ng - 1 of KV head kh. Two rows share their chain of ranges:
+ * the chain's keys and values, loaded once, serve both. If they are two
+ * rows of one node (same own range but the second row's last key: `node`)
+ * the own range is shared too; else each row's own range goes alone (two
+ * sequences decoded together). Every score and output is the same
+ * instruction sequence as for one row alone. */
+static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int l, int r, int nrow, int node, int kh,
                                                                int h0, int ng, float *out, float *att) {
     int hd = f->m->hp.head_dim, nq = ng * nrow;
     float scale = 1.0f / sqrtf((float)hd);
     const float *kt = f->kc[l] + (size_t)kh * hd * f->kv_cap, *vc = f->vc[l] + (size_t)kh * hd;
     const int *rg = f->rng + 2 * (size_t)f->chain[r];
-    int nr = f->nchain[r], lo = f->kvlo[r], hi = f->kvrow[r] + 1;
+    int nr = f->nchain[r];
     const float *q[QMAX];
     float *a[QMAX], *o[QMAX];
     for (int k = 0; k < nq; k++) {
@@ -427,32 +429,44 @@ static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int
         a[k] = att + (size_t)k * f->att_stride;
         o[k] = out + row * f->q_dim + head * hd;
     }
-    int nk = 0;
+    int nk = 0; /* keys of the chain */
     for (int c = 0; c < nr; c++) {
         scores_g(f, q, nq, kt, rg[2 * c], rg[2 * c + 1], scale, a, nk);
         nk += rg[2 * c + 1] - rg[2 * c];
     }
-    scores_g(f, q, nq, kt, lo, hi, scale, a, nk);
-    nk += hi - lo;
-    if (nrow == 2) scores_g(f, q + ng, ng, kt, hi, hi + 1, scale, a + ng, nk);
+    int lo[2], hi[2];
+    for (int i = 0; i < nrow; i++) {
+        lo[i] = f->kvlo[r + i];
+        hi[i] = f->kvrow[r + i] + 1;
+    }
+    if (node) { /* the own range together, then the second row's own last key */
+        scores_g(f, q, nq, kt, lo[0], hi[0], scale, a, nk);
+        scores_g(f, q + ng, ng, kt, hi[0], hi[1], scale, a + ng, nk + hi[0] - lo[0]);
+    } else {
+        for (int i = 0; i < nrow; i++) scores_g(f, q + i * ng, ng, kt, lo[i], hi[i], scale, a + i * ng, nk);
+    }
     for (int k = 0; k < nq; k++) {
-        softmax8(a[k], nk + (k >= ng));
+        softmax8(a[k], nk + hi[k / ng] - lo[k / ng]);
         memset(o[k], 0, (size_t)hd * sizeof(float));
     }
-    nk = 0;
+    int mk = 0;
     for (int c = 0; c < nr; c++) {
-        mix_g(f, o, nq, vc, rg[2 * c], rg[2 * c + 1], a, nk);
-        nk += rg[2 * c + 1] - rg[2 * c];
+        mix_g(f, o, nq, vc, rg[2 * c], rg[2 * c + 1], a, mk);
+        mk += rg[2 * c + 1] - rg[2 * c];
     }
-    mix_g(f, o, nq, vc, lo, hi, a, nk);
-    if (nrow == 2) mix_g(f, o + ng, ng, vc, hi, hi + 1, a + ng, nk + hi - lo);
+    if (node) {
+        mix_g(f, o, nq, vc, lo[0], hi[0], a, nk);
+        mix_g(f, o + ng, ng, vc, hi[0], hi[1], a + ng, nk + hi[0] - lo[0]);
+    } else {
+        for (int i = 0; i < nrow; i++) mix_g(f, o + i * ng, ng, vc, lo[i], hi[i], a + i * ng, nk);
+    }
 }
 
 /* Causal GQA attention of rows [r0, r1), reading keys/values of layer l
  * from the cache: row r attends to its shared ranges (rng[chain[r]] ..,
  * root first) and then to its own rows [kvlo[r], kvrow[r]]; writes the
- * [q_dim] outputs into out. att: scratch for QMAX rows of scores. Rows of
- * one node (same ranges, consecutive positions) go in pairs. */
+ * [q_dim] outputs into out. att: scratch for QMAX rows of scores. Rows that
+ * share their chain go in pairs. */
 static void attention_rows(const fwd *f, int l, int r0, int r1, float *out, float *att) {
     const model_hparams *hp = &f->m->hp;
     int group = hp->n_heads / hp->n_kv_heads;
@@ -461,24 +475,22 @@ static void attention_rows(const fwd *f, int l, int r0, int r1, float *out, floa
      * one head's stay there while every row reads them. */
     for (int kh = 0; kh < hp->n_kv_heads; kh++)
         for (int r = r0; r < r1;) {
-            int nrow = r + 1 < r1 && f->chain[r + 1] == f->chain[r] && f->nchain[r + 1] == f->nchain[r] &&
-                               f->kvlo[r + 1] == f->kvlo[r] && f->kvrow[r + 1] == f->kvrow[r] + 1
-                           ? 2
-                           : 1;
+            int pair = r + 1 < r1 && f->chain[r + 1] == f->chain[r] && f->nchain[r + 1] == f->nchain[r];
+            int node = pair && f->kvlo[r + 1] == f->kvlo[r] && f->kvrow[r + 1] == f->kvrow[r] + 1;
             for (int g0 = 0; g0 < group; g0 += GMAX) {
                 int h0 = kh * group + g0;
-                switch ((nrow - 1) * GMAX + imin(GMAX, group - g0)) { /* constant counts: the loops unroll */
-                case 1: attend_heads(f, l, r, 1, kh, h0, 1, out, att); break;
-                case 2: attend_heads(f, l, r, 1, kh, h0, 2, out, att); break;
-                case 3: attend_heads(f, l, r, 1, kh, h0, 3, out, att); break;
-                case 4: attend_heads(f, l, r, 1, kh, h0, 4, out, att); break;
-                case 5: attend_heads(f, l, r, 2, kh, h0, 1, out, att); break;
-                case 6: attend_heads(f, l, r, 2, kh, h0, 2, out, att); break;
-                case 7: attend_heads(f, l, r, 2, kh, h0, 3, out, att); break;
-                default: attend_heads(f, l, r, 2, kh, h0, 4, out, att); break;
+                switch (pair * GMAX + imin(GMAX, group - g0)) { /* constant counts: the loops unroll */
+                case 1: attend_heads(f, l, r, 1, 0, kh, h0, 1, out, att); break;
+                case 2: attend_heads(f, l, r, 1, 0, kh, h0, 2, out, att); break;
+                case 3: attend_heads(f, l, r, 1, 0, kh, h0, 3, out, att); break;
+                case 4: attend_heads(f, l, r, 1, 0, kh, h0, 4, out, att); break;
+                case 5: attend_heads(f, l, r, 2, node, kh, h0, 1, out, att); break;
+                case 6: attend_heads(f, l, r, 2, node, kh, h0, 2, out, att); break;
+                case 7: attend_heads(f, l, r, 2, node, kh, h0, 3, out, att); break;
+                default: attend_heads(f, l, r, 2, node, kh, h0, 4, out, att); break;
                 }
             }
-            r += nrow;
+            r += 1 + pair;
         }
 }
 

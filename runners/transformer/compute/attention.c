@@ -467,13 +467,13 @@ static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int
  * root first) and then to its own rows [kvlo[r], kvrow[r]]; writes the
  * [q_dim] outputs into out. att: scratch for QMAX rows of scores. Rows that
  * share their chain go in pairs. */
-static void attention_rows(const fwd *f, int l, int r0, int r1, float *out, float *att) {
+static void attention_rows(const fwd *f, int l, int r0, int r1, int kh0, int kh1, float *out, float *att) {
     const model_hparams *hp = &f->m->hp;
     int group = hp->n_heads / hp->n_kv_heads;
     /* KV heads outermost: a layer's keys and values of all heads outgrow
      * L2 at long contexts (3 MB for the SmolLM shape at 2,048 positions);
      * one head's stay there while every row reads them. */
-    for (int kh = 0; kh < hp->n_kv_heads; kh++)
+    for (int kh = kh0; kh < kh1; kh++)
         for (int r = r0; r < r1;) {
             int pair = r + 1 < r1 && f->chain[r + 1] == f->chain[r] && f->nchain[r + 1] == f->nchain[r];
             int node = pair && f->kvlo[r + 1] == f->kvlo[r] && f->kvrow[r + 1] == f->kvrow[r] + 1;
@@ -496,30 +496,38 @@ static void attention_rows(const fwd *f, int l, int r0, int r1, float *out, floa
 
 typedef struct {
     const fwd *f;
-    int l, r0, r1;
+    int l, r0, r1, kh0, kh1;
     float *out, *att;
 } att_job;
 
 static void *attention_worker(void *arg) {
     att_job *j = arg;
-    attention_rows(j->f, j->l, j->r0, j->r1, j->out, j->att);
+    attention_rows(j->f, j->l, j->r0, j->r1, j->kh0, j->kh1, j->out, j->att);
     return NULL;
 }
 
-/* Attention of rows [0, n). Rows are independent, so with several threads
- * each takes a contiguous range of about equal work (a row attends to
- * pos + 1 keys); a row's result is the same whichever thread computes it.
- * Small calls (decoding) stay on the calling thread. */
+/* Attention of rows [0, n). Rows and KV heads are independent, so with
+ * several threads each takes a contiguous range of rows of about equal
+ * work (a row attends to pos + 1 keys) or, when there are fewer rows than
+ * threads (decoding one sequence), a range of KV heads; a row's result is
+ * the same whichever thread computes it. Small calls stay on the calling
+ * thread. */
 void fwd_attention(fwd *f, int l, int n, float *out) {
-    int nt = imin(f->threads, MAX_ATT_THREADS);
+    int nt = imin(f->threads, MAX_ATT_THREADS), nkv = f->m->hp.n_kv_heads;
     double work = 0;
     for (int r = 0; r < n; r++) work += (double)f->pos[r] + 1;
     work *= (double)f->q_dim;
-    if (nt < 2 || work < ATT_PARALLEL_MIN) {
-        attention_rows(f, l, 0, n, out, f->att[0]);
+    if (nt < 2 || work < ATT_PARALLEL_MIN || (n < nt && nkv < 2)) {
+        attention_rows(f, l, 0, n, 0, nkv, out, f->att[0]);
         return;
     }
     att_job jobs[MAX_ATT_THREADS];
+    if (n < nt) {
+        nt = imin(nt, nkv);
+        for (int t = 0; t < nt; t++) jobs[t] = (att_job){f, l, 0, n, nkv * t / nt, nkv * (t + 1) / nt, out, f->att[t]};
+        pool_fan_out(attention_worker, jobs, sizeof *jobs, nt);
+        return;
+    }
     double per = work / nt, acc = 0;
     int r = 0;
     for (int t = 0; t < nt; t++) {
@@ -532,7 +540,7 @@ void fwd_attention(fwd *f, int l, int n, float *out) {
                 r++;
             }
         }
-        jobs[t] = (att_job){f, l, r0, r, out, f->att[t]};
+        jobs[t] = (att_job){f, l, r0, r, 0, nkv, out, f->att[t]};
     }
     pool_fan_out(attention_worker, jobs, sizeof *jobs, nt);
 }

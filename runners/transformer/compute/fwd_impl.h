@@ -15,9 +15,10 @@
 #include "pool.h"
 
 /* Attention runs on up to this many threads, when a call has at least
- * this much work (query components x keys); decoding stays serial. */
+ * this much work (query components x keys): a token decoded at a few
+ * hundred positions pays for starting them. */
 #define MAX_ATT_THREADS POOL_MAX
-#define ATT_PARALLEL_MIN (1 << 20)
+#define ATT_PARALLEL_MIN (1 << 17)
 /* The per-row steps between products take a thread per this many rows. */
 #define ROWS_PER_THREAD_MIN 32
 /* Up to this many query heads of one KV head are handled together, so that

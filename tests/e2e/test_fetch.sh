@@ -63,7 +63,7 @@ if grep -q "offline or server unreachable" "$TMP/err"; then pass fetch_dead_serv
 expect fetch_unknown_name 2 "$CJ" fetch no_such_task --dir "$TMP/d5"
 
 # run on a task whose data is absent names the fetch to run.
-"$CJ" run -m "$ASSETS/models/stories260K/stories260K.bin" --tokenizer "$ASSETS/models/stories260K/tok512.bin" \
+"$CJ" run -m assets/models/stories260K/stories260K.bin --tokenizer assets/models/stories260K/tok512.bin \
     --tasks arc_easy --limit 1 --data-dir "$TMP/empty" --db "$TMP/r.db" -q >"$TMP/out" 2>&1
 if grep -q "chaejeom fetch arc" "$TMP/out"; then pass run_missing_data_hint; else fail run_missing_data_hint "$(cat "$TMP/out")"; fi
 exit $e2e_fail

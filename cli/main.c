@@ -17,6 +17,7 @@ static const command COMMANDS[] = {
     {"show", cmd_show, "show one run's results"},
     {"compare", cmd_compare, "paired comparison of two runs; exit 1 on a significant regression"},
     {"report", cmd_report, "Markdown/HTML report with gnuplot charts"},
+    {"fetch", cmd_fetch, "download tasks' datasets from their public homes (pinned sha256)"},
     {"tasks", cmd_tasks, "list built-in tasks and groups"},
     {"prompt", cmd_prompt, "print the exact context of one doc of a task"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},

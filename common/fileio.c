@@ -111,6 +111,24 @@ int cj_is_file(const char *path) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+int cj_mkdirs(const char *dir, cj_err *e) {
+    if (!*dir) return cj_fail(e, "cannot create a folder with an empty name");
+    char *p = cj_xstrdup(dir);
+    for (char *s = p + 1; ; s++) {
+        if (*s && *s != '/') continue;
+        char c = *s;
+        *s = 0;
+        if (mkdir(p, 0755) && errno != EEXIST) {
+            int rc = cj_fail(e, "%s: cannot create folder: %s", p, strerror(errno));
+            free(p);
+            return rc;
+        }
+        if (!(*s = c)) break;
+    }
+    free(p);
+    return cj_is_dir(dir) ? 0 : cj_fail(e, "%s: exists and is not a folder", dir);
+}
+
 char *cj_path_join(const char *a, const char *b) {
     sb s;
     sb_init(&s);

@@ -47,6 +47,9 @@ char *cj_golden_dir(void);
 char *cj_asset_path(const char *rel);
 char *cj_golden_path(const char *rel);
 
+/* Creates dir and its missing parents (mkdir -p), mode 0755. */
+int cj_mkdirs(const char *dir, cj_err *e);
+
 /* malloc'd "a/b" (caller frees). */
 char *cj_path_join(const char *a, const char *b);
 

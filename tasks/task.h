@@ -51,6 +51,8 @@ int task_select(const task_registry *r, const char *list, task ***tasks, int *n_
                 int *n_groups, cj_err *e);
 
 /* Definition. */
+int task_n_splits(const task *t);
+const char *task_split_path(const task *t, int i); /* relative to the datasets root */
 const char *task_name(const task *t);
 task_output task_output_type(const task *t);
 const char *task_version(const task *t);

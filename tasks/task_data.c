@@ -16,6 +16,15 @@ static int read_split(task *t, int split, const char *data_dir, json_t **docs, c
     ds_csv_opts o = {t->csv_header, (const char *const *)t->columns, t->n_columns, t->csv_delimiter,
                      t->csv_no_quoting};
     char sha[65];
+    if (!cj_is_file(path)) {
+        /* The first folder of a split's path is its dataset, the name `fetch` takes. */
+        const char *rel = t->splits[split].path, *slash = strchr(rel, '/');
+        int rc = cj_fail(e, "%s: split '%s': %s not found; download it with `chaejeom fetch %.*s` "
+                         "(into ~/.cache/chaejeom/datasets) or point --data-dir at a folder that has it",
+                         t->def_path, t->splits[split].name, path, slash ? (int)(slash - rel) : (int)strlen(rel), rel);
+        free(path);
+        return rc;
+    }
     int rc = ds_read(path, t->format, t->format == DS_CSV ? &o : NULL, docs, sha, e);
     if (!rc && t->n_list_fields)
         if ((rc = ds_list_fields(path, *docs, (const char *const *)t->list_fields, t->n_list_fields, e))) {
@@ -61,6 +70,9 @@ int task_load_data(task *t, const char *data_dir, cj_err *e) {
     t->loaded = 1;
     return 0;
 }
+
+int task_n_splits(const task *t) { return t->n_splits; }
+const char *task_split_path(const task *t, int i) { return i >= 0 && i < t->n_splits ? t->splits[i].path : NULL; }
 
 int task_n_docs(const task *t) { return t->docs ? (int)json_array_size(t->docs) : 0; }
 const char *task_doc_id(const task *t, int i) { return i >= 0 && i < task_n_docs(t) ? t->doc_ids[i] : NULL; }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # run.sh — `make bench`: the machine and commit, a check that the generated
-# benchmark models load and score, then bench/prefill.sh and bench/mmlu.sh
-# on its two samples (whole subjects first, then spread; quick: one).
+# benchmark models load and score, then bench/prefill.sh, bench/mmlu.sh on
+# its two samples (whole subjects first, then spread; quick: one) and
+# bench/gen.sh.
 # BENCH_QUICK=1 for a short run; see bench/lib.sh for the environment.
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -43,4 +44,6 @@ if [ "$BENCH_QUICK" != 1 ]; then
     echo
     BENCH_MMLU_SAMPLE=spread sh bench/mmlu.sh || status=1
 fi
+echo
+sh bench/gen.sh || status=1
 exit $status

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Generative tasks end to end on stories260K: truthfulqa_gen and
 # kmmlu_direct store generations, metrics and latency rows; greedy answers
-# repeat across fresh databases; sampling repeats with the same seed and
+# repeat across fresh databases, and across bulk and one-at-a-time decoding; sampling repeats with the same seed and
 # changes with another; every latency row's units agree (tokens/s x
 # seconds = tokens); multiple-choice tasks get calibration metrics; show
 # prints the hallucination, calibration and latency sections.
@@ -83,6 +83,24 @@ check gen_kmmlu_direct_exact_match "$TMP/k.db" "SELECT count(*) = 225 AND sum(ex
 check gen_kmmlu_direct_abstention "$TMP/k.db" "SELECT count(*) = 2 FROM metrics WHERE task = 'kmmlu_direct'
     AND metric IN ('abstain_rate', 'hallucination_rate')"
 
+# --- bulk decoding: the same texts one at a time, together and sampled --------------
+BOTH="--tasks truthfulqa_gen,kmmlu_direct --limit 3 --shots 0 --max-gen-tokens 24"
+expect gen_bulk_together 0 run "$TMP/g64.db" $BOTH --batch 64
+expect gen_bulk_one_at_a_time 0 run "$TMP/g1.db" $BOTH --gen-batch 1 --no-prefix-cache
+expect gen_bulk_seven 0 run "$TMP/g7.db" $BOTH --batch 64 --gen-batch 7 -t 1
+gens() { q "$1" "SELECT group_concat(task || doc_id || '=' || n_tokens || finish_reason || text, '|')
+    FROM (SELECT * FROM generations ORDER BY task, doc_id)"; }
+[ -n "$(gens "$TMP/g1.db")" ] && [ "$(gens "$TMP/g64.db")" = "$(gens "$TMP/g1.db")" ] &&
+    [ "$(gens "$TMP/g7.db")" = "$(gens "$TMP/g1.db")" ] && pass gen_bulk_same_texts ||
+    fail gen_bulk_same_texts "$(gens "$TMP/g64.db" | head -c 300) vs $(gens "$TMP/g1.db" | head -c 300)"
+check gen_bulk_ttft_per_doc "$TMP/g64.db" "SELECT count(*) = 138 AND sum(ttft_s > 0 AND ttft_s <= wall_s
+    AND decode_tokens > 0) = count(*) FROM latency"
+SAMPLED="--tasks truthfulqa_gen --limit 6 --max-gen-tokens 16 --temperature 0.9 --gen-seed 5"
+expect gen_bulk_sampled_together 0 run "$TMP/gs64.db" $SAMPLED --batch 64
+expect gen_bulk_sampled_alone 0 run "$TMP/gs1.db" $SAMPLED --gen-batch 1
+[ "$(gens "$TMP/gs64.db")" = "$(gens "$TMP/gs1.db")" ] && pass gen_bulk_sampled_same_texts ||
+    fail gen_bulk_sampled_same_texts
+
 # --- multiple choice: calibration next to accuracy -----------------------------------
 expect gen_mc_calibration 0 run "$TMP/m.db" --tasks hallucination --limit 5 --max-gen-tokens 8
 check calib_metrics "$TMP/m.db" "SELECT count(*) = 3 FROM metrics WHERE task = 'truthfulqa_mc1'
@@ -100,7 +118,7 @@ grep -q '"prefill_tok_s"' "$TMP/out" && grep -q '"peak_rss_bytes"' "$TMP/out" &&
     fail show_json_latency_content
 
 # --- every latency row in every database has consistent units ---------------------------
-for d in a b s1 s2 k m; do
+for d in a b s1 s2 k m g64 g1; do
     check "latency_units_$d" "$TMP/$d.db" "$UNITS"
     check "latency_summary_units_$d" "$TMP/$d.db" "$SUMMARY"
 done

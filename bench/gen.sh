@@ -1,0 +1,107 @@
+#!/bin/sh
+# gen.sh — GSM8K-shaped generation: questions/s and generated tokens/s for
+# ours (every question of a call decoded together, the 8-shot block
+# computed once), ours one question at a time (--gen-batch 1
+# --no-prefix-cache: each prompt in full, one sequence per step, as
+# generation ran before bulk decoding), and llama.cpp (llama-cpp-python, one
+# sequence, with its prompt cache reusing the shared block), on the same
+# GGUF, thread count and prompts, in one run.
+#
+# Prompts: the first 8 GSM8K train questions with their worked answers
+# ("Question: ..\nAnswer: ..", about 900 tokens), then a test question;
+# greedy, up to BENCH_GEN_MAX_NEW tokens, stop at "Question:" (bench/gen.c).
+# The benchmark models have random weights, so every answer runs to the
+# limit (or to an end-of-generation token): the cost per question is that
+# of the limit.
+#
+# Ours runs BENCH_GEN_QUESTIONS questions; the two baselines cost the same
+# per question however many there are, so they run on the first
+# BENCH_GEN_BASE of them. On those, ours and ours one-at-a-time must give
+# the same texts byte for byte (exit 1 otherwise); llama.cpp's agreement is
+# printed as a second opinion. A last measure, single-sequence decoding:
+# ours with --gen-batch 1 and the prefix kept between questions (what
+# llama.cpp's prompt cache does) in generated tokens/s against llama.cpp's.
+#
+# Environment (see bench/lib.sh for the common ones):
+#   BENCH_GEN_SHAPES     default "smollm-135m tinyllama-1.1b" (quick: smollm-135m)
+#   BENCH_GEN_QUESTIONS  default 64 (quick: 16)
+#   BENCH_GEN_MAX_NEW    default 128 (quick: 32)
+#   BENCH_GEN_BASE       default 4 (quick: 2)
+#
+# The last line (of the last shape) reads
+#   questions/s ours=Q1 one_at_a_time=Q2 llama.cpp=Q3 ratio_vs_llamacpp=R1 ratio_vs_one_at_a_time=R2
+# with llama.cpp=absent and ratio_vs_llamacpp=na when the peer is not installed.
+set -u
+cd "$(dirname "$0")/.." || exit 2
+. bench/lib.sh
+bench_need_tools
+[ -x "$TOOLS/gen" ] || bench_die "$TOOLS/gen is missing (make BUILD=$BUILD bench-tools)"
+
+if [ "$BENCH_QUICK" = 1 ]; then
+    shapes=${BENCH_GEN_SHAPES:-smollm-135m} nq=${BENCH_GEN_QUESTIONS:-16}
+    max_new=${BENCH_GEN_MAX_NEW:-32} base=${BENCH_GEN_BASE:-2}
+else
+    shapes=${BENCH_GEN_SHAPES:-smollm-135m tinyllama-1.1b} nq=${BENCH_GEN_QUESTIONS:-64}
+    max_new=${BENCH_GEN_MAX_NEW:-128} base=${BENCH_GEN_BASE:-4}
+fi
+t=$BENCH_THREADS
+data=$ASSETS/datasets
+[ -f "$data/gsm8k/train.jsonl" ] || bench_die "$data/gsm8k is missing (set CHAEJEOM_ASSETS)"
+work=$(mktemp -d "${TMPDIR:-/tmp}/chaejeom-gen.XXXXXX") || exit 2
+trap 'rm -rf "$work"' EXIT INT TERM
+py=$CHAEJEOM_CACHE/venv/bin/python
+status=0
+
+for shape in $shapes; do
+    model=$(bench_model "$shape" "$BENCH_TYPE") || exit 2
+    common="--data $data --max-new $max_new -t $t"
+    echo "gen: $shape $BENCH_TYPE, threads=$t, 8-shot GSM8K prompts, max_new=$max_new;" \
+        "ours on $nq questions, the baselines on the first $base"
+    # shellcheck disable=SC2086 # $common is a list of options
+    ours=$("$TOOLS/gen" -m "$model" $common --questions "$nq" --batch "$nq" --gen-batch "$nq" \
+        --out "$work/ours.txt" | tail -n 1)
+    # shellcheck disable=SC2086
+    one=$("$TOOLS/gen" -m "$model" $common --questions "$base" --batch 1 --gen-batch 1 --no-prefix-cache \
+        --dump "$work/prompts.jsonl" --out "$work/one.txt" | tail -n 1)
+    # shellcheck disable=SC2086
+    single=$("$TOOLS/gen" -m "$model" $common --questions "$base" --batch 1 --gen-batch 1 | tail -n 1)
+    case "$ours$one$single" in *gen:*gen:*gen:*) ;; *) bench_die "gen failed" ;; esac
+    echo "ours           $ours"
+    echo "one-at-a-time  $one"
+    echo "single, kept   $single"
+    same=$(head -n "$base" "$work/ours.txt" | cmp -s - "$work/one.txt" && echo yes || echo NO)
+    echo "ours vs one-at-a-time on $base questions: identical texts=$same"
+    [ "$same" = yes ] || status=1
+
+    peer=""
+    if [ -x "$py" ]; then
+        peer=$("$py" bench/peer/gen.py "$model" "$work/prompts.jsonl" "$t" "$work/peer.txt" 2>"$work/peer.err" | tail -n 1)
+        case "$peer" in
+        peer:*) echo "llama.cpp      $peer"
+            agree=$(awk 'FNR == NR { t[$1] = $0; next } { n++; s += (t[$1] == $0) } END { printf "%d of %d", s, n }' \
+                "$work/one.txt" "$work/peer.txt")
+            echo "llama.cpp's texts equal ours on $agree questions (it computes in other precisions)" ;;
+        "peer absent"*) echo "$peer"; peer="" ;;
+        *) echo "llama.cpp peer failed: $(tail -n 3 "$work/peer.err")"; peer="" ;;
+        esac
+    else
+        echo "peer absent: no $py (run bench/peer/install.sh)"
+    fi
+    q1=$(bench_field "$ours" qps)
+    q2=$(bench_field "$one" qps)
+    echo "generated tokens/s ours=$(bench_field "$ours" tok_s) one_at_a_time=$(bench_field "$one" tok_s)" \
+        "llama.cpp=$( [ -n "$peer" ] && bench_field "$peer" tok_s || echo absent)"
+    if [ -n "$peer" ]; then
+        q3=$(bench_field "$peer" qps)
+        r1=$(awk -v a="$q1" -v b="$q3" 'BEGIN { printf "%.2f", a / b }')
+        echo "single-sequence decode tokens/s ours=$(bench_field "$single" tok_s) llama.cpp=$(bench_field "$peer" tok_s)" \
+            "ratio=$(awk -v a="$(bench_field "$single" tok_s)" -v b="$(bench_field "$peer" tok_s)" 'BEGIN { printf "%.2f", a / b }')"
+    else
+        q3=absent
+        r1=na
+    fi
+    r2=$(awk -v a="$q1" -v b="$q2" 'BEGIN { printf "%.2f", a / b }')
+    echo "questions/s ours=$q1 one_at_a_time=$q2 llama.cpp=$q3 ratio_vs_llamacpp=$r1 ratio_vs_one_at_a_time=$r2"
+    echo
+done
+exit $status

@@ -41,7 +41,7 @@ static int print_task(task *t, int count, const char *data_dir, cj_err *e) {
         printf(" %7d", task_n_docs(t));
     }
     printf("  %-7s ", task_version(t));
-    for (int m = 0; m < task_n_metrics(t); m++) printf("%s%s", m ? "," : "", task_metric(t, m));
+    for (int m = 0; m < task_n_metrics(t); m++) printf("%s%s", m ? " " : "", task_metric(t, m));
     putchar('\n');
     return 0;
 }

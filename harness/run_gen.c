@@ -84,13 +84,20 @@ static json_t *str_array(char *const *v, int n) {
     return a;
 }
 
-/* The task's metrics of one scored doc, as a JSON object (malloc'd). */
+/* The task's metrics of one scored doc, as a JSON object (malloc'd); with
+ * named filters, also each filter's answer under "answers". */
 static char *scores_json(const task *t, const score_gen *sg) {
     json_t *scores = json_object();
     for (int m = 0; m < task_n_metrics(t); m++) {
         double v;
         if (score_gen_metric(sg, task_metric(t, m), &v)) continue;
         json_object_set_new(scores, task_metric(t, m), isnan(v) ? json_null() : json_real(v));
+    }
+    if (sg->filters && sg->filters[0].name) {
+        json_t *answers = json_object();
+        for (int k = 0; k < sg->n_answers; k++)
+            json_object_set_new(answers, sg->filters[k].name, json_string(sg->answers[k].answer));
+        json_object_set_new(scores, "answers", answers);
     }
     char *txt = run_json_dump(scores, JSON_COMPACT);
     json_decref(scores);
@@ -138,7 +145,8 @@ static int write_gen(run_ctx *c, task *t, const gdoc *d, cj_err *e) {
                      .prompt_hash = d->prompt_hash, .target = -1, .target_text = q->gold_text, .pred = -1};
     store_generation gr = {
         .task = name, .doc_id = doc_id, .text = d->res.text, .n_tokens = d->res.n_tokens,
-        .finish = d->res.finish, .answer = sg.answer, .exact_match = sg.exact_match, .f1 = sg.f1,
+        .finish = d->res.finish, .answer = sg.answers[0].answer,
+        .exact_match = sg.answers[0].exact_match, .f1 = sg.answers[0].f1,
         .abstained = sg.abstained, .correct = sg.correct, .scores = scores_txt, .refs = refs_txt,
     };
     rc = store_put_doc(c->s, c->run_id, &row, e) || store_put_generation(c->s, c->run_id, &gr, e) ? -1 : 0;

@@ -165,30 +165,42 @@ long score_count_words(const char *s) {
 
 /* --- generation ---------------------------------------------------------------- */
 
-int score_gen_doc(const char *text, const score_gen_refs *refs, const task_gen_opts *o, score_gen *out, cj_err *e) {
-    memset(out, 0, sizeof *out);
-    out->exact_match = out->f1 = NAN;
-    out->abstained = out->correct = -1;
-    for (int i = 0; i < 12; i++) out->tqa[i] = NAN;
-    if (o->filter_regex) {
-        if (tm_regex_extract(text, o->filter_regex, o->group_select, o->filter_fallback, &out->answer, e))
-            return cj_wrap(e, "filter");
-    } else {
-        out->answer = cj_xstrdup(text);
-    }
+/* One answer's scores against the references. */
+static int score_answer(score_gen_answer *a, const score_gen_refs *refs, const task_gen_opts *o, cj_err *e) {
     if (refs->gold) {
         tm_em_opts em = {o->ignore_case, o->ignore_punctuation, o->ignore_numbers, o->regexes_to_ignore,
                          o->n_regexes_to_ignore};
-        if (tm_exact_match(out->answer, refs->gold, &em, &out->exact_match, e)) goto fail;
-        out->f1 = tm_token_f1(out->answer, refs->gold);
+        if (tm_exact_match(a->answer, refs->gold, &em, &a->exact_match, e)) return -1;
+        a->f1 = tm_token_f1(a->answer, refs->gold);
     }
     if (refs->refs_correct) {
         tqa_gen_scores t;
-        if (tqa_gen_score(out->answer, refs->refs_correct, refs->n_refs_correct, refs->refs_incorrect,
+        if (tqa_gen_score(a->answer, refs->refs_correct, refs->n_refs_correct, refs->refs_incorrect,
                           refs->n_refs_incorrect, &t, e))
+            return -1;
+        a->has_tqa = 1;
+        for (int i = 0; tqa_gen_metric_names[i]; i++) tqa_gen_metric(&t, tqa_gen_metric_names[i], &a->tqa[i]);
+    }
+    return 0;
+}
+
+int score_gen_doc(const char *text, const score_gen_refs *refs, const task_gen_opts *o, score_gen *out, cj_err *e) {
+    memset(out, 0, sizeof *out);
+    out->abstained = out->correct = -1;
+    out->filters = o->n_filters ? o->filters : NULL;
+    out->n_answers = o->n_filters ? o->n_filters : 1;
+    out->answers = cj_xcalloc((size_t)out->n_answers, sizeof *out->answers);
+    for (int k = 0; k < out->n_answers; k++) {
+        score_gen_answer *a = &out->answers[k];
+        a->exact_match = a->f1 = NAN;
+        for (int i = 0; i < 12; i++) a->tqa[i] = NAN;
+        const task_filter *f = out->filters ? &out->filters[k] : NULL;
+        if (f && tm_regex_extract(text, f->regex, f->group_select, f->fallback, &a->answer, e)) {
+            cj_wrap(e, "filter %s", f->name ? f->name : "");
             goto fail;
-        out->has_tqa = 1;
-        for (int i = 0; tqa_gen_metric_names[i]; i++) tqa_gen_metric(&t, tqa_gen_metric_names[i], &out->tqa[i]);
+        }
+        if (!f) a->answer = cj_xstrdup(text);
+        if (score_answer(a, refs, o, e)) goto fail;
     }
     if (o->n_abstention) {
         int a;
@@ -204,17 +216,20 @@ fail:
 }
 
 void score_gen_clear(score_gen *s) {
-    free(s->answer);
-    s->answer = NULL;
+    for (int k = 0; k < s->n_answers; k++) free(s->answers[k].answer);
+    free(s->answers);
+    s->answers = NULL;
+    s->n_answers = 0;
 }
 
-int score_gen_metric(const score_gen *s, const char *metric, double *value) {
-    if (!strcmp(metric, "exact_match")) *value = s->exact_match;
-    else if (!strcmp(metric, "f1")) *value = s->f1;
+/* A per-answer metric by its name without the filter; -1 for another name. */
+static int answer_metric(const score_gen_answer *a, const char *m, size_t len, double *value) {
+    if (len == 11 && !strncmp(m, "exact_match", len)) *value = a->exact_match;
+    else if (len == 2 && !strncmp(m, "f1", len)) *value = a->f1;
     else {
         for (int i = 0; tqa_gen_metric_names[i]; i++)
-            if (!strcmp(metric, tqa_gen_metric_names[i])) {
-                *value = s->tqa[i];
+            if (strlen(tqa_gen_metric_names[i]) == len && !strncmp(m, tqa_gen_metric_names[i], len)) {
+                *value = a->tqa[i];
                 return 0;
             }
         return -1;
@@ -222,8 +237,18 @@ int score_gen_metric(const score_gen *s, const char *metric, double *value) {
     return 0;
 }
 
+int score_gen_metric(const score_gen *s, const char *metric, double *value) {
+    const char *comma = strchr(metric, ',');
+    size_t len = comma ? (size_t)(comma - metric) : strlen(metric);
+    int k = comma ? -1 : 0;
+    for (int i = 0; comma && s->filters && i < s->n_answers && k < 0; i++)
+        if (s->filters[i].name && !strcmp(s->filters[i].name, comma + 1)) k = i;
+    if (k < 0 || k >= s->n_answers) return -1;
+    return answer_metric(&s->answers[k], metric, len, value);
+}
+
 int score_is_gen_metric(const char *metric) {
-    score_gen s = {0};
+    score_gen_answer a = {0};
     double v;
-    return score_gen_metric(&s, metric, &v) == 0;
+    return answer_metric(&a, metric, strcspn(metric, ","), &v) == 0;
 }

@@ -18,7 +18,7 @@
  *   bits_per_byte     -sum ll / sum bytes / ln 2
  *   token_perplexity  exp(-sum ll / sum tokens)
  * A choice with zero chars (bytes) is divided by 1, not 0. Pure functions;
- * nothing allocates (except score_gen_doc's answer). */
+ * nothing allocates (except score_gen_doc's answers). */
 #ifndef CJ_SCORE_H
 #define CJ_SCORE_H
 
@@ -81,16 +81,18 @@ int score_is_mc_corpus_metric(const char *metric);
 int score_is_mc_metric(const char *metric);
 int score_is_rolling_metric(const char *metric);
 
-/* Generation (generate_until), one doc:
- *   answer       the generation after answer extraction: lm-eval's regex
- *                filter (textmetrics tm_regex_extract) when the task has
- *                one, else the generation as it is
+/* Generation (generate_until), one doc. Each of the task's filters
+ * (task_filter; none: the whole generation) gives one answer, and each
+ * answer its own scores:
+ *   answer       the generation after the filter: lm-eval's regex filter
+ *                (textmetrics tm_regex_extract) then take_first
  *   exact_match  the answer equals the gold text after the task's
  *                normalisations (lm-eval's / HF evaluate's exact_match)
  *   f1           SQuAD token F1 of the answer against the gold text
  *   bleu_*, rouge*_*  lm-eval's truthfulqa_gen scores of the answer against
  *                the correct and incorrect references (truthfulqa_gen.h);
  *                the references are used as given
+ * and for the doc:
  *   abstained    the generation (before extraction, so that an extracted
  *                letter does not hide "I don't know") matches one of the
  *                task's abstention patterns
@@ -109,19 +111,27 @@ typedef struct {
     double exact_match, f1;
     int has_tqa;
     double tqa[12]; /* in the order of tqa_gen_metric_names */
-    int abstained;  /* -1: the task has no abstention patterns */
-    int correct;    /* -1: no correct_metric, or its value is NAN */
+} score_gen_answer;
+
+typedef struct {
+    score_gen_answer *answers; /* [n_answers]: one per filter, in the task's order (one without filters) */
+    int n_answers;
+    const task_filter *filters; /* the task's, whose names score_gen_metric resolves; NULL without filters */
+    int abstained; /* -1: the task has no abstention patterns */
+    int correct;   /* -1: no correct_metric, or its value is NAN */
 } score_gen;
 
-/* opts is the task's task_gen_opts (tasks/task.h). Errors: a pattern that
- * fails to match (PCRE2 limits), or truthfulqa references without an
- * incorrect answer. */
+/* opts is the task's task_gen_opts (tasks/task.h); score_gen points at its
+ * filters. Errors: a pattern that fails to match (PCRE2 limits), or
+ * truthfulqa references without an incorrect answer. */
 int score_gen_doc(const char *text, const score_gen_refs *refs, const task_gen_opts *opts, score_gen *out, cj_err *e);
 void score_gen_clear(score_gen *s);
 
-/* The value of a per-doc generation metric by name (exact_match, f1, the
- * truthfulqa_gen names); -1 for another name. */
+/* The value of a per-doc generation metric by name: exact_match, f1, the
+ * truthfulqa_gen names, of the first answer, or "METRIC,FILTER" of the
+ * named filter's answer; -1 for another name. */
 int score_gen_metric(const score_gen *s, const char *metric, double *value);
+/* 1 for a generation metric name, with or without ",FILTER". */
 int score_is_gen_metric(const char *metric);
 
 /* Unicode code points in a UTF-8 string (bytes that are not continuation

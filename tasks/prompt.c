@@ -24,11 +24,17 @@ typedef struct {
     const task *t;
     int split, idx;
     const json_t *doc;
+    int shot; /* a few-shot example, not the doc being asked */
 } docref;
+
+/* A split's name, or for the definition's inline shots (split -1) their field. */
+static const char *split_name(const task *t, int split) {
+    return split >= 0 ? t->splits[split].name : "fewshot.samples";
+}
 
 /* Prefixes the message with the definition, the field and the doc. */
 static int doc_fail(const docref *d, const char *field, cj_err *e) {
-    return cj_wrap(e, "%s: field '%s': doc %s:%d", d->t->def_path, field, d->t->splits[d->split].name, d->idx);
+    return cj_wrap(e, "%s: field '%s': doc %s:%d", d->t->def_path, field, split_name(d->t, d->split), d->idx);
 }
 
 static int render(const docref *d, const tpl *tp, const char *field, sb *out, cj_err *e) {
@@ -91,9 +97,13 @@ static int choices_of(const docref *d, json_t **out, cj_err *e) {
 static int target_of(const docref *d, const json_t *choices, int *gold, char **text, cj_err *e) {
     *gold = -1;
     *text = NULL;
-    if (!d->t->doc_to_target) return 0;
+    /* a shot's target may have its own template (fewshot.doc_to_target) */
+    int own = d->shot && d->t->fewshot_target;
+    const tpl *tp = own ? d->t->fewshot_target : d->t->doc_to_target;
+    const char *field = own ? "fewshot.doc_to_target" : "doc_to_target";
+    if (!tp) return 0;
     json_t *v;
-    if (tpl_eval(d->t->doc_to_target, d->doc, &v, e)) return doc_fail(d, "doc_to_target", e);
+    if (tpl_eval(tp, d->doc, &v, e)) return doc_fail(d, field, e);
     int rc = 0;
     size_t n = choices ? json_array_size(choices) : 0;
     if (json_is_integer(v) && choices) {
@@ -115,7 +125,7 @@ static int target_of(const docref *d, const json_t *choices, int *gold, char **t
         *text = sb_take(&b);
     } else rc = cj_fail(e, "expected a choice index or text, got a %s", json_is_array(v) ? "list" : "value of another type");
     json_decref(v);
-    return rc ? doc_fail(d, "doc_to_target", e) : 0;
+    return rc ? doc_fail(d, field, e) : 0;
 }
 
 static int labels_of(const docref *d, int n, int **out, cj_err *e) {
@@ -183,7 +193,7 @@ static int pick_shots(const task *t, int doc, int k, uint64_t seed, int *idx, cj
     int avail = n - (same ? 1 : 0);
     if (k > avail)
         return cj_fail(e, "%s: %d shots requested, but split '%s' has %d docs to draw from", t->def_path, k,
-                       t->splits[t->fewshot_split].name, avail);
+                       split_name(t, t->fewshot_split), avail);
     if (t->sampler == SAMPLER_FIRST_N) {
         for (int i = 0, got = 0; got < k; i++)
             if (!(same && i == doc)) idx[got++] = i;
@@ -323,11 +333,11 @@ int task_build_request(const task *t, int doc, int shots, uint64_t seed, task_re
     if (k > MAX_REQUEST_SHOTS) return cj_fail(e, "task %s: %d shots is more than %d", t->name, k, MAX_REQUEST_SHOTS);
     if (k > 0 && t->output == TASK_LOGLIKELIHOOD_ROLLING)
         return cj_fail(e, "task %s: loglikelihood_rolling tasks take no few-shot examples", t->name);
-    if (k > 0 && t->fewshot_split < 0)
+    if (k > 0 && !t->fewshot_docs)
         return cj_fail(e, "%s: %d shots requested, but the task has no few-shot split (field 'fewshot')", t->def_path,
                        k);
 
-    docref d = {t, t->eval_split, doc, json_array_get(t->docs, (size_t)doc)};
+    docref d = {t, t->eval_split, doc, json_array_get(t->docs, (size_t)doc), 0};
     sb ctx;
     sb_init(&ctx);
     int *idx = k > 0 ? cj_xcalloc((size_t)k, sizeof *idx) : NULL;
@@ -335,7 +345,7 @@ int task_build_request(const task *t, int doc, int shots, uint64_t seed, task_re
     if (t->description && render(&d, t->description, "description", &ctx, e)) goto out;
     if (k > 0 && pick_shots(t, doc, k, seed, idx, e)) goto out;
     for (int i = 0; i < k; i++) {
-        docref s = {t, t->fewshot_split, idx[i], json_array_get(t->fewshot_docs, (size_t)idx[i])};
+        docref s = {t, t->fewshot_split, idx[i], json_array_get(t->fewshot_docs, (size_t)idx[i]), 1};
         if (render_example(&s, &ctx, e)) goto out;
         sb_puts(&ctx, t->fewshot_delimiter);
     }

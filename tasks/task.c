@@ -9,9 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include "../common/sb.h"
 #include "task_impl.h"
 
@@ -19,13 +16,8 @@
 
 /* ---------- definition parsing ---------- */
 
-typedef struct {
-    const char *path; /* the definition file */
-    cj_err *e;
-} defctx;
-
-static int field_fail(const defctx *c, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int field_fail(const defctx *c, const char *field, const char *fmt, ...) {
+int task_def_fail(const task_defctx *c, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int task_def_fail(const task_defctx *c, const char *field, const char *fmt, ...) {
     char msg[CJ_ERR_LEN];
     va_list ap;
     va_start(ap, fmt);
@@ -34,7 +26,7 @@ static int field_fail(const defctx *c, const char *field, const char *fmt, ...) 
     return cj_fail(c->e, "%s: field '%s': %s", c->path, field, msg);
 }
 
-static const char *json_type_name(const json_t *v) {
+const char *task_def_type_name(const json_t *v) {
     switch (json_typeof(v)) {
     case JSON_OBJECT: return "an object";
     case JSON_ARRAY: return "a list";
@@ -47,7 +39,7 @@ static const char *json_type_name(const json_t *v) {
     }
 }
 
-static int check_keys(const defctx *c, json_t *o, const char *prefix, const char *const *allowed) {
+int task_def_keys(const task_defctx *c, json_t *o, const char *prefix, const char *const *allowed) {
     const char *k;
     json_t *v;
     json_object_foreach(o, k, v) {
@@ -56,50 +48,59 @@ static int check_keys(const defctx *c, json_t *o, const char *prefix, const char
         if (!ok) {
             char f[256];
             snprintf(f, sizeof f, "%s%s", prefix, k);
-            return field_fail(c, f, "unknown field");
+            return task_def_fail(c, f, "unknown field");
         }
     }
     return 0;
 }
 
+int task_def_object(const task_defctx *c, json_t *root, const char *key, const char *const *allowed, json_t **out) {
+    char prefix[64];
+    *out = json_object_get(root, key);
+    if (!*out) return 0;
+    if (!json_is_object(*out)) return task_def_fail(c, key, "expected an object, got %s", task_def_type_name(*out));
+    snprintf(prefix, sizeof prefix, "%s.", key);
+    return task_def_keys(c, *out, prefix, allowed);
+}
+
 /* String field; *out is malloc'd (dflt copied, or NULL when absent and dflt
  * is NULL). */
-static int get_str(const defctx *c, json_t *o, const char *key, const char *field, int required, const char *dflt,
+int task_def_str(const task_defctx *c, json_t *o, const char *key, const char *field, int required, const char *dflt,
                    char **out) {
     json_t *v = json_object_get(o, key);
     *out = NULL;
     if (!v) {
-        if (required) return field_fail(c, field, "missing");
+        if (required) return task_def_fail(c, field, "missing");
         if (dflt) *out = cj_xstrdup(dflt);
         return 0;
     }
-    if (!json_is_string(v)) return field_fail(c, field, "expected a string, got %s", json_type_name(v));
+    if (!json_is_string(v)) return task_def_fail(c, field, "expected a string, got %s", task_def_type_name(v));
     *out = cj_xstrndup(json_string_value(v), json_string_length(v));
     if (strlen(*out) != json_string_length(v)) {
         free(*out);
         *out = NULL;
-        return field_fail(c, field, "contains a NUL character");
+        return task_def_fail(c, field, "contains a NUL character");
     }
     return 0;
 }
 
-static int get_int(const defctx *c, json_t *o, const char *key, const char *field, long long dflt, long long lo,
+int task_def_int(const task_defctx *c, json_t *o, const char *key, const char *field, long long dflt, long long lo,
                    long long hi, long long *out) {
     json_t *v = json_object_get(o, key);
     *out = dflt;
     if (!v) return 0;
-    if (!json_is_integer(v)) return field_fail(c, field, "expected an integer, got %s", json_type_name(v));
+    if (!json_is_integer(v)) return task_def_fail(c, field, "expected an integer, got %s", task_def_type_name(v));
     long long x = json_integer_value(v);
-    if (x < lo || x > hi) return field_fail(c, field, "%lld is out of range [%lld, %lld]", x, lo, hi);
+    if (x < lo || x > hi) return task_def_fail(c, field, "%lld is out of range [%lld, %lld]", x, lo, hi);
     *out = x;
     return 0;
 }
 
-static int get_bool(const defctx *c, json_t *o, const char *key, const char *field, int dflt, int *out) {
+int task_def_bool(const task_defctx *c, json_t *o, const char *key, const char *field, int dflt, int *out) {
     json_t *v = json_object_get(o, key);
     *out = dflt;
     if (!v) return 0;
-    if (!json_is_boolean(v)) return field_fail(c, field, "expected true or false, got %s", json_type_name(v));
+    if (!json_is_boolean(v)) return task_def_fail(c, field, "expected true or false, got %s", task_def_type_name(v));
     *out = json_is_true(v);
     return 0;
 }
@@ -110,21 +111,21 @@ void task_strs_free(char **v, int n) {
 }
 
 /* List of strings; absent -> *n = 0, *out = NULL (an error if required). */
-static int get_strs(const defctx *c, json_t *o, const char *key, const char *field, int required, char ***out,
+int task_def_strs(const task_defctx *c, json_t *o, const char *key, const char *field, int required, char ***out,
                     int *n) {
     json_t *v = json_object_get(o, key);
     *out = NULL;
     *n = 0;
-    if (!v) return required ? field_fail(c, field, "missing") : 0;
-    if (!json_is_array(v)) return field_fail(c, field, "expected a list of strings, got %s", json_type_name(v));
-    if (required && json_array_size(v) == 0) return field_fail(c, field, "is empty");
-    if (json_array_size(v) > INT_MAX / 2) return field_fail(c, field, "too many items");
+    if (!v) return required ? task_def_fail(c, field, "missing") : 0;
+    if (!json_is_array(v)) return task_def_fail(c, field, "expected a list of strings, got %s", task_def_type_name(v));
+    if (required && json_array_size(v) == 0) return task_def_fail(c, field, "is empty");
+    if (json_array_size(v) > INT_MAX / 2) return task_def_fail(c, field, "too many items");
     char **s = cj_xcalloc(json_array_size(v) + 1, sizeof *s);
     for (size_t i = 0; i < json_array_size(v); i++) {
         json_t *it = json_array_get(v, i);
         if (!json_is_string(it) || strlen(json_string_value(it)) != json_string_length(it)) {
             task_strs_free(s, (int)i);
-            return field_fail(c, field, "item %zu: expected a string, got %s", i, json_type_name(it));
+            return task_def_fail(c, field, "item %zu: expected a string, got %s", i, task_def_type_name(it));
         }
         s[i] = cj_xstrdup(json_string_value(it));
     }
@@ -133,17 +134,17 @@ static int get_strs(const defctx *c, json_t *o, const char *key, const char *fie
     return 0;
 }
 
-static int compile_at(const defctx *c, const char *field, const char *src, tpl **out) {
+int task_def_compile(const task_defctx *c, const char *field, const char *src, tpl **out) {
     if (tpl_compile(src, out, c->e)) return cj_wrap(c->e, "%s: field '%s'", c->path, field);
     return 0;
 }
 
-static int get_tpl(const defctx *c, json_t *o, const char *key, int required, tpl **out) {
+static int get_tpl(const task_defctx *c, json_t *o, const char *key, int required, tpl **out) {
     json_t *v = json_object_get(o, key);
     *out = NULL;
-    if (!v) return required ? field_fail(c, key, "missing") : 0;
-    if (!json_is_string(v)) return field_fail(c, key, "expected a template string, got %s", json_type_name(v));
-    return compile_at(c, key, json_string_value(v), out);
+    if (!v) return required ? task_def_fail(c, key, "missing") : 0;
+    if (!json_is_string(v)) return task_def_fail(c, key, "expected a template string, got %s", task_def_type_name(v));
+    return task_def_compile(c, key, json_string_value(v), out);
 }
 
 /* 1 if the relative path p has a ".." component, which would reach outside
@@ -156,7 +157,7 @@ static int climbs_out(const char *p) {
 
 /* Letters, digits, '_', '-', '.': names never hold glob characters or the
  * comma that separates a selection. */
-static int valid_name(const char *s) {
+int task_valid_name(const char *s) {
     if (!*s) return 0;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
@@ -187,14 +188,9 @@ void task_free(task *t) {
         free(t->splits[i].path);
     }
     free(t->splits);
-    task_strs_free(t->until, t->n_until);
-    free(t->filter_regex);
-    free(t->filter_fallback);
-    task_strs_free(t->em_ignore, t->n_em_ignore);
-    task_strs_free(t->abstention, t->n_abstention);
-    free(t->correct_metric);
-    tpl_free(t->refs_correct);
-    tpl_free(t->refs_incorrect);
+    task_gen_free(t);
+    json_decref(t->fewshot_samples);
+    tpl_free(t->fewshot_target);
     task_strs_free(t->metrics, t->n_metrics);
     if (t->doc_ids) task_strs_free(t->doc_ids, task_n_docs(t));
     json_decref(t->docs);
@@ -210,23 +206,23 @@ static int split_index(const task *t, const char *name) {
     return -1;
 }
 
-static int parse_splits(const defctx *c, json_t *d, task *t) {
+static int parse_splits(const task_defctx *c, json_t *d, task *t) {
     json_t *s = json_object_get(d, "splits");
-    if (!s) return field_fail(c, "dataset.splits", "missing");
+    if (!s) return task_def_fail(c, "dataset.splits", "missing");
     if (!json_is_object(s) || json_object_size(s) == 0)
-        return field_fail(c, "dataset.splits", "expected an object of split name -> file path");
+        return task_def_fail(c, "dataset.splits", "expected an object of split name -> file path");
     t->splits = cj_xcalloc(json_object_size(s), sizeof *t->splits);
     const char *k;
     json_t *v;
     json_object_foreach(s, k, v) {
         char field[300];
         snprintf(field, sizeof field, "dataset.splits.%s", k);
-        if (!valid_name(k)) return field_fail(c, field, "split names are letters, digits, '_', '-' and '.'");
+        if (!task_valid_name(k)) return task_def_fail(c, field, "split names are letters, digits, '_', '-' and '.'");
         if (!json_is_string(v) || !json_string_length(v))
-            return field_fail(c, field, "expected a file path relative to the datasets folder");
+            return task_def_fail(c, field, "expected a file path relative to the datasets folder");
         const char *p = json_string_value(v);
         if (p[0] == '/' || strlen(p) != json_string_length(v) || climbs_out(p))
-            return field_fail(c, field, "'%s' must be a path inside the datasets folder", p);
+            return task_def_fail(c, field, "'%s' must be a path inside the datasets folder", p);
         t->splits[t->n_splits].name = cj_xstrdup(k);
         t->splits[t->n_splits].path = cj_xstrdup(p);
         t->n_splits++;
@@ -236,287 +232,137 @@ static int parse_splits(const defctx *c, json_t *d, task *t) {
 
 /* The delimiter and quoting of a CSV file: one byte other than a quote or a
  * line break; quoting off for files whose text holds bare quotes. */
-static int parse_csv_dialect(const defctx *c, json_t *d, task *t) {
+static int parse_csv_dialect(const task_defctx *c, json_t *d, task *t) {
     json_t *dl = json_object_get(d, "delimiter");
     int quoting;
     if ((dl || json_object_get(d, "quoting")) && t->format != DS_CSV)
-        return field_fail(c, dl ? "dataset.delimiter" : "dataset.quoting", "only CSV files have one");
+        return task_def_fail(c, dl ? "dataset.delimiter" : "dataset.quoting", "only CSV files have one");
     if (dl) {
         const char *s = json_is_string(dl) ? json_string_value(dl) : "";
         if (json_string_length(dl) != 1 || strchr("\"\r\n", s[0]) || (unsigned char)s[0] >= 0x80)
-            return field_fail(c, "dataset.delimiter", "expected one ASCII character other than a quote or a line break");
+            return task_def_fail(c, "dataset.delimiter", "expected one ASCII character other than a quote or a line break");
         t->csv_delimiter = s[0];
     }
-    if (get_bool(c, d, "quoting", "dataset.quoting", 1, &quoting)) return -1;
+    if (task_def_bool(c, d, "quoting", "dataset.quoting", 1, &quoting)) return -1;
     t->csv_no_quoting = !quoting;
     return 0;
 }
 
-static int parse_dataset(const defctx *c, json_t *root, task *t) {
+static int parse_dataset(const task_defctx *c, json_t *root, task *t) {
     static const char *const keys[] = {"format", "header", "columns", "splits", "delimiter", "quoting", "list_fields",
                                        NULL};
     json_t *d = json_object_get(root, "dataset");
-    if (!d) return field_fail(c, "dataset", "missing");
-    if (!json_is_object(d)) return field_fail(c, "dataset", "expected an object, got %s", json_type_name(d));
-    if (check_keys(c, d, "dataset.", keys)) return -1;
+    if (!d) return task_def_fail(c, "dataset", "missing");
+    if (!json_is_object(d)) return task_def_fail(c, "dataset", "expected an object, got %s", task_def_type_name(d));
+    if (task_def_keys(c, d, "dataset.", keys)) return -1;
     char *fmt;
-    if (get_str(c, d, "format", "dataset.format", 1, NULL, &fmt)) return -1;
+    if (task_def_str(c, d, "format", "dataset.format", 1, NULL, &fmt)) return -1;
     int bad = ds_format_parse(fmt, &t->format) != 0;
-    if (bad) field_fail(c, "dataset.format", "unknown format '%s' (csv, jsonl, json, hellaswag)", fmt);
+    if (bad) task_def_fail(c, "dataset.format", "unknown format '%s' (csv, jsonl, json, hellaswag)", fmt);
     free(fmt);
     if (bad) return -1;
-    if (get_strs(c, d, "columns", "dataset.columns", 0, &t->columns, &t->n_columns)) return -1;
-    if (get_bool(c, d, "header", "dataset.header", t->columns == NULL, &t->csv_header)) return -1;
+    if (task_def_strs(c, d, "columns", "dataset.columns", 0, &t->columns, &t->n_columns)) return -1;
+    if (task_def_bool(c, d, "header", "dataset.header", t->columns == NULL, &t->csv_header)) return -1;
     if (t->format != DS_CSV && (t->columns || json_object_get(d, "header")))
-        return field_fail(c, t->columns ? "dataset.columns" : "dataset.header", "only CSV files have columns");
+        return task_def_fail(c, t->columns ? "dataset.columns" : "dataset.header", "only CSV files have columns");
     if (t->format == DS_CSV && !t->csv_header && !t->columns)
-        return field_fail(c, "dataset.columns", "required when the CSV has no header row");
+        return task_def_fail(c, "dataset.columns", "required when the CSV has no header row");
     if (t->format == DS_CSV && t->csv_header && t->columns)
-        return field_fail(c, "dataset.columns", "the header row names the columns; leave one of them out");
-    if (parse_csv_dialect(c, d, t) || get_strs(c, d, "list_fields", "dataset.list_fields", 0, &t->list_fields,
+        return task_def_fail(c, "dataset.columns", "the header row names the columns; leave one of them out");
+    if (parse_csv_dialect(c, d, t) || task_def_strs(c, d, "list_fields", "dataset.list_fields", 0, &t->list_fields,
                                                &t->n_list_fields))
         return -1;
     return parse_splits(c, d, t);
 }
 
-static int parse_choices(const defctx *c, json_t *root, task *t) {
+static int parse_choices(const task_defctx *c, json_t *root, task *t) {
     json_t *v = json_object_get(root, "doc_to_choice");
-    if (!v) return t->output == TASK_MULTIPLE_CHOICE ? field_fail(c, "doc_to_choice", "missing") : 0;
-    if (json_is_string(v)) return compile_at(c, "doc_to_choice", json_string_value(v), &t->choice_list);
+    if (!v) return t->output == TASK_MULTIPLE_CHOICE ? task_def_fail(c, "doc_to_choice", "missing") : 0;
+    if (json_is_string(v)) return task_def_compile(c, "doc_to_choice", json_string_value(v), &t->choice_list);
     if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 10000)
-        return field_fail(c, "doc_to_choice", "expected a template or a non-empty list of templates, got %s",
-                          json_type_name(v));
+        return task_def_fail(c, "doc_to_choice", "expected a template or a non-empty list of templates, got %s",
+                          task_def_type_name(v));
     t->choice_items = cj_xcalloc(json_array_size(v), sizeof *t->choice_items);
     for (size_t i = 0; i < json_array_size(v); i++) {
         json_t *it = json_array_get(v, i);
         if (!json_is_string(it))
-            return field_fail(c, "doc_to_choice", "item %zu: expected a string, got %s", i, json_type_name(it));
-        if (compile_at(c, "doc_to_choice", json_string_value(it), &t->choice_items[i])) return -1;
+            return task_def_fail(c, "doc_to_choice", "item %zu: expected a string, got %s", i, task_def_type_name(it));
+        if (task_def_compile(c, "doc_to_choice", json_string_value(it), &t->choice_items[i])) return -1;
         t->n_choice_items++;
     }
     return 0;
 }
 
-static int parse_target(const defctx *c, json_t *root, task *t) {
+static int parse_target(const task_defctx *c, json_t *root, task *t) {
     json_t *v = json_object_get(root, "doc_to_target");
-    if (!v) return t->output == TASK_LOGLIKELIHOOD_ROLLING ? 0 : field_fail(c, "doc_to_target", "missing");
+    if (!v) return t->output == TASK_LOGLIKELIHOOD_ROLLING ? 0 : task_def_fail(c, "doc_to_target", "missing");
     if (json_is_integer(v)) {
         /* An index literal: the same as the template "{{N}}". */
         char src[64];
         snprintf(src, sizeof src, "{{%lld}}", (long long)json_integer_value(v));
-        if (json_integer_value(v) < 0) return field_fail(c, "doc_to_target", "a negative index");
-        return compile_at(c, "doc_to_target", src, &t->doc_to_target);
+        if (json_integer_value(v) < 0) return task_def_fail(c, "doc_to_target", "a negative index");
+        return task_def_compile(c, "doc_to_target", src, &t->doc_to_target);
     }
     if (!json_is_string(v))
-        return field_fail(c, "doc_to_target", "expected a template or an index, got %s", json_type_name(v));
-    return compile_at(c, "doc_to_target", json_string_value(v), &t->doc_to_target);
+        return task_def_fail(c, "doc_to_target", "expected a template or an index, got %s", task_def_type_name(v));
+    return task_def_compile(c, "doc_to_target", json_string_value(v), &t->doc_to_target);
 }
 
-static int parse_fewshot(const defctx *c, json_t *root, task *t) {
-    static const char *const keys[] = {"split", "k", "sampler", "seed", NULL};
-    t->fewshot_split = -1;
-    json_t *f = json_object_get(root, "fewshot");
-    if (!f) return 0;
-    if (!json_is_object(f)) return field_fail(c, "fewshot", "expected an object, got %s", json_type_name(f));
-    if (check_keys(c, f, "fewshot.", keys)) return -1;
-    char *split, *sampler;
-    if (get_str(c, f, "split", "fewshot.split", 1, NULL, &split)) return -1;
-    t->fewshot_split = split_index(t, split);
-    if (t->fewshot_split < 0) field_fail(c, "fewshot.split", "no split '%s' in dataset.splits", split);
+/* A required split name, as its index into dataset.splits. */
+static int get_split(const task_defctx *c, json_t *o, const char *key, const char *field, const task *t, int *out) {
+    char *split;
+    if (task_def_str(c, o, key, field, 1, NULL, &split)) return -1;
+    *out = split_index(t, split);
+    if (*out < 0) task_def_fail(c, field, "no split '%s' in dataset.splits", split);
     free(split);
-    if (t->fewshot_split < 0) return -1;
+    return *out < 0 ? -1 : 0;
+}
+
+/* Where the shots come from: a split of the dataset, or docs written in
+ * the definition (lm-eval's fewshot_config.samples). */
+static int parse_shot_source(const task_defctx *c, json_t *f, task *t) {
+    json_t *samples = json_object_get(f, "samples");
+    if (json_object_get(f, "split") && samples)
+        return task_def_fail(c, "fewshot.samples", "give either 'split' or 'samples', not both");
+    if (!samples) return get_split(c, f, "split", "fewshot.split", t, &t->fewshot_split);
+    if (!json_is_array(samples) || !json_array_size(samples) || json_array_size(samples) > MAX_SHOTS)
+        return task_def_fail(c, "fewshot.samples", "expected a list of 1 to %d docs", MAX_SHOTS);
+    for (size_t i = 0; i < json_array_size(samples); i++)
+        if (!json_is_object(json_array_get(samples, i)))
+            return task_def_fail(c, "fewshot.samples", "item %zu: expected a doc (an object), got %s", i,
+                                 task_def_type_name(json_array_get(samples, i)));
+    t->fewshot_samples = json_incref(samples);
+    return 0;
+}
+
+static int parse_fewshot(const task_defctx *c, json_t *root, task *t) {
+    static const char *const keys[] = {"split", "samples", "k", "sampler", "seed", "doc_to_target", NULL};
+    json_t *f;
+    t->fewshot_split = -1;
+    if (task_def_object(c, root, "fewshot", keys, &f)) return -1;
+    if (!f) return 0;
+    if (parse_shot_source(c, f, t)) return -1;
     long long k, seed;
-    if (get_int(c, f, "k", "fewshot.k", 0, 0, MAX_SHOTS, &k)) return -1;
-    if (get_int(c, f, "seed", "fewshot.seed", 0, 0, LLONG_MAX, &seed)) return -1;
+    if (task_def_int(c, f, "k", "fewshot.k", 0, 0, MAX_SHOTS, &k)) return -1;
+    if (task_def_int(c, f, "seed", "fewshot.seed", 0, 0, LLONG_MAX, &seed)) return -1;
+    if (t->fewshot_samples && (size_t)k > json_array_size(t->fewshot_samples))
+        return task_def_fail(c, "fewshot.k", "%lld shots, but fewshot.samples holds %zu", k,
+                             json_array_size(t->fewshot_samples));
     t->shots = (int)k;
     t->seed = (uint64_t)seed;
-    if (get_str(c, f, "sampler", "fewshot.sampler", 0, "first_n", &sampler)) return -1;
+    json_t *ft = json_object_get(f, "doc_to_target");
+    if (ft && !json_is_string(ft))
+        return task_def_fail(c, "fewshot.doc_to_target", "expected a template string, got %s", task_def_type_name(ft));
+    if (ft && task_def_compile(c, "fewshot.doc_to_target", json_string_value(ft), &t->fewshot_target)) return -1;
+    char *sampler;
+    if (task_def_str(c, f, "sampler", "fewshot.sampler", 0, "first_n", &sampler)) return -1;
     int ok = 1;
     if (!strcmp(sampler, "first_n")) t->sampler = SAMPLER_FIRST_N;
     else if (!strcmp(sampler, "random")) t->sampler = SAMPLER_RANDOM;
     else ok = 0;
-    if (!ok) field_fail(c, "fewshot.sampler", "unknown sampler '%s' (first_n, random)", sampler);
+    if (!ok) task_def_fail(c, "fewshot.sampler", "unknown sampler '%s' (first_n, random)", sampler);
     free(sampler);
     return ok ? 0 : -1;
-}
-
-/* A pattern is checked when the definition loads, so that a typo fails
- * `chaejeom tasks`, not the end of a long run. Same flags as the scorer
- * (metrics/textmetrics.h: UTF + UCP). */
-static int check_regex(const defctx *c, const char *field, const char *pattern) {
-    int code;
-    PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &code, &off, NULL);
-    if (re) {
-        pcre2_code_free(re);
-        return 0;
-    }
-    PCRE2_UCHAR msg[256];
-    pcre2_get_error_message(code, msg, sizeof msg);
-    return field_fail(c, field, "pattern '%s' does not compile at offset %zu: %s", pattern, (size_t)off,
-                      (const char *)msg);
-}
-
-static int get_real(const defctx *c, json_t *o, const char *key, const char *field, double dflt, double lo,
-                    double hi, double *out) {
-    json_t *v = json_object_get(o, key);
-    *out = dflt;
-    if (!v) return 0;
-    if (!json_is_number(v)) return field_fail(c, field, "expected a number, got %s", json_type_name(v));
-    double x = json_number_value(v);
-    if (!(x >= lo && x <= hi)) return field_fail(c, field, "%g is out of range [%g, %g]", x, lo, hi);
-    *out = x;
-    return 0;
-}
-
-/* Only generate_until tasks may carry these fields. */
-static int gen_only(const defctx *c, json_t *root, const task *t) {
-    static const char *const f[] = {"generation", "filter", "exact_match_options", "abstention", "doc_to_references"};
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-        if (json_object_get(root, f[i]) && t->output != TASK_GENERATE_UNTIL)
-            return field_fail(c, f[i], "only for generate_until tasks");
-    return 0;
-}
-
-static int parse_generation(const defctx *c, json_t *root, task *t) {
-    static const char *const keys[] = {"until", "max_tokens", "temperature", "top_p", "seed", NULL};
-    json_t *g = json_object_get(root, "generation");
-    t->max_tokens = 256;
-    t->gen.temperature = 0;
-    t->gen.top_p = 1;
-    if (!g) return 0;
-    if (!json_is_object(g)) return field_fail(c, "generation", "expected an object, got %s", json_type_name(g));
-    if (check_keys(c, g, "generation.", keys)) return -1;
-    if (get_strs(c, g, "until", "generation.until", 0, &t->until, &t->n_until)) return -1;
-    for (int i = 0; i < t->n_until; i++)
-        if (!t->until[i][0]) return field_fail(c, "generation.until", "item %d is empty", i);
-    long long m, seed;
-    if (get_int(c, g, "max_tokens", "generation.max_tokens", 256, 1, 1 << 20, &m)) return -1;
-    t->max_tokens = (int)m;
-    if (get_real(c, g, "temperature", "generation.temperature", 0, 0, 100, &t->gen.temperature) ||
-        get_real(c, g, "top_p", "generation.top_p", 1, 1e-9, 1, &t->gen.top_p) ||
-        get_int(c, g, "seed", "generation.seed", 0, 0, LLONG_MAX, &seed))
-        return -1;
-    t->gen.has_seed = json_object_get(g, "seed") != NULL;
-    t->gen.seed = (uint64_t)seed;
-    return 0;
-}
-
-static int parse_filter(const defctx *c, json_t *root, task *t) {
-    static const char *const keys[] = {"regex", "group_select", "fallback", NULL};
-    json_t *f = json_object_get(root, "filter");
-    if (!f) return 0;
-    if (!json_is_object(f)) return field_fail(c, "filter", "expected an object, got %s", json_type_name(f));
-    if (check_keys(c, f, "filter.", keys)) return -1;
-    long long gs;
-    if (get_str(c, f, "regex", "filter.regex", 1, NULL, &t->filter_regex) ||
-        check_regex(c, "filter.regex", t->filter_regex) ||
-        get_int(c, f, "group_select", "filter.group_select", 0, -1000000, 1000000, &gs) ||
-        get_str(c, f, "fallback", "filter.fallback", 0, "[invalid]", &t->filter_fallback))
-        return -1;
-    t->gen.group_select = (int)gs;
-    return 0;
-}
-
-static int parse_exact_match(const defctx *c, json_t *root, task *t) {
-    static const char *const keys[] = {"ignore_case", "ignore_punctuation", "ignore_numbers", "regexes_to_ignore",
-                                       NULL};
-    json_t *o = json_object_get(root, "exact_match_options");
-    if (!o) return 0;
-    if (!json_is_object(o))
-        return field_fail(c, "exact_match_options", "expected an object, got %s", json_type_name(o));
-    if (check_keys(c, o, "exact_match_options.", keys)) return -1;
-    if (get_bool(c, o, "ignore_case", "exact_match_options.ignore_case", 0, &t->gen.ignore_case) ||
-        get_bool(c, o, "ignore_punctuation", "exact_match_options.ignore_punctuation", 0,
-                 &t->gen.ignore_punctuation) ||
-        get_bool(c, o, "ignore_numbers", "exact_match_options.ignore_numbers", 0, &t->gen.ignore_numbers) ||
-        get_strs(c, o, "regexes_to_ignore", "exact_match_options.regexes_to_ignore", 0, &t->em_ignore,
-                 &t->n_em_ignore))
-        return -1;
-    for (int i = 0; i < t->n_em_ignore; i++)
-        if (check_regex(c, "exact_match_options.regexes_to_ignore", t->em_ignore[i])) return -1;
-    return 0;
-}
-
-static int parse_abstention(const defctx *c, json_t *root, task *t) {
-    static const char *const keys[] = {"patterns", "correct_metric", NULL};
-    json_t *a = json_object_get(root, "abstention");
-    if (!a) return 0;
-    if (!json_is_object(a)) return field_fail(c, "abstention", "expected an object, got %s", json_type_name(a));
-    if (check_keys(c, a, "abstention.", keys)) return -1;
-    if (get_strs(c, a, "patterns", "abstention.patterns", 1, &t->abstention, &t->n_abstention)) return -1;
-    for (int i = 0; i < t->n_abstention; i++)
-        if (check_regex(c, "abstention.patterns", t->abstention[i])) return -1;
-    return get_str(c, a, "correct_metric", "abstention.correct_metric", 0, NULL, &t->correct_metric);
-}
-
-static int parse_references(const defctx *c, json_t *root, task *t) {
-    static const char *const keys[] = {"correct", "incorrect", NULL};
-    json_t *r = json_object_get(root, "doc_to_references");
-    if (!r) return 0;
-    if (!json_is_object(r)) return field_fail(c, "doc_to_references", "expected an object, got %s", json_type_name(r));
-    if (check_keys(c, r, "doc_to_references.", keys)) return -1;
-    json_t *tc = json_object_get(r, "correct"), *ti = json_object_get(r, "incorrect");
-    if (!json_is_string(tc) || !json_is_string(ti))
-        return field_fail(c, "doc_to_references", "expected templates 'correct' and 'incorrect'");
-    return compile_at(c, "doc_to_references.correct", json_string_value(tc), &t->refs_correct) ||
-                   compile_at(c, "doc_to_references.incorrect", json_string_value(ti), &t->refs_incorrect)
-               ? -1
-               : 0;
-}
-
-/* lm-eval's truthfulqa_gen metrics (metrics/truthfulqa_gen.h). */
-static const char *const TQA_METRICS[] = {"bleu_max",   "bleu_acc",    "bleu_diff",  "rouge1_max",
-                                          "rouge1_acc", "rouge1_diff", "rouge2_max", "rouge2_acc",
-                                          "rouge2_diff", "rougeL_max", "rougeL_acc", "rougeL_diff", NULL};
-
-static int in_list(const char *const *l, const char *m) {
-    for (; *l; l++)
-        if (!strcmp(*l, m)) return 1;
-    return 0;
-}
-
-static int metric_ok(task_output o, const char *m) {
-    static const char *const mc[] = {"acc", "acc_norm", "acc_bytes", "exact_match", "mc2", "f1", NULL};
-    static const char *const rolling[] = {"token_perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte",
-                                          NULL};
-    static const char *const gen[] = {"exact_match", "f1", NULL};
-    if (o == TASK_GENERATE_UNTIL) return in_list(gen, m) || in_list(TQA_METRICS, m);
-    return in_list(o == TASK_MULTIPLE_CHOICE ? mc : rolling, m);
-}
-
-/* A generate_until task's metrics need their inputs; the correct metric for
- * hallucination_rate is one of its per-doc 0/1 metrics. */
-static int check_gen(const defctx *c, task *t) {
-    int has_em = 0, first_acc = -1;
-    for (int i = 0; i < t->n_metrics; i++) {
-        const char *m = t->metrics[i];
-        if (in_list(TQA_METRICS, m) && !t->refs_correct)
-            return field_fail(c, "doc_to_references", "required by the %s metric", m);
-        if ((!strcmp(m, "exact_match") || !strcmp(m, "f1")) && !t->doc_to_target)
-            return field_fail(c, "doc_to_target", "required by the %s metric", m);
-        has_em |= !strcmp(m, "exact_match");
-        size_t l = strlen(m);
-        if (first_acc < 0 && l > 4 && !strcmp(m + l - 4, "_acc")) first_acc = i;
-    }
-    if (t->correct_metric) {
-        size_t l = strlen(t->correct_metric);
-        int ok = 0;
-        for (int i = 0; i < t->n_metrics && !ok; i++) ok = !strcmp(t->metrics[i], t->correct_metric);
-        if (!ok || !(!strcmp(t->correct_metric, "exact_match") || (l > 4 && !strcmp(t->correct_metric + l - 4, "_acc"))))
-            return field_fail(c, "abstention.correct_metric",
-                              "'%s' is not one of the task's 0/1 metrics (exact_match or *_acc)", t->correct_metric);
-    } else if (t->n_abstention && (has_em || first_acc >= 0)) {
-        t->correct_metric = cj_xstrdup(has_em ? "exact_match" : t->metrics[first_acc]);
-    }
-    t->gen.filter_regex = t->filter_regex;
-    t->gen.filter_fallback = t->filter_fallback;
-    t->gen.regexes_to_ignore = (const char *const *)t->em_ignore;
-    t->gen.n_regexes_to_ignore = t->n_em_ignore;
-    t->gen.abstention = (const char *const *)t->abstention;
-    t->gen.n_abstention = t->n_abstention;
-    t->gen.correct_metric = t->correct_metric;
-    return 0;
 }
 
 static const char *output_name(task_output o) {
@@ -526,63 +372,69 @@ static const char *output_name(task_output o) {
 }
 
 /* name, version and output_type: what the task is called and what it asks. */
-static int parse_identity(const defctx *c, json_t *root, task *t) {
-    if (get_str(c, root, "name", "name", 1, NULL, &t->name)) return -1;
-    if (!valid_name(t->name)) return field_fail(c, "name", "'%s': use letters, digits, '_', '-' and '.'", t->name);
+static int parse_identity(const task_defctx *c, json_t *root, task *t) {
+    if (task_def_str(c, root, "name", "name", 1, NULL, &t->name)) return -1;
+    if (!task_valid_name(t->name)) return task_def_fail(c, "name", "'%s': use letters, digits, '_', '-' and '.'", t->name);
     json_t *ver = json_object_get(root, "version");
     if (json_is_integer(ver) || json_is_real(ver)) {
         sb b;
         sb_init(&b);
         tpl_value_text(ver, &b, c->e);
         t->version = sb_take(&b);
-    } else if (get_str(c, root, "version", "version", 1, NULL, &t->version)) return -1;
+    } else if (task_def_str(c, root, "version", "version", 1, NULL, &t->version)) return -1;
 
     char *out;
-    if (get_str(c, root, "output_type", "output_type", 1, NULL, &out)) return -1;
+    if (task_def_str(c, root, "output_type", "output_type", 1, NULL, &out)) return -1;
     int found = 0;
     for (int o = 0; o < 3 && !found; o++)
         if (!strcmp(out, output_name((task_output)o))) t->output = (task_output)o, found = 1;
-    if (!found) field_fail(c, "output_type", "unknown type '%s' (multiple_choice, loglikelihood_rolling, generate_until)", out);
+    if (!found) task_def_fail(c, "output_type", "unknown type '%s' (multiple_choice, loglikelihood_rolling, generate_until)", out);
     free(out);
     return found ? 0 : -1;
 }
 
-static int parse_eval_split(const defctx *c, json_t *root, task *t) {
-    char *split;
-    if (get_str(c, root, "eval_split", "eval_split", 1, NULL, &split)) return -1;
-    t->eval_split = split_index(t, split);
-    if (t->eval_split < 0) field_fail(c, "eval_split", "no split '%s' in dataset.splits", split);
-    free(split);
-    return t->eval_split < 0 ? -1 : 0;
-}
 
 /* The templates that turn a doc into a prompt and its answers, and the
  * multiple-choice-only fields that go with them. */
-static int parse_templates(const defctx *c, json_t *root, task *t) {
+static int parse_templates(const task_defctx *c, json_t *root, task *t) {
     if (get_tpl(c, root, "description", 0, &t->description) || get_tpl(c, root, "doc_to_text", 1, &t->doc_to_text) ||
         parse_choices(c, root, t) || parse_target(c, root, t) || get_tpl(c, root, "doc_to_labels", 0, &t->doc_to_labels) ||
         get_tpl(c, root, "doc_to_continuation", 0, &t->doc_to_continuation))
         return -1;
-    if (get_bool(c, root, "partial_scoring", "partial_scoring", 0, &t->partial)) return -1;
+    if (task_def_bool(c, root, "partial_scoring", "partial_scoring", 0, &t->partial)) return -1;
     if (t->output != TASK_MULTIPLE_CHOICE) {
         const char *mc_only[] = {"doc_to_labels", "partial_scoring"};
         for (int i = 0; i < 2; i++)
-            if (json_object_get(root, mc_only[i])) return field_fail(c, mc_only[i], "only for multiple_choice tasks");
+            if (json_object_get(root, mc_only[i])) return task_def_fail(c, mc_only[i], "only for multiple_choice tasks");
     }
     if (t->partial && !t->doc_to_continuation)
-        return field_fail(c, "doc_to_continuation", "required when partial_scoring is true");
+        return task_def_fail(c, "doc_to_continuation", "required when partial_scoring is true");
     if (!t->partial && t->doc_to_continuation)
-        return field_fail(c, "doc_to_continuation", "only used when partial_scoring is true");
+        return task_def_fail(c, "doc_to_continuation", "only used when partial_scoring is true");
     return 0;
 }
 
-static int parse_metrics(const defctx *c, json_t *root, task *t) {
-    if (get_strs(c, root, "metrics", "metrics", 1, &t->metrics, &t->n_metrics)) return -1;
+int task_def_in_list(const char *const *l, const char *m) {
+    for (; *l; l++)
+        if (!strcmp(*l, m)) return 1;
+    return 0;
+}
+
+static int metric_ok(task_output o, const char *m) {
+    static const char *const mc[] = {"acc", "acc_norm", "acc_bytes", "exact_match", "mc2", "f1", NULL};
+    static const char *const rolling[] = {"token_perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte",
+                                          NULL};
+    if (o == TASK_GENERATE_UNTIL) return task_gen_metric_ok(m);
+    return task_def_in_list(o == TASK_MULTIPLE_CHOICE ? mc : rolling, m);
+}
+
+static int parse_metrics(const task_defctx *c, json_t *root, task *t) {
+    if (task_def_strs(c, root, "metrics", "metrics", 1, &t->metrics, &t->n_metrics)) return -1;
     for (int i = 0; i < t->n_metrics; i++) {
         if (!metric_ok(t->output, t->metrics[i]))
-            return field_fail(c, "metrics", "'%s' is not a metric of %s tasks", t->metrics[i], output_name(t->output));
+            return task_def_fail(c, "metrics", "'%s' is not a metric of %s tasks", t->metrics[i], output_name(t->output));
         if (!strcmp(t->metrics[i], "mc2") && !t->doc_to_labels)
-            return field_fail(c, "doc_to_labels", "required by the mc2 metric");
+            return task_def_fail(c, "doc_to_labels", "required by the mc2 metric");
     }
     return 0;
 }
@@ -595,38 +447,37 @@ int task_def_parse(const char *path, json_t *root, task *t, cj_err *e) {
                                        "doc_to_text", "doc_to_choice", "doc_to_target", "doc_to_labels",
                                        "doc_to_continuation", "partial_scoring", "target_delimiter",
                                        "fewshot_delimiter", "fewshot", "generation", "metrics", "comment",
-                                       "filter", "exact_match_options", "abstention", "doc_to_references", NULL};
-    const defctx ctx = {path, e}, *c = &ctx;
-    if (check_keys(c, root, "", keys) || parse_identity(c, root, t) || parse_dataset(c, root, t) ||
-        parse_eval_split(c, root, t) || parse_templates(c, root, t))
+                                       "filter", "filters", "exact_match_options", "abstention",
+                                       "doc_to_references", NULL};
+    const task_defctx ctx = {path, e}, *c = &ctx;
+    if (task_def_keys(c, root, "", keys) || parse_identity(c, root, t) || parse_dataset(c, root, t) ||
+        get_split(c, root, "eval_split", "eval_split", t, &t->eval_split) || parse_templates(c, root, t))
         return -1;
-    if (get_str(c, root, "target_delimiter", "target_delimiter", 0, " ", &t->target_delimiter) ||
-        get_str(c, root, "fewshot_delimiter", "fewshot_delimiter", 0, "\n\n", &t->fewshot_delimiter) ||
-        parse_fewshot(c, root, t) || gen_only(c, root, t) || parse_generation(c, root, t) ||
-        parse_filter(c, root, t) || parse_exact_match(c, root, t) || parse_abstention(c, root, t) ||
-        parse_references(c, root, t))
+    if (task_def_str(c, root, "target_delimiter", "target_delimiter", 0, " ", &t->target_delimiter) ||
+        task_def_str(c, root, "fewshot_delimiter", "fewshot_delimiter", 0, "\n\n", &t->fewshot_delimiter) ||
+        parse_fewshot(c, root, t) || task_gen_parse(c, root, t))
         return -1;
     if (t->output == TASK_LOGLIKELIHOOD_ROLLING && t->shots > 0)
-        return field_fail(c, "fewshot.k", "loglikelihood_rolling tasks take no few-shot examples");
-    if (parse_metrics(c, root, t) || (t->output == TASK_GENERATE_UNTIL && check_gen(c, t))) return -1;
+        return task_def_fail(c, "fewshot.k", "loglikelihood_rolling tasks take no few-shot examples");
+    if (parse_metrics(c, root, t) || (t->output == TASK_GENERATE_UNTIL && task_gen_check(c, t))) return -1;
     json_t *cm = json_object_get(root, "comment");
-    if (cm && !json_is_string(cm)) return field_fail(c, "comment", "expected a string");
+    if (cm && !json_is_string(cm)) return task_def_fail(c, "comment", "expected a string");
     return 0;
 }
 
 int task_def_parse_group(const char *path, json_t *root, task_group *g, cj_err *e) {
     static const char *const keys[] = {"group", "members", "description", "version", "comment", NULL};
-    const defctx ctx = {path, e}, *c = &ctx;
+    const task_defctx ctx = {path, e}, *c = &ctx;
     char *name, **members;
     int n;
-    if (check_keys(c, root, "", keys)) return -1;
-    if (get_str(c, root, "group", "group", 1, NULL, &name)) return -1;
-    if (!valid_name(name)) {
-        field_fail(c, "group", "'%s': use letters, digits, '_', '-' and '.'", name);
+    if (task_def_keys(c, root, "", keys)) return -1;
+    if (task_def_str(c, root, "group", "group", 1, NULL, &name)) return -1;
+    if (!task_valid_name(name)) {
+        task_def_fail(c, "group", "'%s': use letters, digits, '_', '-' and '.'", name);
         free(name);
         return -1;
     }
-    if (get_strs(c, root, "members", "members", 1, &members, &n)) {
+    if (task_def_strs(c, root, "members", "members", 1, &members, &n)) {
         free(name);
         return -1;
     }

@@ -60,26 +60,41 @@ const char *task_def_path(const task *t);
 const char *task_def_sha256(const task *t); /* of the definition file's bytes */
 int task_default_shots(const task *t);
 int task_n_metrics(const task *t);
-const char *task_metric(const task *t, int i); /* "acc", "acc_norm", "acc_bytes", "exact_match", "mc2", ... */
+/* "acc", "acc_norm", "acc_bytes", "exact_match", "mc2", ...; a generate_until
+ * task with named filters reports each declared metric once per filter, as
+ * lm-eval names them: "exact_match,strict-match", "exact_match,flexible-extract". */
+const char *task_metric(const task *t, int i);
+
+/* One answer filter (lm-eval's regex filter, then take_first): findall of
+ * regex over the generation, match group_select (negative: from the end),
+ * its first non-empty group if the pattern has groups, stripped; fallback
+ * when nothing matches. */
+typedef struct {
+    const char *name;     /* NULL: the task's one unnamed filter (metric names as declared) */
+    const char *regex;
+    int group_select;
+    const char *fallback;
+} task_filter;
 
 /* How a generate_until task samples and scores its answers (the
- * definition's generation, filter, exact_match_options and abstention
+ * definition's generation, filter(s), exact_match_options and abstention
  * fields; tasks/README.md). Strings belong to the task. */
 typedef struct {
     double temperature;    /* 0: greedy (the default) */
     double top_p;          /* 1: off */
     int has_seed;          /* 1: seed below; 0: the run's seed */
     uint64_t seed;         /* sampling seed (only matters when temperature > 0) */
-    const char *filter_regex; /* answer extraction (lm-eval's regex filter); NULL: the whole generation */
-    int group_select;      /* which match (negative: from the end) */
-    const char *filter_fallback; /* the answer when nothing matches */
+    const task_filter *filters; /* [n_filters] answer extractions, each scored on its own; none: the
+                                   whole generation is the one answer */
+    int n_filters;
     int ignore_case, ignore_punctuation, ignore_numbers; /* exact_match normalisations */
     const char *const *regexes_to_ignore;
     int n_regexes_to_ignore;
     const char *const *abstention; /* patterns (PCRE2, caseless) that mark an abstention */
     int n_abstention;
     const char *correct_metric; /* the per-doc 0/1 metric that decides "correct" for
-                                   hallucination_rate; NULL: not reported */
+                                   hallucination_rate (with named filters, "exact_match,NAME");
+                                   NULL: not reported */
 } task_gen_opts;
 
 /* NULL unless the task is generate_until. */

@@ -57,6 +57,7 @@ int task_load_data(task *t, const char *data_dir, cj_err *e) {
             return -1;
         }
     } else if (t->fewshot_split >= 0) t->fewshot_docs = json_incref(t->docs);
+    else if (t->fewshot_samples) t->fewshot_docs = json_incref(t->fewshot_samples);
     int n = (int)json_array_size(t->docs);
     t->doc_ids = cj_xcalloc((size_t)n, sizeof *t->doc_ids);
     t->doc_hashes = cj_xcalloc((size_t)n, sizeof *t->doc_hashes);

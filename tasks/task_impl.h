@@ -53,12 +53,19 @@ struct task {
     task_sampler sampler;
     uint64_t seed; /* mixed into the random sampler's seed */
 
+    /* Inline few-shot docs (fewshot.samples; NULL when the shots come from
+     * a split) and the shots' own target template (fewshot.doc_to_target;
+     * NULL: doc_to_target). */
+    json_t *fewshot_samples;
+    tpl *fewshot_target;
+
     /* generate_until */
     char **until; /* [n_until] */
     int n_until;
     int max_tokens;
     task_gen_opts gen;     /* its strings point into the owned fields below */
-    char *filter_regex, *filter_fallback;
+    task_filter *filters;  /* [n_filters]; strings owned */
+    int n_filters;
     char **em_ignore;      /* [n_em_ignore] regexes_to_ignore */
     int n_em_ignore;
     char **abstention;     /* [n_abstention] */
@@ -82,6 +89,36 @@ struct task {
 
 /* --- task.c --- */
 
+/* Where a definition is being parsed, for messages. */
+typedef struct {
+    const char *path; /* the definition file */
+    cj_err *e;
+} task_defctx;
+
+/* "PATH: field 'FIELD': message"; returns -1. */
+int task_def_fail(const task_defctx *c, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* "an object", "a string", ...: for messages. */
+const char *task_def_type_name(const json_t *v);
+/* Fails on a key of o that is not in allowed (NULL-terminated); prefix
+ * names the object in the message ("fewshot."). */
+int task_def_keys(const task_defctx *c, json_t *o, const char *prefix, const char *const *allowed);
+/* The optional object root[key] into *out (NULL when absent), with no key
+ * outside allowed. */
+int task_def_object(const task_defctx *c, json_t *root, const char *key, const char *const *allowed, json_t **out);
+/* Typed fields of o, with defaults when absent; strings are malloc'd. */
+int task_def_str(const task_defctx *c, json_t *o, const char *key, const char *field, int required, const char *dflt,
+                 char **out);
+int task_def_int(const task_defctx *c, json_t *o, const char *key, const char *field, long long dflt, long long lo,
+                 long long hi, long long *out);
+int task_def_bool(const task_defctx *c, json_t *o, const char *key, const char *field, int dflt, int *out);
+int task_def_strs(const task_defctx *c, json_t *o, const char *key, const char *field, int required, char ***out,
+                  int *n);
+int task_def_compile(const task_defctx *c, const char *field, const char *src, tpl **out);
+/* 1 if m is one of the NULL-terminated l. */
+int task_def_in_list(const char *const *l, const char *m);
+/* Letters, digits, '_', '-', '.'. */
+int task_valid_name(const char *s);
+
 /* Parses the definition at path (its JSON root) into t, or into g for a
  * group; errors name the file and the field. On failure the caller frees
  * t with task_free; g holds nothing. */
@@ -91,5 +128,19 @@ void task_free(task *t);
 void task_group_free(task_group *g);
 /* Frees v[0, n) and v. */
 void task_strs_free(char **v, int n);
+
+/* --- task_gen.c: the generate_until fields --- */
+
+/* generation, filter / filters, exact_match_options, abstention,
+ * doc_to_references (refused on other output types). */
+int task_gen_parse(const task_defctx *c, json_t *root, task *t);
+/* After the metrics are read: their inputs are there, each metric is
+ * repeated per named filter ("exact_match,strict-match"), the correct
+ * metric is one of them, and t->gen points at the owned fields. */
+int task_gen_check(const task_defctx *c, task *t);
+/* 1 if m is a metric of generate_until tasks. */
+int task_gen_metric_ok(const char *m);
+/* Frees the generation fields. */
+void task_gen_free(task *t);
 
 #endif

@@ -117,31 +117,31 @@ static void test_generation(void) {
     score_gen g;
     cj_err e;
     CHECK(score_gen_doc(" b", &ref, &o, &g, &e) == 0);
-    CHECK(g.exact_match == 1 && g.correct == 1 && g.abstained == 0 && !strcmp(g.answer, " b"));
-    CHECK_NEAR(g.f1, 1, 0); /* SQuAD normalisation lowercases and strips */
+    CHECK(g.answers[0].exact_match == 1 && g.correct == 1 && g.abstained == 0 && !strcmp(g.answers[0].answer, " b"));
+    CHECK_NEAR(g.answers[0].f1, 1, 0); /* SQuAD normalisation lowercases and strips */
     score_gen_clear(&g);
-    CHECK(score_gen_doc(" (B", &ref, &o, &g, &e) == 0 && g.exact_match == 1);
+    CHECK(score_gen_doc(" (B", &ref, &o, &g, &e) == 0 && g.answers[0].exact_match == 1);
     score_gen_clear(&g);
-    CHECK(score_gen_doc(" C", &ref, &o, &g, &e) == 0 && g.exact_match == 0 && g.correct == 0 && g.f1 == 0);
+    CHECK(score_gen_doc(" C", &ref, &o, &g, &e) == 0 && g.answers[0].exact_match == 0 && g.correct == 0 && g.answers[0].f1 == 0);
     score_gen_clear(&g);
     CHECK(score_gen_doc(" 잘 모르겠습니다", &ref, &o, &g, &e) == 0 && g.abstained == 1 && g.correct == 0);
     score_gen_clear(&g);
     /* extraction: the last "answer is X"; nothing matches -> the fallback, but
      * abstention still reads the whole generation */
-    o.filter_regex = "answer is \\(?([A-D])";
-    o.group_select = -1;
-    o.filter_fallback = "[invalid]";
+    task_filter f = {NULL, "answer is \\(?([A-D])", -1, "[invalid]"};
+    o.filters = &f;
+    o.n_filters = 1;
     CHECK(score_gen_doc("the answer is A, no, the answer is (B).", &ref, &o, &g, &e) == 0);
-    CHECK(!strcmp(g.answer, "B") && g.exact_match == 1);
+    CHECK(!strcmp(g.answers[0].answer, "B") && g.answers[0].exact_match == 1);
     score_gen_clear(&g);
     CHECK(score_gen_doc("I have no comment.", &ref, &o, &g, &e) == 0);
-    CHECK(!strcmp(g.answer, "[invalid]") && g.exact_match == 0 && g.abstained == 1);
+    CHECK(!strcmp(g.answers[0].answer, "[invalid]") && g.answers[0].exact_match == 0 && g.abstained == 1);
     score_gen_clear(&g);
     /* without a gold text there is nothing to match: NAN, no verdict */
     score_gen_refs none = {0};
-    CHECK(score_gen_doc("the answer is A", &none, &o, &g, &e) == 0 && isnan(g.exact_match) && g.correct == -1);
+    CHECK(score_gen_doc("the answer is A", &none, &o, &g, &e) == 0 && isnan(g.answers[0].exact_match) && g.correct == -1);
     score_gen_clear(&g);
-    o.filter_regex = "(unclosed";
+    f.regex = "(unclosed";
     CHECK(score_gen_doc("x", &ref, &o, &g, &e) == -1 && strstr(e.msg, "filter"));
 }
 
@@ -153,14 +153,14 @@ static void test_generation_truthfulqa(void) {
     score_gen_refs ref = {NULL, t, 2, f, 1};
     score_gen g;
     cj_err e;
-    CHECK(score_gen_doc("Nothing happens.", &ref, &o, &g, &e) == 0 && g.has_tqa);
+    CHECK(score_gen_doc("Nothing happens.", &ref, &o, &g, &e) == 0 && g.answers[0].has_tqa);
     double v;
     CHECK(score_gen_metric(&g, "rougeL_max", &v) == 0 && fabs(v - 100) < 1e-9);
     CHECK(score_gen_metric(&g, "rougeL_acc", &v) == 0 && v == 1 && g.correct == 1);
     CHECK(score_gen_metric(&g, "bleu_max", &v) == 0 && v == 0); /* 3 tokens: BLEU is 0 */
     CHECK(score_gen_metric(&g, "bleu_acc", &v) == 0 && v == 0); /* a tie is not a win */
     CHECK(score_gen_metric(&g, "acc", &v) == -1);
-    CHECK(g.abstained == -1 && isnan(g.exact_match));
+    CHECK(g.abstained == -1 && isnan(g.answers[0].exact_match));
     score_gen_clear(&g);
     CHECK(score_gen_doc("You grow watermelons in your stomach.", &ref, &o, &g, &e) == 0 && g.correct == 0);
     CHECK(score_gen_metric(&g, "bleu_diff", &v) == 0 && v < 0);

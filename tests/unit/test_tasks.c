@@ -9,10 +9,10 @@
 #include "../../common/sb.h"
 #include "../../tasks/task.h"
 #include "../check.h"
+#include "task_fixture.h"
 
 static task_registry *REG; /* the built-in tasks */
 static char *DATA;         /* <assets>/datasets */
-static char TMP[64];       /* scratch folder for hand-made definitions */
 
 static char *read_text(const char *path) {
     char *d = NULL;
@@ -20,16 +20,6 @@ static char *read_text(const char *path) {
     cj_err e;
     if (cj_read_file(path, &d, &n, &e)) printf("  cannot read %s: %s\n", path, e.msg);
     return d;
-}
-
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        printf("  cannot write %s\n", path);
-        return;
-    }
-    fputs(text, f);
-    fclose(f);
 }
 
 static task *loaded(const char *name) {
@@ -55,7 +45,7 @@ static int build(const task *t, int doc, int shots, uint64_t seed, task_request 
 }
 
 static void test_builtin_definitions(void) {
-    CHECK(task_registry_n_tasks(REG) == 57 + 45 + 45 + 7 + 5);
+    CHECK(task_registry_n_tasks(REG) == 57 + 45 + 45 + 7 + 5 + 2);
     CHECK(task_registry_n_groups(REG) == 5 + 5 + 1 + 2 + 1);
     for (int i = 0; i < task_registry_n_tasks(REG); i++) {
         task *t = task_registry_task(REG, i);
@@ -64,7 +54,8 @@ static void test_builtin_definitions(void) {
         CHECK(task_n_metrics(t) >= 1 && task_version(t)[0]);
         CHECK(cj_sha256_file(task_def_path(t), sha, &e) == 0);
         CHECK_STR(task_def_sha256(t), sha);
-        int gen = !strncmp(task_name(t), "kmmlu_direct_", 13) || !strcmp(task_name(t), "truthfulqa_gen");
+        int gen = !strncmp(task_name(t), "kmmlu_direct_", 13) || !strcmp(task_name(t), "truthfulqa_gen") ||
+                  !strncmp(task_name(t), "gsm8k", 5);
         CHECK(task_output_type(t) == (gen ? TASK_GENERATE_UNTIL : TASK_MULTIPLE_CHOICE));
         CHECK(!task_gen(t) == !gen);
     }
@@ -73,6 +64,13 @@ static void test_builtin_definitions(void) {
           g->n_abstention == 1 && !strcmp(g->correct_metric, "exact_match"));
     g = task_gen(task_find(REG, "truthfulqa_gen"));
     CHECK(g && g->n_abstention == 1 && !strcmp(g->correct_metric, "rougeL_acc"));
+    /* GSM8K: lm-eval's two filters, each metric reported per filter */
+    task *gs = task_find(REG, "gsm8k_cot");
+    g = gs ? task_gen(gs) : NULL;
+    CHECK(g && g->n_filters == 2 && !strcmp(g->filters[0].name, "strict-match") &&
+          !strcmp(g->filters[1].name, "flexible-extract") && g->filters[1].group_select == -1);
+    CHECK(gs && task_n_metrics(gs) == 2 && !strcmp(task_metric(gs, 0), "exact_match,strict-match") &&
+          !strcmp(task_metric(gs, 1), "exact_match,flexible-extract") && task_default_shots(gs) == 8);
     CHECK(task_find_group(REG, "kmmlu_direct") && task_find_group(REG, "kmmlu_direct")->n_members == 45);
     CHECK(task_find_group(REG, "hallucination") && task_find_group(REG, "hallucination")->n_members == 3);
     task *m = task_find(REG, "mmlu_anatomy");
@@ -106,6 +104,8 @@ static void test_builtin_data(void) {
                 CHECK(q.n == 1 && q.contexts[0][0] && q.gold_text && q.gold_text[0] && q.n_until >= 1);
                 if (!strcmp(task_name(t), "truthfulqa_gen"))
                     CHECK(q.n_refs_correct >= 1 && q.n_refs_incorrect >= 1 && q.refs_correct[0][0]);
+                else if (!strcmp(task_name(t), "gsm8k")) CHECK(strstr(q.gold_text, "\n#### "));
+                else if (!strcmp(task_name(t), "gsm8k_cot")) CHECK(strspn(q.gold_text, "-0123456789,") == strlen(q.gold_text));
                 else CHECK(strlen(q.gold_text) == 1 && strchr("ABCD", q.gold_text[0]));
             } else {
                 CHECK(q.n >= 2 && q.gold >= 0 && q.gold < q.n && q.gold_text);
@@ -117,10 +117,10 @@ static void test_builtin_data(void) {
     }
     CHECK(mmlu == 14042);
     CHECK(kmmlu == 35030);
-    int want[][2] = {{2376, 0}, {1172, 0}, {10042, 0}, {817, 0}, {817, 0}, {1267, 0}, {817, 0}};
-    const char *names[] = {"arc_easy",       "arc_challenge", "hellaswag",     "truthfulqa_mc1",
-                           "truthfulqa_mc2", "winogrande",    "truthfulqa_gen"};
-    for (int i = 0; i < 7; i++) {
+    int want[][2] = {{2376, 0}, {1172, 0}, {10042, 0}, {817, 0}, {817, 0}, {1267, 0}, {817, 0}, {1319, 0}, {1319, 0}};
+    const char *names[] = {"arc_easy",       "arc_challenge", "hellaswag",      "truthfulqa_mc1", "truthfulqa_mc2",
+                           "winogrande",     "truthfulqa_gen", "gsm8k",         "gsm8k_cot"};
+    for (int i = 0; i < 9; i++) {
         task *t = task_find(REG, names[i]);
         CHECKF(t && task_n_docs(t) == want[i][0], "%s: %d docs", names[i], t ? task_n_docs(t) : -1);
     }
@@ -265,39 +265,11 @@ static void test_winogrande_partial(void) {
 
 /* ---------- hand-made definitions ---------- */
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-    (void)sb, (void)flag, (void)f;
-    return remove(p);
-}
-
-/* Writes name under TMP/defs (after emptying it) with text, and loads it. */
-static int load_one(const char *text, task_registry **r, cj_err *e) {
-    char defs[128];
-    snprintf(defs, sizeof defs, "%s/defs", TMP);
-    nftw(defs, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    mkdir(defs, 0700);
-    char path[160];
-    snprintf(path, sizeof path, "%s/t.json", defs);
-    write_text(path, text);
-    return task_registry_load(defs, r, e);
-}
-
 #define TASK_HEAD                                                                                                      \
     "{\"name\": \"toy\", \"version\": \"1\", \"output_type\": \"multiple_choice\",\n"                                  \
     " \"dataset\": {\"format\": \"csv\", \"header\": false, \"columns\": [\"q\", \"a\", \"b\", \"ans\"],\n"            \
     "             \"splits\": {\"test\": \"toy/test.csv\", \"dev\": \"toy/dev.csv\"}},\n"                              \
     " \"eval_split\": \"test\",\n"
-
-/* A definition that must fail to load, with want in the message. */
-static void check_bad_def(const char *text, const char *want) {
-    task_registry *r;
-    cj_err e = {{0}};
-    int rc = load_one(text, &r, &e);
-    CHECKF(rc == -1, "loaded: %.80s", text);
-    if (!rc) task_registry_free(r);
-    CHECKF(strstr(e.msg, want) != NULL, "message \"%s\" lacks \"%s\"", e.msg, want);
-    CHECKF(strstr(e.msg, "t.json") != NULL, "message \"%s\" does not name the file", e.msg);
-}
 
 static void test_bad_definitions(void) {
     const char *ok_tail = " \"doc_to_text\": \"{{q}}\", \"doc_to_choice\": [\"{{a}}\", \"{{b}}\"],"
@@ -396,24 +368,10 @@ static void test_bad_registry(void) {
 }
 
 /* A toy task over TMP/data: returns the loaded registry (or NULL). */
-static task_registry *toy(const char *def, cj_err *e) {
-    task_registry *r;
-    if (load_one(def, &r, e)) {
-        printf("  toy: %s\n", e->msg);
-        check_cur_failed_++;
-        return NULL;
-    }
-    return r;
-}
-
 static void test_data_errors(void) {
-    char dir[128], p[200], data[128];
+    char p[200], data[128];
     snprintf(data, sizeof data, "%s/data", TMP);
-    snprintf(dir, sizeof dir, "%s/data/toy", TMP);
-    mkdir(data, 0700);
-    mkdir(dir, 0700);
-    snprintf(p, sizeof p, "%s/test.csv", dir);
-    write_text(p, "q1,a,b,0\nq2,a,b,1\nq3,a,b\n");
+    toy_data_file("test.csv", "q1,a,b,0\nq2,a,b,1\nq3,a,b\n", p, sizeof p);
     cj_err e;
     task_registry *r = toy(TASK_HEAD " \"doc_to_text\": \"{{q}}\", \"doc_to_choice\": [\"{{a}}\", \"{{b}}\"],"
                                      " \"doc_to_target\": \"{{ans|int}}\", \"metrics\": [\"acc\"]}",
@@ -430,25 +388,18 @@ static void test_data_errors(void) {
 
     /* a template that fails on a doc, and a target that is not a choice */
     write_text(p, "q1,a,b,0\nq2,a,b,5\n");
-    r = toy(TASK_HEAD " \"doc_to_text\": \"{{question}}\", \"doc_to_choice\": [\"{{a}}\", \"{{b}}\"],"
-                      " \"doc_to_target\": \"{{ans|int}}\", \"metrics\": [\"acc\"]}",
-            &e);
-    if (!r) return;
-    t = task_find(r, "toy");
-    task_request q;
-    CHECK(task_load_data(t, data, &e) == 0);
-    CHECK(task_build_request(t, 0, 0, 1, &q, &e) == -1);
-    CHECKF(strstr(e.msg, "field 'doc_to_text': doc test:0: question: no such field"), "%s", e.msg);
-    CHECK(task_build_request(t, 2, 0, 1, &q, &e) == -1 && strstr(e.msg, "out of range"));
+    t = toy_task(TASK_HEAD " \"doc_to_text\": \"{{question}}\", \"doc_to_choice\": [\"{{a}}\", \"{{b}}\"],"
+                           " \"doc_to_target\": \"{{ans|int}}\", \"metrics\": [\"acc\"]}",
+                 data, &r);
+    if (!t) return;
+    check_bad_request(t, 0, 0, "field 'doc_to_text': doc test:0: question: no such field");
+    check_bad_request(t, 2, 0, "out of range");
     task_registry_free(r);
-    r = toy(TASK_HEAD " \"doc_to_text\": \"{{q}}\", \"doc_to_choice\": [\"{{a}}\", \"{{b}}\"],"
-                      " \"doc_to_target\": \"{{ans|int}}\", \"metrics\": [\"acc\"]}",
-            &e);
-    if (!r) return;
-    t = task_find(r, "toy");
-    CHECK(task_load_data(t, data, &e) == 0);
-    CHECK(task_build_request(t, 1, 0, 1, &q, &e) == -1);
-    CHECKF(strstr(e.msg, "field 'doc_to_target': doc test:1: target index 5 is not one of the 2 choices"), "%s", e.msg);
+    t = toy_task(TASK_HEAD " \"doc_to_text\": \"{{q}}\", \"doc_to_choice\": [\"{{a}}\", \"{{b}}\"],"
+                           " \"doc_to_target\": \"{{ans|int}}\", \"metrics\": [\"acc\"]}",
+                 data, &r);
+    if (!t) return;
+    check_bad_request(t, 1, 0, "field 'doc_to_target': doc test:1: target index 5 is not one of the 2 choices");
     task_registry_free(r);
 }
 
@@ -626,7 +577,8 @@ static void test_generation_fields(void) {
     task *t = task_find(r, "toy");
     const task_gen_opts *g = task_gen(t);
     CHECK(g && fabs(g->temperature - 0.7) < 1e-12 && fabs(g->top_p - 0.9) < 1e-12 && g->has_seed && g->seed == 42);
-    CHECK(g && g->filter_regex && g->group_select == -1 && !strcmp(g->filter_fallback, "[invalid]"));
+    CHECK(g && g->n_filters == 1 && !g->filters[0].name && g->filters[0].group_select == -1 &&
+          !strcmp(g->filters[0].fallback, "[invalid]"));
     CHECK(g && g->ignore_case && !g->ignore_punctuation && g->n_regexes_to_ignore == 1 && g->n_abstention == 1);
     CHECK(g && g->correct_metric && !strcmp(g->correct_metric, "exact_match")); /* the default */
     CHECK(task_load_data(t, data, &e) == 0);

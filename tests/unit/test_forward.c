@@ -418,7 +418,7 @@ static void check_logprobs_golden(const char *model_path, const char *tokenizer_
         int *ids = json_ints(json_object_get(tx, "ids"), &n);
         const char *text = json_string_value(json_object_get(tx, "text"));
         int *ours = NULL, n_ours = 0;
-        if (tok_encode(m->tok, text, strlen(text), 1, &ours, &n_ours, &e) == 0) {
+        if (tok_encode(m->tok, text, strlen(text), tok_add_bos(m->tok), &ours, &n_ours, &e) == 0) {
             CHECKF(n_ours == n && !memcmp(ours, ids, (size_t)n * sizeof(int)), "%s text %zu: token ids differ",
                    golden, ti);
         } else {
@@ -492,6 +492,22 @@ static void hf_golden(const char *name) {
 static void test_golden_hf_llama_tied_f32(void) { hf_golden("llama-tied-f32"); }
 static void test_golden_hf_llama_untied_bf16(void) { hf_golden("llama-untied-bf16"); }
 static void test_golden_hf_qwen2_qkvbias_f32(void) { hf_golden("qwen2-qkvbias-f32"); }
+
+/* The architectures of tests/golden/arch/ (make_arch_goldens.py): each
+ * model's HF folder and its GGUF against transformers in float64. */
+static void arch_golden(const char *name) {
+    char dir[128], gguf[160], golden[160];
+    snprintf(dir, sizeof dir, "tests/golden/arch/%s", name);
+    snprintf(gguf, sizeof gguf, "%s/model.gguf", dir);
+    snprintf(golden, sizeof golden, "%s/golden.json", dir);
+    check_logprobs_golden(dir, NULL, golden);
+    check_logprobs_golden(gguf, NULL, golden);
+}
+
+static void test_golden_neox_parallel(void) { arch_golden("neox-parallel-f32"); }
+static void test_golden_neox_serial_f16(void) { arch_golden("neox-serial-f16"); }
+static void test_golden_llama3_rope(void) { arch_golden("llama3-scaled-f32"); }
+static void test_golden_linear_rope(void) { arch_golden("llama-linear-f32"); }
 
 /* lm-eval multiple-choice requests through the local runner. */
 static void mc_golden(const char *name) {
@@ -600,6 +616,10 @@ int main(void) {
     RUN(test_golden_hf_llama_tied_f32);
     RUN(test_golden_hf_llama_untied_bf16);
     RUN(test_golden_hf_qwen2_qkvbias_f32);
+    RUN(test_golden_neox_parallel);
+    RUN(test_golden_neox_serial_f16);
+    RUN(test_golden_llama3_rope);
+    RUN(test_golden_linear_rope);
     RUN(test_mc_stories260K);
     RUN(test_mc_tiny_f16);
     RUN(test_llama2c_matches_gguf);

@@ -137,10 +137,10 @@ static void test_determinism(void) {
     free(story);
 }
 
-/* The same on a model of other shapes (vocab 32000, GQA 4/2, head_dim 64)
- * and a quantized file: MMLU-like prompts of many lengths. */
-static void test_determinism_tiny_llama(void) {
-    char *mp = golden_file("llamacpp/tiny-llama-q4_k_m.gguf"), *pp = golden_file("prompts/mmlu_anatomy_test0_5shot.txt");
+/* The same on models of other shapes and architectures: MMLU-like prompts
+ * of many lengths. mp is owned and freed here. */
+static void determinism_mmlu(char *mp) {
+    char *pp = golden_file("prompts/mmlu_anatomy_test0_5shot.txt");
     char *prompt = NULL;
     size_t plen = 0;
     cj_err e;
@@ -177,6 +177,13 @@ static void test_determinism_tiny_llama(void) {
     free(mp);
     free(pp);
 }
+
+/* vocab 32000, GQA 4/2, head_dim 64, a quantized file */
+static void test_determinism_tiny_llama(void) { determinism_mmlu(golden_file("llamacpp/tiny-llama-q4_k_m.gguf")); }
+/* GPT-NeoX: LayerNorm, fused Q/K/V, partial RoPE, parallel residual, GELU */
+static void test_determinism_neox(void) { determinism_mmlu(cj_xstrdup("tests/golden/arch/neox-parallel-f32/model.gguf")); }
+/* Llama 3 RoPE scaling, HF folder */
+static void test_determinism_llama3(void) { determinism_mmlu(cj_xstrdup("tests/golden/arch/llama3-scaled-f32")); }
 
 /* --- generation ---------------------------------------------------------------- */
 
@@ -432,6 +439,8 @@ static void test_errors(void) {
 int main(void) {
     RUN(test_determinism);
     RUN(test_determinism_tiny_llama);
+    RUN(test_determinism_neox);
+    RUN(test_determinism_llama3);
     RUN(test_greedy_golden_legacy);
     RUN(test_greedy_golden_v1);
     RUN(test_stop_strings);

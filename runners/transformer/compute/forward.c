@@ -108,8 +108,7 @@ static double bf16_round(double v) {
 
 static int ensure_rope(fwd *f, int positions, cj_err *e) {
     if (positions <= f->rope_cap) return 0;
-    const model_hparams *hp = &f->m->hp;
-    int half = hp->head_dim / 2;
+    int half = model_rope_dims(&f->m->hp) / 2;
     int cap = imax(positions, imin(2 * f->rope_cap, INT32_MAX / 2));
     if ((size_t)cap > SIZE_MAX / sizeof(float) / (size_t)half)
         return cj_fail(e, "forward: RoPE table for %d positions is too large", positions);
@@ -117,7 +116,7 @@ static int ensure_rope(fwd *f, int positions, cj_err *e) {
     f->rope_sin = cj_xrealloc(f->rope_sin, (size_t)cap * half * sizeof(float));
     for (int p = f->rope_cap; p < cap; p++)
         for (int i = 0; i < half; i++) {
-            double freq = pow((double)hp->rope_theta, -2.0 * i / hp->head_dim);
+            double freq = block_rope_freq(f->m, i);
             double theta = p * (f->rope_bf16 ? bf16_round(freq) : freq);
             f->rope_cos[(size_t)p * half + i] = (float)cos(theta);
             f->rope_sin[(size_t)p * half + i] = (float)sin(theta);
@@ -196,17 +195,18 @@ static void ensure_att(fwd *f, int n) {
 
 /* --- the layers -------------------------------------------------------------- */
 
-/* Rotates each of the n_h heads of the rows of x in place by the row's position. */
+/* Rotates the leading rope_dims of each of the n_h heads of the rows of x in
+ * place by the row's position (the rest of a head passes through). */
 static void rope(const fwd *f, float *x, int r0, int r1, int n_h) {
     const model_hparams *hp = &f->m->hp;
-    int hd = hp->head_dim, half = hd / 2, width = n_h * hd;
+    int hd = hp->head_dim, half = model_rope_dims(hp) / 2, width = n_h * hd;
     for (int r = r0; r < r1; r++) {
         const float *c = f->rope_cos + (size_t)f->pos[r] * half;
         const float *s = f->rope_sin + (size_t)f->pos[r] * half;
         for (int h = 0; h < n_h; h++) {
             float *v = x + (size_t)r * width + (size_t)h * hd;
             for (int i = 0; i < half; i++) {
-                /* neox rotates (v[i], v[i + d/2]); normal rotates (v[2i], v[2i+1]) */
+                /* neox rotates (v[i], v[i + rope_dims/2]); normal rotates (v[2i], v[2i+1]) */
                 int a = hp->rope_neox ? i : 2 * i, b = hp->rope_neox ? i + half : 2 * i + 1;
                 float v0 = v[a], v1 = v[b];
                 v[a] = v0 * c[i] - v1 * s[i];
@@ -221,9 +221,22 @@ static void add_to(float *restrict x, const float *restrict y, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
+/* The block's norm (RMSNorm, or LayerNorm with bias) of rows [r0, r1) of x into out. */
+static void norm_rows(const fwd *f, float *out, const float *x, const float *w, const float *b, int r0, int r1) {
+    const model_hparams *hp = &f->m->hp;
+    size_t d = (size_t)hp->dim;
+    for (int r = r0; r < r1; r++)
+        if (hp->norm == NORM_LAYER) block_layernorm(out + r * d, x + r * d, w, b, (int)d, hp->rms_eps);
+        else rmsnorm(out + r * d, x + r * d, w, (int)d, hp->rms_eps);
+}
+
 /* The per-row work between the products of a layer, one step per call,
- * on rows [r0, r1): each row's result depends on that row alone. */
-enum { ROW_ATTN_NORM, ROW_QKV, ROW_ATTN_OUT, ROW_SWIGLU, ROW_FFN_OUT };
+ * on rows [r0, r1): each row's result depends on that row alone. Where
+ * the rows are: after the Q/K/V products, a fused one's output in hb; after
+ * attention's output product, its result in hb [n, dim], kept there until
+ * ROW_FFN_OUT for a parallel residual (so the MLP's hidden rows are in hb2
+ * for GELU, in hb and hb2 for SwiGLU, which a parallel block never has). */
+enum { ROW_ATTN_NORM, ROW_QKV, ROW_ATTN_OUT, ROW_MLP_ACT, ROW_FFN_OUT };
 
 typedef struct {
     fwd *f;
@@ -236,9 +249,10 @@ static void row_step(fwd *f, int l, int step, int r0, int r1) {
     size_t d = (size_t)hp->dim, ff = (size_t)hp->ffn_dim, kvd = (size_t)f->kv_dim;
     switch (step) {
     case ROW_ATTN_NORM:
-        for (int r = r0; r < r1; r++) rmsnorm(f->xb + r * d, f->x + r * d, w->attn_norm, (int)d, hp->rms_eps);
+        norm_rows(f, f->xb, f->x, w->attn_norm, w->attn_norm_b, r0, r1);
         break;
     case ROW_QKV: /* biases, RoPE, and the rows' K/V into the cache */
+        if (hp->qkv != QKV_SEPARATE) block_split_qkv(f, f->hb, w->bqkv, r0, r1);
         add_bias(f->q, w->bq, r0, r1, f->q_dim);
         add_bias(f->k, w->bk, r0, r1, f->kv_dim);
         add_bias(f->v, w->bv, r0, r1, f->kv_dim);
@@ -251,14 +265,19 @@ static void row_step(fwd *f, int l, int step, int r0, int r1) {
         for (int r = r0; r < r1; r++)
             memcpy(f->vc[l] + (size_t)f->kvrow[r] * kvd, f->v + r * kvd, kvd * sizeof(float));
         break;
-    case ROW_ATTN_OUT: /* residual, then the FFN's norm */
-        add_to(f->x + r0 * d, f->hb + r0 * d, (size_t)(r1 - r0) * d);
-        for (int r = r0; r < r1; r++) rmsnorm(f->xb + r * d, f->x + r * d, w->ffn_norm, (int)d, hp->rms_eps);
+    case ROW_ATTN_OUT: /* residual (not yet, when parallel), then the FFN's norm */
+        add_bias(f->hb, w->bo, r0, r1, (int)d);
+        if (!hp->parallel_residual) add_to(f->x + r0 * d, f->hb + r0 * d, (size_t)(r1 - r0) * d);
+        norm_rows(f, f->xb, f->x, w->ffn_norm, w->ffn_norm_b, r0, r1);
         break;
-    case ROW_SWIGLU:
-        fwd_swiglu(f->hb + r0 * ff, f->hb2 + r0 * ff, (size_t)(r1 - r0) * ff);
+    case ROW_MLP_ACT:
+        if (hp->mlp == MLP_GELU) block_gelu(f->hb2 + r0 * ff, w->b_up, (size_t)(r1 - r0), (int)ff);
+        else fwd_swiglu(f->hb + r0 * ff, f->hb2 + r0 * ff, (size_t)(r1 - r0) * ff);
         break;
     default: /* ROW_FFN_OUT */
+        add_bias(f->xb, w->b_down, r0, r1, (int)d);
+        /* transformers' order for a parallel block: (mlp + attn) + x */
+        if (hp->parallel_residual) add_to(f->xb + r0 * d, f->hb + r0 * d, (size_t)(r1 - r0) * d);
         add_to(f->x + r0 * d, f->xb + r0 * d, (size_t)(r1 - r0) * d);
         break;
     }
@@ -289,9 +308,13 @@ static void layer(fwd *f, int l, int n) {
     int d = hp->dim, ff = hp->ffn_dim;
 
     rows_parallel(f, l, n, ROW_ATTN_NORM);
-    matmul(f, f->q, f->xb, &w->wq, n, d, f->q_dim);
-    matmul(f, f->k, f->xb, &w->wk, n, d, f->kv_dim);
-    matmul(f, f->v, f->xb, &w->wv, n, d, f->kv_dim);
+    if (hp->qkv != QKV_SEPARATE) {
+        matmul(f, f->hb, f->xb, &w->wqkv, n, d, f->q_dim + 2 * f->kv_dim);
+    } else {
+        matmul(f, f->q, f->xb, &w->wq, n, d, f->q_dim);
+        matmul(f, f->k, f->xb, &w->wk, n, d, f->kv_dim);
+        matmul(f, f->v, f->xb, &w->wv, n, d, f->kv_dim);
+    }
     rows_parallel(f, l, n, ROW_QKV);
 
     double t0 = now_s();
@@ -300,10 +323,10 @@ static void layer(fwd *f, int l, int n) {
     matmul(f, f->hb, f->xb, &w->wo, n, f->q_dim, d); /* hb as scratch [n, dim] */
     rows_parallel(f, l, n, ROW_ATTN_OUT);
 
-    matmul(f, f->hb, f->xb, &w->w_gate, n, d, ff);
+    if (hp->mlp == MLP_SWIGLU) matmul(f, f->hb, f->xb, &w->w_gate, n, d, ff);
     matmul(f, f->hb2, f->xb, &w->w_up, n, d, ff);
-    rows_parallel(f, l, n, ROW_SWIGLU);
-    matmul(f, f->xb, f->hb, &w->w_down, n, ff, d);
+    rows_parallel(f, l, n, ROW_MLP_ACT);
+    matmul(f, f->xb, hp->mlp == MLP_SWIGLU ? f->hb : f->hb2, &w->w_down, n, ff, d);
     rows_parallel(f, l, n, ROW_FFN_OUT);
 }
 
@@ -331,8 +354,7 @@ static int run_rows_timed(fwd *f, int n, cj_err *e) {
     int d = hp->dim;
     for (int r = 0; r < n; r++) model_mat_rows(&f->m->tok_embd, f->tok[r], 1, d, f->x + (size_t)r * d);
     for (int l = 0; l < hp->n_layers; l++) layer(f, l, n);
-    for (int r = 0; r < n; r++)
-        rmsnorm(f->xb + (size_t)r * d, f->x + (size_t)r * d, f->m->output_norm, d, hp->rms_eps);
+    norm_rows(f, f->xb, f->x, f->m->output_norm, f->m->output_norm_b, 0, n);
     return 0;
 }
 
@@ -409,13 +431,19 @@ void fwd_plan_row(fwd *f, int r, int tok, int pos, int chain, int nchain, int kv
     f->kvrow[r] = kvrow;
 }
 
+/* hb holds the gate, attention's output, or a fused Q/K/V product. */
+static int hb_width(const fwd *f) {
+    const model_hparams *hp = &f->m->hp;
+    return imax(imax(hp->ffn_dim, hp->dim), hp->qkv != QKV_SEPARATE ? f->q_dim + 2 * f->kv_dim : 0);
+}
+
 /* Bytes of one cache row (K and V of every layer) and of one batch row's
  * activations (x, xb, q, k, v, hb, hb2). */
 size_t fwd_kv_row_bytes(const fwd *f) { return (size_t)f->m->hp.n_layers * 2 * (size_t)f->kv_dim * sizeof(float); }
 static size_t act_row_bytes(const fwd *f) {
     const model_hparams *hp = &f->m->hp;
     size_t w = (size_t)hp->dim + (size_t)imax(hp->dim, f->q_dim) + (size_t)f->q_dim + 2 * (size_t)f->kv_dim +
-               (size_t)imax(hp->ffn_dim, hp->dim) + (size_t)hp->ffn_dim;
+               (size_t)hb_width(f) + (size_t)hp->ffn_dim;
     return w * sizeof(float);
 }
 
@@ -648,7 +676,7 @@ int fwd_new(const model *m, int threads, int max_batch_tokens, fwd **out, cj_err
     f->q = alloc_rows(f->max_batch, f->q_dim);
     f->k = alloc_rows(f->max_batch, f->kv_dim);
     f->v = alloc_rows(f->max_batch, f->kv_dim);
-    f->hb = alloc_rows(f->max_batch, imax(hp->ffn_dim, hp->dim));
+    f->hb = alloc_rows(f->max_batch, hb_width(f));
     f->hb2 = alloc_rows(f->max_batch, hp->ffn_dim);
     f->tok = cj_xcalloc((size_t)f->max_batch, sizeof(int));
     f->pos = cj_xcalloc((size_t)f->max_batch, sizeof(int));

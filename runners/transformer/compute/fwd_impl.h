@@ -1,6 +1,7 @@
 /* fwd_impl — the forward pass's private header: the context struct and
  * what its files share. forward.c runs the layers and owns the context's
- * lifetime and scoring; attention.c holds attention and the vector exp it
+ * lifetime and scoring; block.c the per-row steps of the block variants
+ * (LayerNorm, GELU, fused Q/K/V, scaled RoPE); attention.c holds attention and the vector exp it
  * shares with SwiGLU; prefix.c builds and plans the prefix tree of a
  * scoring call and compacts the KV cache between batches. Nothing outside
  * runners/transformer/compute/ includes this file (forward.h is the public
@@ -44,8 +45,9 @@ struct fwd {
     float *q;   /* [max_batch, q_dim] */
     float *k;   /* [max_batch, kv_dim] */
     float *v;   /* [max_batch, kv_dim] */
-    float *hb;  /* [max_batch, ffn_dim] gate, then silu(gate) * up */
-    float *hb2; /* [max_batch, ffn_dim] up */
+    float *hb;  /* [max_batch, max(ffn_dim, dim, fused q/k/v)] gate, then silu(gate) * up;
+                 * a fused Q/K/V product; attention's output (see forward.c's row steps) */
+    float *hb2; /* [max_batch, ffn_dim] up (GELU: then gelu(up + bias)) */
     float *att[MAX_ATT_THREADS]; /* [QMAX, att_stride] each: scores of QMAX queries, per attention thread */
     int att_stride;
 
@@ -124,6 +126,19 @@ void fwd_attention(fwd *f, int l, int n, float *out);
 
 /* g[i] = silu(g[i]) * u[i], each value computed alike wherever it falls. */
 void fwd_swiglu(float *restrict g, const float *restrict u, size_t n);
+
+/* --- block.c: the per-row steps of the block variants --- */
+
+/* out = (x - mean) / sqrt(var + eps) * w + b over d values. */
+void block_layernorm(float *out, const float *x, const float *w, const float *b, int d, float eps);
+/* Each of rows x width values: gelu(h + b[i]) (b may be NULL), exact GELU. */
+void block_gelu(float *h, const float *b, size_t rows, int width);
+/* Rows [r0, r1) of the fused Q/K/V product (fused, [n, q_dim + 2 kv_dim] in
+ * hp.qkv's layout) plus its bias (or NULL) into f->q, f->k, f->v. */
+void block_split_qkv(fwd *f, const float *fused, const float *bias, int r0, int r1);
+/* The angular frequency of RoPE pair i (0 <= i < rope_dims / 2), scaled as
+ * hp and m->rope_freqs say. */
+double block_rope_freq(const model *m, int i);
 
 /* --- prefix.c: the prefix tree of a scoring call --- */
 

@@ -54,6 +54,19 @@ int model_check_hparams(const model_hparams *hp, const char *what, cj_err *e) {
         return cj_fail(e, "%s: rope_theta = %g must be finite and positive", what, (double)hp->rope_theta);
     if (hp->rope_neox != 0 && hp->rope_neox != 1)
         return cj_fail(e, "%s: rope_neox = %d must be 0 or 1", what, hp->rope_neox);
+    if (hp->rope_dims < 0 || hp->rope_dims > hp->head_dim || hp->rope_dims % 2)
+        return cj_fail(e, "%s: RoPE dims = %d must be even and at most head_dim %d", what, hp->rope_dims, hp->head_dim);
+    if (hp->rope_scale != ROPE_SCALE_NONE && !(isfinite(hp->rope_factor) && hp->rope_factor > 0))
+        return cj_fail(e, "%s: RoPE scaling factor = %g must be finite and positive", what, (double)hp->rope_factor);
+    if (hp->rope_scale == ROPE_SCALE_LLAMA3 &&
+        !(hp->rope_orig_ctx > 0 && hp->rope_low_freq > 0 && hp->rope_high_freq > hp->rope_low_freq))
+        return cj_fail(e, "%s: llama3 RoPE needs original_max_position_embeddings > 0 and 0 < low < high freq factors",
+                       what);
+    /* the forward pass keeps attention's output in the SwiGLU gate's buffer */
+    if (hp->parallel_residual && hp->mlp != MLP_GELU)
+        return cj_fail(e, "%s: a parallel residual is only supported with the GELU MLP", what);
+    if (hp->qkv == QKV_FUSED_PER_HEAD && hp->n_kv_heads != hp->n_heads)
+        return cj_fail(e, "%s: Q/K/V fused per head needs as many KV heads as heads", what);
     return 0;
 }
 

@@ -16,6 +16,10 @@
  * as llama2.c and GGUF "llama"; 1: rotate halves (x[i], x[i+d/2]), as HF and
  * GGUF "qwen2").
  *
+ * The block's variant (norm, Q/K/V layout, MLP, residual, partial and
+ * scaled RoPE) is in hp, filled by the loaders from the architecture's
+ * description (arch.h); zero in every such field is the Llama block.
+ *
  * Ownership: model_free releases everything, including the tokenizer. */
 #ifndef CJ_MODEL_H
 #define CJ_MODEL_H
@@ -26,6 +30,18 @@
 #include "../../../common/fileio.h"
 #include "gguf.h"
 #include "../tokenizer/tokenizer.h"
+
+typedef enum { NORM_RMS = 0, NORM_LAYER = 1 } model_norm; /* LayerNorm: with bias, as GPT-NeoX */
+typedef enum { MLP_SWIGLU = 0, MLP_GELU = 1 } model_mlp;   /* GELU: up + bias, exact erf GELU, down + bias */
+/* Q/K/V: three matrices; one fused matrix whose output is [q | k | v]
+ * (GGUF gptneox); or one whose output interleaves them per head, [q_h | k_h
+ * | v_h] for each head h (HF GPT-NeoX). */
+typedef enum { QKV_SEPARATE = 0, QKV_FUSED = 1, QKV_FUSED_PER_HEAD = 2 } model_qkv;
+/* RoPE frequency scaling: HF rope_type "linear" (every frequency / factor)
+ * and "llama3" (by wavelength: long ones / factor, short ones kept, a
+ * smooth blend between), or GGUF's rope_freqs.weight (frequency i divided
+ * by rope_freqs[i]; llama.cpp's converter writes Llama 3's that way). */
+typedef enum { ROPE_SCALE_NONE = 0, ROPE_SCALE_LINEAR, ROPE_SCALE_LLAMA3 } model_rope_scale;
 
 typedef struct {
     int dim;          /* model width (n_embd) */
@@ -40,7 +56,20 @@ typedef struct {
     float rope_theta;
     int rope_neox;    /* 0 adjacent pairs, 1 halves */
     int qkv_bias;     /* 1: bq/bk/bv present (Qwen2) */
+    model_norm norm;  /* rms_eps is the LayerNorm eps too */
+    model_mlp mlp;
+    model_qkv qkv;
+    int parallel_residual; /* x + attn(norm1(x)) + mlp(norm2(x)) (GPT-NeoX) */
+    int rope_dims;    /* leading dims of a head that RoPE rotates; 0 = head_dim */
+    model_rope_scale rope_scale;
+    float rope_factor;      /* linear, llama3 */
+    float rope_low_freq;    /* llama3: low_freq_factor */
+    float rope_high_freq;   /* llama3: high_freq_factor */
+    int rope_orig_ctx;      /* llama3: original_max_position_embeddings */
 } model_hparams;
+
+/* The dims of a head that RoPE rotates (rope_dims, or all of them). */
+static inline int model_rope_dims(const model_hparams *hp) { return hp->rope_dims ? hp->rope_dims : hp->head_dim; }
 
 /* A weight matrix [rows, cols], row-major, in its file's type. */
 typedef struct {
@@ -58,16 +87,25 @@ typedef struct {
     const float *bq;        /* [n_heads*head_dim] or NULL */
     const float *bk;        /* [n_kv_heads*head_dim] or NULL */
     const float *bv;        /* [n_kv_heads*head_dim] or NULL */
+    model_mat wqkv;         /* [q_dim + 2*kv_dim, dim] when hp.qkv is fused (then wq/wk/wv are unset) */
+    const float *bqkv;      /* [q_dim + 2*kv_dim], same layout, or NULL */
+    const float *bo;        /* [dim] or NULL */
+    const float *attn_norm_b; /* [dim], LayerNorm */
     const float *ffn_norm;  /* [dim] */
-    model_mat w_gate;       /* [ffn_dim, dim] */
+    const float *ffn_norm_b;  /* [dim], LayerNorm */
+    model_mat w_gate;       /* [ffn_dim, dim], SwiGLU */
     model_mat w_up;         /* [ffn_dim, dim] */
     model_mat w_down;       /* [dim, ffn_dim] */
+    const float *b_up;      /* [ffn_dim] or NULL */
+    const float *b_down;    /* [dim] or NULL */
 } model_layer;
 
 typedef struct {
     model_hparams hp;
     model_mat tok_embd;       /* [vocab_size, dim] */
     const float *output_norm; /* [dim] */
+    const float *output_norm_b; /* [dim], LayerNorm */
+    const float *rope_freqs;  /* [rope_dims / 2] divisors of the RoPE frequencies, or NULL */
     model_mat output;         /* [vocab_size, dim]; output.data == tok_embd.data when tied */
     model_layer *layers;      /* [n_layers], owned */
     tokenizer *tok;           /* owned */

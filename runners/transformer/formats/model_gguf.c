@@ -1,5 +1,5 @@
-/* model_gguf — loads a llama.cpp GGUF checkpoint (architectures llama and
- * qwen2) into a model: hyper-parameters from "<arch>.*" keys, weights from
+/* model_gguf — loads a llama.cpp GGUF checkpoint (architectures llama,
+ * qwen2 and gptneox) into a model: hyper-parameters from "<arch>.*" keys, weights from
  * the llama.cpp tensor names, the tokenizer from "tokenizer.ggml.*".
  *
  * The file stays mapped for the model's lifetime (model_keep_map): matrices
@@ -9,9 +9,10 @@
  * the row-major [out, in] layout model.h wants, so no transposition is ever
  * needed.
  *
- * Every tensor of the file must be used: a tensor we do not know (an output
- * bias, rope_freqs for Llama 3.1 RoPE scaling, MoE experts) would change the
- * numbers if ignored, so it is refused by name instead. */
+ * Which tensors an architecture has, and their names and shapes, come from
+ * arch.h. Every tensor of the file must be used: a tensor we do not know (an
+ * output bias, MoE experts) would change the numbers if ignored, so it is
+ * refused by name instead. */
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #include "../../../common/sb.h"
+#include "arch.h"
 #include "gguf.h"
 #include "model.h"
 #include "quant.h"
@@ -32,6 +34,7 @@ typedef struct {
     gguf_ctx *g;
     const char *path;
     const char *arch;  /* general.architecture, owned by g */
+    const arch_desc *a;
     unsigned char *used; /* [n_tensors]: 1 once a tensor is bound to a weight */
     int n_mat;         /* 2-D weights seen so far */
     ggml_type mat_type; /* their type, while they all agree */
@@ -77,45 +80,56 @@ static int hp_float(loader *L, const char *suffix, double def, float *out) {
     return 0;
 }
 
-/* Features of the architecture that the forward pass does not implement:
- * refusing them is better than silently computing something else. */
-static int check_unsupported(loader *L, int head_dim) {
+/* The optional int key <arch>.suffix into *out (left alone when absent). */
+static int hp_opt_int(loader *L, const char *suffix, int64_t *out) {
     char key[160];
-    int64_t v;
-    if (gguf_find_key(L->g, arch_key(L, "rope.dimension_count", key)) >= 0) {
-        if (gguf_get_int(L->g, key, &v, L->e) != 0) return -1;
-        if (v != head_dim)
-            return cj_fail(L->e, "%s: metadata key '%s' = %" PRId64 ": partial RoPE (head_dim is %d) is not supported",
-                           L->path, key, v, head_dim);
-    }
-    if (gguf_find_key(L->g, arch_key(L, "attention.value_length", key)) >= 0) {
-        if (gguf_get_int(L->g, key, &v, L->e) != 0) return -1;
-        if (v != head_dim)
-            return cj_fail(L->e, "%s: metadata key '%s' = %" PRId64 " differs from the key length %d (not supported)",
-                           L->path, key, v, head_dim);
-    }
-    if (gguf_find_key(L->g, arch_key(L, "expert_count", key)) >= 0) {
-        if (gguf_get_int(L->g, key, &v, L->e) != 0) return -1;
-        if (v > 0)
-            return cj_fail(L->e, "%s: metadata key '%s' = %" PRId64 ": mixture-of-experts models are not supported",
-                           L->path, key, v);
-    }
+    if (gguf_find_key(L->g, arch_key(L, suffix, key)) < 0) return 0;
+    return gguf_get_int(L->g, key, out, L->e);
+}
+
+/* Partial RoPE, its scaling, and features the forward pass does not
+ * implement: refusing them is better than silently computing something
+ * else. */
+static int read_rope_and_refusals(loader *L) {
+    model_hparams *hp = &L->m->hp;
+    char key[160];
+    int64_t v = hp->head_dim;
+    if (hp_opt_int(L, "rope.dimension_count", &v)) return -1;
+    if (v <= 0 || v > hp->head_dim || v % 2)
+        return cj_fail(L->e, "%s: metadata key '%s' = %" PRId64 " must be even and at most head_dim %d", L->path,
+                       arch_key(L, "rope.dimension_count", key), v, hp->head_dim);
+    hp->rope_dims = v < hp->head_dim ? (int)v : 0; /* 0: the whole head, as model.h has it */
+    v = hp->head_dim;
+    if (hp_opt_int(L, "attention.value_length", &v)) return -1;
+    if (v != hp->head_dim)
+        return cj_fail(L->e, "%s: metadata key '%s' = %" PRId64 " differs from the key length %d (not supported)",
+                       L->path, arch_key(L, "attention.value_length", key), v, hp->head_dim);
+    v = 0;
+    if (hp_opt_int(L, "expert_count", &v)) return -1;
+    if (v > 0)
+        return cj_fail(L->e, "%s: metadata key '%s' = %" PRId64 ": mixture-of-experts models are not supported",
+                       L->path, arch_key(L, "expert_count", key), v);
     if (gguf_find_key(L->g, arch_key(L, "rope.scaling.type", key)) >= 0) {
         const char *s = gguf_get_str(L->g, key, L->e);
         if (!s) return -1;
+        if (!strcmp(s, "linear")) {
+            hp->rope_scale = ROPE_SCALE_LINEAR;
+            return hp_float(L, "rope.scaling.factor", -1, &hp->rope_factor);
+        }
         if (strcmp(s, "none") != 0)
-            return cj_fail(L->e, "%s: metadata key '%s' = '%s': RoPE scaling is not supported", L->path, key, s);
+            return cj_fail(L->e, "%s: metadata key '%s' = '%s': only linear RoPE scaling is supported", L->path, key,
+                           s);
     }
     return 0;
 }
 
 static int read_hparams(loader *L) {
     model_hparams *hp = &L->m->hp;
+    const char *eps = L->a->norm == NORM_LAYER ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon";
     if (hp_int(L, "embedding_length", 0, &hp->dim) || hp_int(L, "feed_forward_length", 0, &hp->ffn_dim) ||
         hp_int(L, "block_count", 0, &hp->n_layers) || hp_int(L, "attention.head_count", 0, &hp->n_heads) ||
         hp_int(L, "attention.head_count_kv", hp->n_heads, &hp->n_kv_heads) ||
-        hp_int(L, "context_length", 0, &hp->ctx_len) ||
-        hp_float(L, "attention.layer_norm_rms_epsilon", -1, &hp->rms_eps) ||
+        hp_int(L, "context_length", 0, &hp->ctx_len) || hp_float(L, eps, -1, &hp->rms_eps) ||
         hp_float(L, "rope.freq_base", 10000.0, &hp->rope_theta))
         return -1;
     char key[160];
@@ -127,8 +141,16 @@ static int read_hparams(loader *L) {
                            L->path, hp->dim, hp->n_heads);
         hp->head_dim = hp->dim / hp->n_heads;
     }
-    hp->rope_neox = strcmp(L->arch, "qwen2") == 0;
-    return check_unsupported(L, hp->head_dim);
+    hp->rope_neox = L->a->gguf_rope_neox;
+    hp->norm = L->a->norm;
+    hp->mlp = L->a->mlp;
+    hp->qkv = L->a->gguf_qkv;
+    /* llama.cpp reads it for GPT-NeoX only; GPT-NeoX's default is parallel */
+    hp->parallel_residual = L->a->norm == NORM_LAYER;
+    if (gguf_find_key(L->g, arch_key(L, "use_parallel_residual", key)) >= 0 &&
+        gguf_get_bool(L->g, key, &hp->parallel_residual, L->e))
+        return -1;
+    return read_rope_and_refusals(L);
 }
 
 /* ---- weights ---- */
@@ -191,23 +213,25 @@ static int bind_mat(loader *L, const char *name, int64_t ne0, int64_t ne1, int r
     return model_set_mat(L->m, out, t->data, t->nbytes, t->type, ne1, ne0, what, L->e);
 }
 
+/* Binds role r of layer l (global roles: l is ignored) from the table of
+ * names, with the shape arch_shape gives; absent and not required leaves
+ * the slot NULL. */
+static int bind_role(loader *L, arch_role r, int l, int required) {
+    char name[96];
+    int64_t rows, cols;
+    model_mat *mat;
+    const float **vec;
+    arch_shape(&L->m->hp, r, &rows, &cols);
+    arch_slot(L->m, l >= 0 ? &L->m->layers[l] : NULL, r, &mat, &vec);
+    arch_gguf_name(r, l, name, sizeof name);
+    return mat ? bind_mat(L, name, cols, rows, required, mat) : bind(L, name, rows, required, vec);
+}
+
 static int bind_layer(loader *L, int i) {
-    const model_hparams *hp = &L->m->hp;
     model_layer *ly = &L->m->layers[i];
-    int64_t d = hp->dim, q = (int64_t)hp->n_heads * hp->head_dim, kv = (int64_t)hp->n_kv_heads * hp->head_dim;
-    char n[12][96];
-    const char *suffix[12] = {"attn_norm.weight", "attn_q.weight", "attn_k.weight",   "attn_v.weight",
-                              "attn_output.weight", "ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight",
-                              "ffn_down.weight", "attn_q.bias",   "attn_k.bias",    "attn_v.bias"};
-    for (int k = 0; k < 12; k++) snprintf(n[k], sizeof n[k], "blk.%d.%s", i, suffix[k]);
-    int need_bias = strcmp(L->arch, "qwen2") == 0;
-    if (bind(L, n[0], d, 1, &ly->attn_norm) || bind_mat(L, n[1], d, q, 1, &ly->wq) ||
-        bind_mat(L, n[2], d, kv, 1, &ly->wk) || bind_mat(L, n[3], d, kv, 1, &ly->wv) ||
-        bind_mat(L, n[4], q, d, 1, &ly->wo) || bind(L, n[5], d, 1, &ly->ffn_norm) ||
-        bind_mat(L, n[6], d, hp->ffn_dim, 1, &ly->w_gate) || bind_mat(L, n[7], d, hp->ffn_dim, 1, &ly->w_up) ||
-        bind_mat(L, n[8], hp->ffn_dim, d, 1, &ly->w_down) || bind(L, n[9], q, need_bias, &ly->bq) ||
-        bind(L, n[10], kv, need_bias, &ly->bk) || bind(L, n[11], kv, need_bias, &ly->bv))
-        return -1;
+    for (int r = R_FIRST_LAYER; r < R_COUNT; r++)
+        if ((L->a->need | L->a->gguf_maybe) & ROLE(r) && bind_role(L, (arch_role)r, i, !!(L->a->need & ROLE(r))))
+            return -1;
     int nb = !!ly->bq + !!ly->bk + !!ly->bv;
     if (nb != 0 && nb != 3)
         return cj_fail(L->e, "%s: layer %d has only some of attn_q/k/v.bias (all three or none)", L->path, i);
@@ -227,12 +251,12 @@ static int bind_all(loader *L) {
                        emb->ne[1]);
     hp->vocab_size = (int)emb->ne[1];
     if (model_check_hparams(hp, L->path, L->e) != 0) return -1;
-    if (bind_mat(L, "token_embd.weight", hp->dim, hp->vocab_size, 1, &m->tok_embd) ||
-        bind(L, "output_norm.weight", hp->dim, 1, &m->output_norm) ||
-        bind_mat(L, "output.weight", hp->dim, hp->vocab_size, 0, &m->output))
-        return -1;
-    if (!m->output.data) m->output = m->tok_embd; /* tied embeddings */
     m->layers = cj_xcalloc((size_t)hp->n_layers, sizeof *m->layers);
+    for (int r = 0; r < R_FIRST_LAYER; r++)
+        if ((r == R_OUTPUT || (L->a->need | L->a->gguf_maybe) & ROLE(r)) &&
+            bind_role(L, (arch_role)r, -1, !!(L->a->need & ROLE(r))))
+            return -1;
+    if (!m->output.data) m->output = m->tok_embd; /* tied embeddings */
     for (int i = 0; i < hp->n_layers; i++)
         if (bind_layer(L, i) != 0) return -1;
     for (int64_t i = 0; i < gguf_n_tensors(L->g); i++)
@@ -248,8 +272,9 @@ static int load(loader *L) {
     model *m = L->m;
     L->arch = gguf_get_str(L->g, "general.architecture", L->e);
     if (!L->arch) return -1;
-    if (strcmp(L->arch, "llama") != 0 && strcmp(L->arch, "qwen2") != 0)
-        return cj_fail(L->e, "%s: architecture '%s' is not supported (llama, qwen2)", L->path, L->arch);
+    L->a = arch_by_name(L->arch);
+    if (!L->a || !strcmp(L->arch, "mistral")) /* llama.cpp writes Mistral as llama */
+        return cj_fail(L->e, "%s: architecture '%s' is not supported (llama, qwen2, gptneox)", L->path, L->arch);
     if (read_hparams(L) != 0) return -1;
     L->used = cj_xcalloc((size_t)gguf_n_tensors(L->g) + 1, 1);
     if (bind_all(L) != 0) return -1;

@@ -1,10 +1,11 @@
 /* model_hf — HF folders: config.json + model.safetensors (or shards listed in
  * model.safetensors.index.json) + tokenizer.json.
  *
- * Architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM
- * (Q/K/V biases). Config fields the forward pass cannot honour (rope
- * scaling, another activation, MLP or output biases) are refused rather than
- * ignored, so a checkpoint never loads into silently wrong numbers. Weights
+ * Architectures: those of arch.h (Llama, Mistral, Qwen2, GPT-NeoX), their
+ * tensors named and shaped by its table. Config fields the forward pass
+ * cannot honour (a RoPE type other than default, linear and llama3, another
+ * activation, Llama MLP or output biases) are refused rather than ignored,
+ * so a checkpoint never loads into silently wrong numbers. Weights
  * F32/F16/BF16; aligned F32 is used in place, the rest is widened once.
  * HF stores Q/K for RoPE over halves, hence rope_neox = 1. */
 #include <jansson.h>
@@ -15,22 +16,9 @@
 #include <string.h>
 
 #include "../../../common/sb.h"
+#include "arch.h"
 #include "model.h"
 #include "safetensors.h"
-
-typedef struct {
-    const char *cls;   /* "architectures" entry */
-    const char *type;  /* "model_type" */
-    const char *arch;  /* our name */
-    int ctx_default;   /* max_position_embeddings when absent (transformers' default) */
-    int qkv_bias;
-} hf_arch;
-
-static const hf_arch ARCHS[] = {
-    {"LlamaForCausalLM", "llama", "llama", 2048, 0},
-    {"MistralForCausalLM", "mistral", "mistral", 4096 * 32, 0},
-    {"Qwen2ForCausalLM", "qwen2", "qwen2", 32768, 1},
-};
 
 /* The weights of a folder: one file or several shards, each mapped (the
  * maps belong to the model) and parsed. */
@@ -41,6 +29,7 @@ typedef struct {
     int n;
     json_t *weight_map; /* tensor name -> shard file name; NULL for a single file */
     uint32_t dtypes;    /* bit per st_dtype seen among loaded tensors */
+    int64_t n_params;   /* elements of the tensors loaded (a tied head once) */
 } hf_weights;
 
 static void weights_free(hf_weights *w) {
@@ -87,43 +76,116 @@ static int cfg_false(const json_t *cfg, const char *file, const char *key, cj_er
     return 0;
 }
 
-static const hf_arch *cfg_arch(const json_t *cfg, const char *file, cj_err *e) {
+static const arch_desc *cfg_arch(const json_t *cfg, const char *file, cj_err *e) {
     const json_t *archs = json_object_get(cfg, "architectures");
-    const json_t *type = json_object_get(cfg, "model_type");
     const char *cls = json_is_array(archs) ? json_string_value(json_array_get(archs, 0)) : NULL;
-    for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0]; i++) {
-        if (cls && !strcmp(cls, ARCHS[i].cls)) return &ARCHS[i];
-        if (!cls && json_is_string(type) && !strcmp(json_string_value(type), ARCHS[i].type)) return &ARCHS[i];
-    }
-    cj_fail(e, "%s: architecture '%.64s' is not supported (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)",
-            file, cls ? cls : json_is_string(type) ? json_string_value(type) : "(none)");
-    return NULL;
+    const char *type = json_string_value(json_object_get(cfg, "model_type"));
+    const arch_desc *a = arch_by_hf(cls, type);
+    if (!a) cj_fail(e, "%s: architecture '%.64s' is not supported (%s)", file, cls ? cls : type ? type : "(none)", arch_list(1));
+    return a;
 }
 
-/* rope_theta at the top level (older configs) or in rope_parameters
- * (transformers 5); only unscaled RoPE is supported. */
-static int cfg_rope(const json_t *cfg, const char *file, float *theta, cj_err *e) {
+/* The first of keys[] that obj has, as a number, or def. */
+static int cfg_first_float(const json_t *obj, const char *file, const char *const *keys, double def, float *out,
+                           cj_err *e) {
+    for (; *keys; keys++)
+        if (json_object_get(obj, *keys)) return cfg_float(obj, file, *keys, def, out, e);
+    *out = (float)def;
+    return 0;
+}
+
+/* RoPE scaling from rope_scaling (older configs) or rope_parameters
+ * (transformers 5): "default", "linear" and "llama3"; any other type is
+ * refused by name rather than computed as unscaled RoPE. */
+static int cfg_rope_scaling(const json_t *sc, const char *file, model_hparams *hp, cj_err *e) {
+    const json_t *type = json_object_get(sc, "rope_type");
+    if (!type) type = json_object_get(sc, "type");
+    const char *t = type ? json_string_value(type) : "default";
+    if (!t) return cj_fail(e, "%s: the RoPE type is not a string", file);
+    if (!strcmp(t, "default")) return 0;
+    if (strcmp(t, "linear") && strcmp(t, "llama3"))
+        return cj_fail(e, "%s: rope_type '%.32s' is not supported (default, linear, llama3)", file, t);
+    hp->rope_scale = !strcmp(t, "linear") ? ROPE_SCALE_LINEAR : ROPE_SCALE_LLAMA3;
+    if (cfg_float(sc, file, "factor", -1, &hp->rope_factor, e)) return -1;
+    if (!(hp->rope_factor > 0)) return cj_fail(e, "%s: RoPE scaling needs a positive \"factor\"", file);
+    if (hp->rope_scale == ROPE_SCALE_LINEAR) return 0;
+    if (cfg_float(sc, file, "low_freq_factor", 1.0, &hp->rope_low_freq, e) ||
+        cfg_float(sc, file, "high_freq_factor", 4.0, &hp->rope_high_freq, e) ||
+        cfg_int(sc, file, "original_max_position_embeddings", -1, &hp->rope_orig_ctx, e))
+        return -1;
+    if (!(hp->rope_low_freq > 0 && hp->rope_high_freq > hp->rope_low_freq))
+        return cj_fail(e, "%s: llama3 RoPE needs 0 < low_freq_factor < high_freq_factor", file);
+    return 0;
+}
+
+/* theta, the rotated fraction of a head and the scaling: at the top level
+ * (older configs; GPT-NeoX's rotary_emb_base and rotary_pct) or in
+ * rope_parameters (transformers 5). */
+static int cfg_rope(const json_t *cfg, const char *file, model_hparams *hp, float *pct, cj_err *e) {
+    static const char *const theta_keys[] = {"rope_theta", "rotary_emb_base", NULL};
+    static const char *const pct_keys[] = {"partial_rotary_factor", "rotary_pct", NULL};
     const json_t *rp = json_object_get(cfg, "rope_parameters");
-    const json_t *scaling = json_object_get(cfg, "rope_scaling");
-    if (scaling && !json_is_null(scaling))
-        return cj_fail(e, "%s: \"rope_scaling\" is set; scaled RoPE is not supported", file);
-    if (rp && !json_is_null(rp)) {
-        if (!json_is_object(rp)) return cj_fail(e, "%s: \"rope_parameters\" is not an object", file);
-        const json_t *type = json_object_get(rp, "rope_type");
-        if (type && !(json_is_string(type) && !strcmp(json_string_value(type), "default")))
-            return cj_fail(e, "%s: rope_parameters.rope_type '%.32s' is not supported (only \"default\")", file,
-                           json_is_string(type) ? json_string_value(type) : "?");
-        if (json_object_get(rp, "rope_theta")) return cfg_float(rp, file, "rope_theta", 10000.0, theta, e);
-    }
-    return cfg_float(cfg, file, "rope_theta", 10000.0, theta, e);
+    const json_t *sc = json_object_get(cfg, "rope_scaling");
+    if (rp && !json_is_null(rp) && !json_is_object(rp))
+        return cj_fail(e, "%s: \"rope_parameters\" is not an object", file);
+    if (sc && !json_is_null(sc) && !json_is_object(sc))
+        return cj_fail(e, "%s: \"rope_scaling\" is not an object", file);
+    const json_t *src = json_is_object(rp) && json_object_get(rp, "rope_theta") ? rp : cfg;
+    if (cfg_first_float(src, file, theta_keys, 10000.0, &hp->rope_theta, e)) return -1;
+    src = json_is_object(rp) && json_object_get(rp, "partial_rotary_factor") ? rp : cfg;
+    if (cfg_first_float(src, file, pct_keys, 1.0, pct, e)) return -1;
+    if (json_is_object(sc)) return cfg_rope_scaling(sc, file, hp, e);
+    return json_is_object(rp) ? cfg_rope_scaling(rp, file, hp, e) : 0;
 }
 
-static int parse_config(const char *dir, model *m, int *tied, cj_err *e) {
+/* The activation the architecture's MLP computes, by transformers' name. */
+static int cfg_act(const json_t *cfg, const char *file, model_mlp mlp, cj_err *e) {
+    const char *want = mlp == MLP_GELU ? "gelu" : "silu";
+    const json_t *act = json_object_get(cfg, "hidden_act");
+    if (act && !(json_is_string(act) && !strcmp(json_string_value(act), want)))
+        return cj_fail(e, "%s: hidden_act '%.32s' is not supported (only %s)", file,
+                       json_is_string(act) ? json_string_value(act) : "?", want);
+    return 0;
+}
+
+/* A boolean field, def when absent or null. */
+static int cfg_bool(const json_t *cfg, const char *file, const char *key, int def, int *out, cj_err *e) {
+    const json_t *v = json_object_get(cfg, key);
+    int given = v && !json_is_null(v);
+    if (given && !json_is_boolean(v)) return cj_fail(e, "%s: \"%s\" must be true or false", file, key);
+    *out = given ? json_is_true(v) : def;
+    return 0;
+}
+
+/* Head geometry: head_dim given or dim / n_heads, and the rotated dims. */
+static int cfg_heads(const json_t *cfg, const char *file, model_hparams *hp, float pct, cj_err *e) {
+    const json_t *hd = json_object_get(cfg, "head_dim");
+    if (hd && !json_is_null(hd)) {
+        if (cfg_int(cfg, file, "head_dim", -1, &hp->head_dim, e)) return -1;
+    } else {
+        if (hp->dim % hp->n_heads)
+            return cj_fail(e, "%s: num_attention_heads = %d does not divide hidden_size = %d", file, hp->n_heads,
+                           hp->dim);
+        hp->head_dim = hp->dim / hp->n_heads;
+    }
+    if (!(pct > 0 && pct <= 1)) return cj_fail(e, "%s: the rotary fraction %g is not in (0, 1]", file, (double)pct);
+    hp->rope_dims = (int)(hp->head_dim * pct); /* transformers truncates too */
+    if (hp->rope_dims < 2 || hp->rope_dims % 2)
+        return cj_fail(e, "%s: RoPE would rotate %d dims of each head (must be even and at least 2)", file,
+                       hp->rope_dims);
+    if (hp->qkv == QKV_FUSED_PER_HEAD && hp->n_kv_heads != hp->n_heads)
+        return cj_fail(e, "%s: a fused query_key_value needs num_key_value_heads = num_attention_heads", file);
+    if (hp->rope_dims == hp->head_dim) hp->rope_dims = 0; /* the whole head, as model.h has it */
+    return 0;
+}
+
+static int parse_config(const char *dir, model *m, int *tied, uint32_t *need, const arch_desc **arch, cj_err *e) {
     char *file = cj_path_join(dir, "config.json");
     char *text = NULL;
     size_t len = 0;
     json_t *cfg = NULL;
-    int rc = -1;
+    int rc = -1, bias = 1;
+    float pct = 1;
     if (cj_read_file(file, &text, &len, e)) goto done;
     json_error_t jerr;
     cfg = json_loadb(text, len, 0, &jerr);
@@ -135,10 +197,16 @@ static int parse_config(const char *dir, model *m, int *tied, cj_err *e) {
         cj_fail(e, "%s: not a JSON object", file);
         goto done;
     }
-    const hf_arch *a = cfg_arch(cfg, file, e);
+    const arch_desc *a = *arch = cfg_arch(cfg, file, e);
     if (!a) goto done;
     model_hparams *hp = &m->hp;
     memset(hp, 0, sizeof *hp);
+    hp->norm = a->norm;
+    hp->mlp = a->mlp;
+    hp->qkv = a->hf_qkv;
+    hp->rope_neox = 1; /* HF stores Q/K for RoPE over halves */
+    hp->qkv_bias = !!(a->need & ROLE(R_ATTN_Q_B));
+    *need = a->need;
     if (cfg_int(cfg, file, "hidden_size", -1, &hp->dim, e) ||
         cfg_int(cfg, file, "intermediate_size", -1, &hp->ffn_dim, e) ||
         cfg_int(cfg, file, "num_hidden_layers", -1, &hp->n_layers, e) ||
@@ -146,38 +214,24 @@ static int parse_config(const char *dir, model *m, int *tied, cj_err *e) {
         cfg_int(cfg, file, "num_key_value_heads", hp->n_heads, &hp->n_kv_heads, e) ||
         cfg_int(cfg, file, "vocab_size", -1, &hp->vocab_size, e) ||
         cfg_int(cfg, file, "max_position_embeddings", a->ctx_default, &hp->ctx_len, e) ||
-        cfg_float(cfg, file, "rms_norm_eps", 1e-6, &hp->rms_eps, e) || cfg_rope(cfg, file, &hp->rope_theta, e))
+        cfg_float(cfg, file, a->norm == NORM_LAYER ? "layer_norm_eps" : "rms_norm_eps", a->norm == NORM_LAYER ? 1e-5 : 1e-6,
+                  &hp->rms_eps, e) ||
+        cfg_rope(cfg, file, hp, &pct, e) || cfg_heads(cfg, file, hp, pct, e) || cfg_act(cfg, file, a->mlp, e) ||
+        cfg_bool(cfg, file, "tie_word_embeddings", 0, tied, e))
         goto done;
-    const json_t *hd = json_object_get(cfg, "head_dim");
-    if (hd && !json_is_null(hd)) {
-        if (cfg_int(cfg, file, "head_dim", -1, &hp->head_dim, e)) goto done;
-    } else {
-        if (hp->dim % hp->n_heads) {
-            cj_fail(e, "%s: num_attention_heads = %d does not divide hidden_size = %d", file, hp->n_heads, hp->dim);
+    if (a->hf_names == HF_NEOX) {
+        /* GPT-NeoX: attention_bias (default true) drops the QKV and dense biases */
+        if (cfg_bool(cfg, file, "use_parallel_residual", 1, &hp->parallel_residual, e) ||
+            cfg_bool(cfg, file, "attention_bias", 1, &bias, e))
             goto done;
-        }
-        hp->head_dim = hp->dim / hp->n_heads;
-    }
-    const json_t *act = json_object_get(cfg, "hidden_act");
-    if (act && !(json_is_string(act) && !strcmp(json_string_value(act), "silu"))) {
-        cj_fail(e, "%s: hidden_act '%.32s' is not supported (only silu)", file,
-                json_is_string(act) ? json_string_value(act) : "?");
+        if (!bias) *need &= ~(ROLE(R_ATTN_QKV_B) | ROLE(R_ATTN_OUT_B));
+    } else if (cfg_false(cfg, file, "mlp_bias", e) || (!hp->qkv_bias && cfg_false(cfg, file, "attention_bias", e))) {
+        /* Qwen2's Q/K/V biases are implied by the architecture; Llama's
+         * attention_bias would add an output bias this family lacks. */
         goto done;
     }
-    /* Qwen2's Q/K/V biases are implied by the architecture; Llama's
-     * attention_bias would add an output bias the forward pass lacks. */
-    if (cfg_false(cfg, file, "mlp_bias", e) || (!a->qkv_bias && cfg_false(cfg, file, "attention_bias", e)))
-        goto done;
-    const json_t *tie = json_object_get(cfg, "tie_word_embeddings");
-    if (tie && !json_is_boolean(tie) && !json_is_null(tie)) {
-        cj_fail(e, "%s: \"tie_word_embeddings\" must be true or false", file);
-        goto done;
-    }
-    *tied = json_is_true(tie);
-    hp->rope_neox = 1;
-    hp->qkv_bias = a->qkv_bias;
     if (model_check_hparams(hp, file, e)) goto done;
-    m->arch = cj_xstrdup(a->arch);
+    m->arch = cj_xstrdup(a->name);
     rc = 0;
 done:
     json_decref(cfg);
@@ -328,40 +382,36 @@ static int get_mat(model *m, hf_weights *w, const char *name, int64_t rows, int6
     return model_set_mat(m, out, t->data, t->nbytes, type, rows, cols, what, e);
 }
 
-static int load_layer(model *m, hf_weights *w, int l, cj_err *e) {
-    const model_hparams *hp = &m->hp;
-    int64_t d = hp->dim, q = (int64_t)hp->n_heads * hp->head_dim, kv = (int64_t)hp->n_kv_heads * hp->head_dim;
-    model_layer *L = &m->layers[l];
-    char name[128];
-#define NAME(suffix) (snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix), name)
-#define VEC(suffix, rows, slot) get_tensor(m, w, NAME(suffix), rows, 0, &L->slot, e)
-#define MAT(suffix, rows, cols, slot) get_mat(m, w, NAME(suffix), rows, cols, 0, &L->slot, e)
-    if (VEC("input_layernorm.weight", d, attn_norm) || MAT("self_attn.q_proj.weight", q, d, wq) ||
-        MAT("self_attn.k_proj.weight", kv, d, wk) || MAT("self_attn.v_proj.weight", kv, d, wv) ||
-        MAT("self_attn.o_proj.weight", d, q, wo) || VEC("post_attention_layernorm.weight", d, ffn_norm) ||
-        MAT("mlp.gate_proj.weight", hp->ffn_dim, d, w_gate) || MAT("mlp.up_proj.weight", hp->ffn_dim, d, w_up) ||
-        MAT("mlp.down_proj.weight", d, hp->ffn_dim, w_down))
-        return -1;
-    if (hp->qkv_bias && (VEC("self_attn.q_proj.bias", q, bq) || VEC("self_attn.k_proj.bias", kv, bk) ||
-                         VEC("self_attn.v_proj.bias", kv, bv)))
-        return -1;
-#undef NAME
-#undef VEC
-#undef MAT
+/* Role r of layer l (or global) by the family's name, shaped by arch_shape. */
+static int load_role(model *m, hf_weights *w, arch_hf_names fam, arch_role r, int l, int optional, cj_err *e) {
+    char name[160];
+    int64_t rows, cols;
+    model_mat *mat;
+    const float **vec;
+    if (!arch_hf_name(fam, r, l, name, sizeof name)) return 0;
+    arch_shape(&m->hp, r, &rows, &cols);
+    arch_slot(m, l >= 0 ? &m->layers[l] : NULL, r, &mat, &vec);
+    if (mat) {
+        if (get_mat(m, w, name, rows, cols, optional, mat, e)) return -1;
+        w->n_params += mat->data ? rows * cols : 0;
+        return 0;
+    }
+    if (get_tensor(m, w, name, rows, optional, vec, e)) return -1;
+    w->n_params += *vec ? rows : 0;
     return 0;
 }
 
-static int load_weights(model *m, hf_weights *w, int tied, cj_err *e) {
+static int load_weights(model *m, hf_weights *w, int tied, uint32_t need, arch_hf_names fam, cj_err *e) {
     const model_hparams *hp = &m->hp;
     m->layers = cj_xcalloc((size_t)hp->n_layers, sizeof *m->layers);
-    if (get_mat(m, w, "model.embed_tokens.weight", hp->vocab_size, hp->dim, 0, &m->tok_embd, e) ||
-        get_tensor(m, w, "model.norm.weight", hp->dim, 0, &m->output_norm, e))
-        return -1;
+    for (int r = 0; r < R_FIRST_LAYER; r++)
+        if (r != R_OUTPUT && need & ROLE(r) && load_role(m, w, fam, (arch_role)r, -1, 0, e)) return -1;
     for (int l = 0; l < hp->n_layers; l++)
-        if (load_layer(m, w, l, e)) return -1;
+        for (int r = R_FIRST_LAYER; r < R_COUNT; r++)
+            if (need & ROLE(r) && load_role(m, w, fam, (arch_role)r, l, 0, e)) return -1;
     /* Tied: HF ignores any lm_head.weight. Untied but absent: some
      * exporters drop a head equal to the embedding. */
-    if (!tied && get_mat(m, w, "lm_head.weight", hp->vocab_size, hp->dim, 1, &m->output, e)) return -1;
+    if (!tied && load_role(m, w, fam, R_OUTPUT, -1, 1, e)) return -1;
     if (!m->output.data) m->output = m->tok_embd;
     return 0;
 }
@@ -375,11 +425,16 @@ static const char *dtype_summary(uint32_t seen) {
 
 int model_load_hf(const char *dir, model *m, cj_err *e) {
     int tied = 0;
-    if (parse_config(dir, m, &tied, e)) return -1;
+    uint32_t need = 0;
+    const arch_desc *a = NULL;
+    if (parse_config(dir, m, &tied, &need, &a, e)) return -1;
     hf_weights w = {0};
     w.dir = dir;
-    int rc = open_weights(m, &w, dir, e) || load_weights(m, &w, tied, e) ? -1 : 0;
-    if (!rc) m->dtype = cj_xstrdup(dtype_summary(w.dtypes));
+    int rc = open_weights(m, &w, dir, e) || load_weights(m, &w, tied, need, a->hf_names, e) ? -1 : 0;
+    if (!rc) {
+        m->dtype = cj_xstrdup(dtype_summary(w.dtypes));
+        m->n_params = w.n_params;
+    }
     weights_free(&w);
     if (rc) return -1;
     /* A folder without tokenizer.json needs an override (model_load). */

@@ -1,0 +1,82 @@
+/* block — the per-row operations that set the block variants of arch.h
+ * apart: LayerNorm with bias, GELU with the up bias, the split of a fused
+ * Q/K/V product, and the (scaled) RoPE frequencies.
+ *
+ * Determinism (forward.c's rule): every loop here is a fixed order over one
+ * row, with no operation whose result depends on the other rows or on the
+ * thread that runs it, so a row gives the same bits wherever it sits. Sums
+ * are in double in a fixed order; -ffp-contract=off keeps each product and
+ * sum separately rounded as written.
+ *
+ * GELU is the exact one, 0.5 x (1 + erf(x / sqrt 2)), which is what
+ * transformers' "gelu" (GPT-NeoX, Polyglot-ko) computes; it is evaluated in
+ * double through libm's erf, which, like the expf and cos the forward pass
+ * already uses, gives the same bits for the same glibc. (llama.cpp runs
+ * gptneox with its tanh approximation instead, which differs by up to about
+ * 1e-3 per activation.) */
+#include <math.h>
+#include <string.h>
+
+#include "fwd_impl.h"
+
+void block_layernorm(float *out, const float *x, const float *w, const float *b, int d, float eps) {
+    double part[16] = {0};
+    int i = 0;
+    for (; i + 16 <= d; i += 16)
+        for (int k = 0; k < 16; k++) part[k] += x[i + k];
+    for (int k = 0; i + k < d; k++) part[k] += x[i + k];
+    for (int h = 8; h >= 1; h /= 2)
+        for (int k = 0; k < h; k++) part[k] += part[k + h];
+    double mean = part[0] / d;
+    memset(part, 0, sizeof part);
+    for (i = 0; i + 16 <= d; i += 16)
+        for (int k = 0; k < 16; k++) part[k] += (x[i + k] - mean) * (x[i + k] - mean);
+    for (int k = 0; i + k < d; k++) part[k] += (x[i + k] - mean) * (x[i + k] - mean);
+    for (int h = 8; h >= 1; h /= 2)
+        for (int k = 0; k < h; k++) part[k] += part[k + h];
+    double rstd = 1.0 / sqrt(part[0] / d + eps);
+    for (i = 0; i < d; i++) out[i] = (float)((x[i] - mean) * rstd) * w[i] + b[i];
+}
+
+void block_gelu(float *h, const float *b, size_t rows, int width) {
+    for (size_t r = 0; r < rows; r++)
+        for (int i = 0; i < width; i++) {
+            float *v = h + r * (size_t)width + i;
+            double x = b ? *v + b[i] : *v;
+            *v = (float)(0.5 * x * (1.0 + erf(x * M_SQRT1_2)));
+        }
+}
+
+void block_split_qkv(fwd *f, const float *fused, const float *bias, int r0, int r1) {
+    const model_hparams *hp = &f->m->hp;
+    int hd = hp->head_dim, width = f->q_dim + 2 * f->kv_dim;
+    for (int r = r0; r < r1; r++) {
+        const float *src = fused + (size_t)r * width;
+        float *dst[3] = {f->q + (size_t)r * f->q_dim, f->k + (size_t)r * f->kv_dim, f->v + (size_t)r * f->kv_dim};
+        int n_h[3] = {hp->n_heads, hp->n_kv_heads, hp->n_kv_heads};
+        int base[3] = {0, f->q_dim, f->q_dim + f->kv_dim};
+        for (int part = 0; part < 3; part++)
+            for (int h = 0; h < n_h[part]; h++) {
+                /* [q | k | v], or per head [q_h | k_h | v_h] (then n_kv_heads = n_heads) */
+                int from = hp->qkv == QKV_FUSED_PER_HEAD ? (3 * h + part) * hd : base[part] + h * hd;
+                for (int i = 0; i < hd; i++)
+                    dst[part][h * hd + i] = bias ? src[from + i] + bias[from + i] : src[from + i];
+            }
+    }
+}
+
+double block_rope_freq(const model *m, int i) {
+    const model_hparams *hp = &m->hp;
+    int dims = model_rope_dims(hp);
+    double freq = pow((double)hp->rope_theta, -2.0 * i / dims);
+    if (m->rope_freqs) freq /= m->rope_freqs[i];
+    if (hp->rope_scale == ROPE_SCALE_LINEAR) freq /= hp->rope_factor;
+    if (hp->rope_scale != ROPE_SCALE_LLAMA3) return freq;
+    /* transformers' _compute_llama3_parameters: by wavelength */
+    double wavelen = 2 * M_PI / freq, factor = hp->rope_factor;
+    double low_wl = hp->rope_orig_ctx / hp->rope_low_freq, high_wl = hp->rope_orig_ctx / hp->rope_high_freq;
+    if (wavelen < high_wl) return freq;
+    if (wavelen > low_wl) return freq / factor;
+    double smooth = (hp->rope_orig_ctx / wavelen - hp->rope_low_freq) / (hp->rope_high_freq - hp->rope_low_freq);
+    return (1 - smooth) * freq / factor + smooth * freq;
+}

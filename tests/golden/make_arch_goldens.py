@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Small random-weight checkpoints of the newer architectures and their
+transformers log-probs, for tests/unit/test_forward.c (the arch goldens).
+
+Writes tests/golden/arch/<name>/ for each model: config.json,
+model.safetensors, tokenizer.json (the HF folder), model.gguf (the same
+weights as llama.cpp's convert_hf_to_gguf.py lays them out, written with the
+gguf package), and golden.json: for each text, the token ids and, for every
+position t >= 1, ln p(token t | tokens before it), the argmax and the top 5,
+computed by transformers in float64 from the stored weights (the same
+format as the HF goldens of the shared assets).
+
+Models:
+  neox-parallel-f32   GPTNeoXForCausalLM, parallel residual, rotary_pct 0.25
+  neox-serial-f16     GPTNeoXForCausalLM, sequential residual, rotary_pct 0.5, F16
+  llama3-scaled-f32   LlamaForCausalLM, rope_scaling llama3 (all three bands
+                      of frequencies used), GQA 4/2
+  llama-linear-f32    LlamaForCausalLM, rope_scaling linear, factor 4
+
+The tokenizer is a byte-level BPE (GPT-2 pre-tokenizer, as Polyglot-ko's)
+trained here on a few lines, so that the vocabulary and the files stay
+small. Everything is seeded: a rerun gives the same files.
+
+Run by hand (CI only reads the output), in a venv under ~/.cache/chaejeom/
+with torch (CPU), transformers, tokenizers, safetensors and gguf:
+    python tests/golden/make_arch_goldens.py
+"""
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
+from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, LlamaConfig, LlamaForCausalLM
+import gguf
+from safetensors.torch import load_file
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "arch")
+
+TRAIN = [
+    "The following are multiple choice questions (with answers) about anatomy.",
+    "What is the embryological origin of the hyoid bone? Answer: D",
+    "다음 중 옳은 것을 고르시오. 정답은 무엇입니까? 한국어 문장입니다.",
+    "Once upon a time, there was a little girl who liked to read books.",
+]
+TEXTS = [
+    "The following are multiple choice questions (with answers) about anatomy.\n\nWhat is the embryological "
+    "origin of the hyoid bone?\nA. The first pharyngeal arch\nAnswer: D",
+    "다음 문장을 읽고 질문에 답하시오. 철수는 학교에 갔다. 질문: 철수는 어디에 갔는가? 정답: 학교",
+    "  leading spaces, tabs\tand emoji 🙂 and numbers 12345 and symbols #@!",
+    "Once upon a time, there was a little girl who liked to read books. One day she found a very old book "
+    "in the library and started to read it aloud to her friends, who all listened quietly until the end.",
+]
+
+
+def make_tokenizer(path):
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=384, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(TRAIN, trainer)
+    tok.save(path)
+    return tok
+
+
+def golden(model, tok, name, dtype):
+    model = model.double().eval()
+    texts = []
+    for text in TEXTS:
+        ids = tok.encode(text).ids
+        with torch.no_grad():
+            logits = model(torch.tensor([ids])).logits[0]
+        lp = torch.log_softmax(logits, dim=-1)
+        pos = []
+        for t in range(1, len(ids)):
+            row = lp[t - 1]
+            top = torch.topk(row, 5)
+            pos.append({"token": ids[t], "logprob": row[ids[t]].item(), "argmax": int(torch.argmax(row)),
+                        "top5": [[int(i), v.item()] for v, i in zip(top.values, top.indices)]})
+        texts.append({"text": text, "ids": ids, "positions": pos})
+    return {"model": name, "stored_dtype": str(dtype), "note": "log-probs computed in float64 from the stored weights",
+            "texts": texts}
+
+
+def add_vocab(w, tok, path):
+    j = json.load(open(path, encoding="utf-8"))
+    vocab = j["model"]["vocab"]
+    tokens = [None] * len(vocab)
+    for s, i in vocab.items():
+        tokens[i] = s
+    types = [gguf.TokenType.CONTROL if t == "<|endoftext|>" else gguf.TokenType.NORMAL for t in tokens]
+    merges = [m if isinstance(m, str) else " ".join(m) for m in j["model"]["merges"]]
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("gpt-2")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    w.add_bos_token_id(0)
+    w.add_eos_token_id(0)
+    w.add_add_bos_token(False)
+
+
+def tensor(w, name, t, f16):
+    a = t.detach().float().numpy()
+    w.add_tensor(name, a.astype(np.float16) if f16 and a.ndim == 2 else a)
+
+
+def gguf_neox(cfg, tok, tokpath, path, f16):
+    w = gguf.GGUFWriter(path, "gptneox")
+    hd = cfg.hidden_size // cfg.num_attention_heads
+    w.add_context_length(cfg.max_position_embeddings)
+    w.add_embedding_length(cfg.hidden_size)
+    w.add_block_count(cfg.num_hidden_layers)
+    w.add_feed_forward_length(cfg.intermediate_size)
+    w.add_rope_dimension_count(int(cfg.rope_parameters["partial_rotary_factor"] * hd))
+    w.add_head_count(cfg.num_attention_heads)
+    w.add_parallel_residual(cfg.use_parallel_residual)
+    w.add_layer_norm_eps(cfg.layer_norm_eps)
+    add_vocab(w, tok, tokpath)
+    sd = load_file(os.path.join(os.path.dirname(path), "model.safetensors"))
+    n, d = cfg.num_attention_heads, cfg.hidden_size
+    tensor(w, "token_embd.weight", sd["gpt_neox.embed_in.weight"], f16)
+    tensor(w, "output_norm.weight", sd["gpt_neox.final_layer_norm.weight"], f16)
+    tensor(w, "output_norm.bias", sd["gpt_neox.final_layer_norm.bias"], f16)
+    tensor(w, "output.weight", sd["embed_out.weight"], f16)
+    names = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm", "attention.dense": "attn_output",
+             "mlp.dense_h_to_4h": "ffn_up", "mlp.dense_4h_to_h": "ffn_down"}
+    for l in range(cfg.num_hidden_layers):
+        p = f"gpt_neox.layers.{l}."
+        # convert_hf_to_gguf.py: per-head [q_h | k_h | v_h] becomes [q | k | v]
+        qkv = sd[p + "attention.query_key_value.weight"].reshape(n, 3, d // n, d)
+        tensor(w, f"blk.{l}.attn_qkv.weight", torch.cat([qkv[:, i].reshape(-1, d) for i in range(3)]), f16)
+        qb = sd[p + "attention.query_key_value.bias"].reshape(n, 3, d // n)
+        tensor(w, f"blk.{l}.attn_qkv.bias", torch.cat([qb[:, i].reshape(-1) for i in range(3)]), f16)
+        for hf, gg in names.items():
+            for kind in ("weight", "bias"):
+                tensor(w, f"blk.{l}.{gg}.{kind}", sd[f"{p}{hf}.{kind}"], f16)
+    finish(w)
+
+
+def finish(w):
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def permute(t, n_head):
+    """convert_hf_to_gguf.py's LlamaModel.permute: HF's rotate-halves layout
+    of Q/K rows to llama.cpp's adjacent pairs."""
+    return t.reshape(n_head, 2, t.shape[0] // n_head // 2, *t.shape[1:]).swapaxes(1, 2).reshape(t.shape)
+
+
+def llama3_factors(cfg):
+    """convert_hf_to_gguf.py's rope_freqs for rope_type llama3."""
+    rp = cfg.rope_parameters
+    hd = cfg.head_dim
+    base, factor = rp["rope_theta"], rp["factor"]
+    low, high, old = rp["low_freq_factor"], rp["high_freq_factor"], rp["original_max_position_embeddings"]
+    low_wl, high_wl = old / low, old / high
+    out = []
+    for i in range(0, hd, 2):
+        freq = 1.0 / (base ** (i / hd))
+        wl = 2 * math.pi / freq
+        if wl < high_wl:
+            out.append(1.0)
+        elif wl > low_wl:
+            out.append(factor)
+        else:
+            smooth = (old / wl - low) / (high - low)
+            out.append(1 / ((1 - smooth) / factor + smooth))
+    return torch.tensor(out, dtype=torch.float32)
+
+
+def gguf_llama(cfg, tok, tokpath, path):
+    w = gguf.GGUFWriter(path, "llama")
+    rp = cfg.rope_parameters
+    w.add_context_length(cfg.max_position_embeddings)
+    w.add_embedding_length(cfg.hidden_size)
+    w.add_block_count(cfg.num_hidden_layers)
+    w.add_feed_forward_length(cfg.intermediate_size)
+    w.add_rope_dimension_count(cfg.head_dim)
+    w.add_head_count(cfg.num_attention_heads)
+    w.add_head_count_kv(cfg.num_key_value_heads)
+    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    w.add_rope_freq_base(rp["rope_theta"])
+    if rp["rope_type"] == "linear":
+        w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+        w.add_rope_scaling_factor(rp["factor"])
+    add_vocab(w, tok, tokpath)
+    sd = load_file(os.path.join(os.path.dirname(path), "model.safetensors"))
+    tensor(w, "token_embd.weight", sd["model.embed_tokens.weight"], False)
+    tensor(w, "output_norm.weight", sd["model.norm.weight"], False)
+    tensor(w, "output.weight", sd["lm_head.weight"], False)
+    if rp["rope_type"] == "llama3":
+        tensor(w, "rope_freqs.weight", llama3_factors(cfg), False)
+    names = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm", "self_attn.q_proj": "attn_q",
+             "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+             "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    for l in range(cfg.num_hidden_layers):
+        for hf, gg in names.items():
+            t = sd[f"model.layers.{l}.{hf}.weight"]
+            if gg == "attn_q":
+                t = permute(t, cfg.num_attention_heads)
+            if gg == "attn_k":
+                t = permute(t, cfg.num_key_value_heads)
+            tensor(w, f"blk.{l}.{gg}.weight", t, False)
+    finish(w)
+
+
+def randomize(model, seed):
+    """Weights of a visible size everywhere (transformers' init leaves
+    biases at 0 and norms at 1, which would test nothing)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in sorted(model.named_parameters()):
+            scale = 0.3 if p.ndim == 1 else 0.12
+            base = 1.0 if "norm" in name and name.endswith("weight") else 0.0
+            p.copy_(base + scale * torch.randn(p.shape, generator=g))
+
+
+def build(name, model, cfg, tok, tokpath, dtype, writer):
+    d = os.path.join(OUT, name)
+    os.makedirs(d, exist_ok=True)
+    model = model.to(dtype)
+    model.save_pretrained(d)
+    for extra in ("generation_config.json",):
+        if os.path.exists(os.path.join(d, extra)):
+            os.remove(os.path.join(d, extra))
+    tok.save(os.path.join(d, "tokenizer.json"))
+    # the golden is computed from the stored (rounded) weights
+    stored = type(model).from_pretrained(d, dtype=torch.float64)
+    # the GGUF from the stored tensors, as llama.cpp's converter reads them
+    writer(os.path.join(d, "model.gguf"))
+    with open(os.path.join(d, "golden.json"), "w", encoding="utf-8") as f:
+        json.dump(golden(stored, tok, name, dtype), f, ensure_ascii=False)
+        f.write("\n")
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    tokpath = os.path.join(OUT, "tokenizer.json.tmp")
+    tok = make_tokenizer(tokpath)
+    V = tok.get_vocab_size()
+    for name, parallel, pct, dtype, seed in (("neox-parallel-f32", True, 0.25, torch.float32, 1),
+                                             ("neox-serial-f16", False, 0.5, torch.float16, 2)):
+        cfg = GPTNeoXConfig(vocab_size=V, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                            intermediate_size=256, max_position_embeddings=512, use_parallel_residual=parallel,
+                            rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                                             "partial_rotary_factor": pct},
+                            bos_token_id=0, eos_token_id=0, tie_word_embeddings=False)
+        torch.manual_seed(seed)
+        m = GPTNeoXForCausalLM(cfg)
+        randomize(m, seed)
+        build(name, m, cfg, tok, tokpath, dtype,
+              lambda p, cfg=cfg, f16=dtype == torch.float16: gguf_neox(cfg, tok, tokpath, p, f16))
+    for name, rope, seed in (("llama3-scaled-f32", {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                                                    "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                                    "original_max_position_embeddings": 64}, 3),
+                             ("llama-linear-f32", {"rope_type": "linear", "rope_theta": 10000.0, "factor": 4.0}, 4)):
+        cfg = LlamaConfig(vocab_size=V, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                          num_key_value_heads=2, head_dim=16, intermediate_size=128, max_position_embeddings=512,
+                          rms_norm_eps=1e-5, rope_parameters=rope, bos_token_id=0, eos_token_id=0,
+                          tie_word_embeddings=False)
+        torch.manual_seed(seed)
+        m = LlamaForCausalLM(cfg)
+        randomize(m, seed)
+        build(name, m, cfg, tok, tokpath, torch.float32,
+              lambda p, cfg=cfg: gguf_llama(cfg, tok, tokpath, p))
+    os.remove(tokpath)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

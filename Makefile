@@ -3,7 +3,7 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2 -march=native
 SAN     ?=
-PKGS    := jansson libpcre2-8 sqlite3 zlib
+PKGS    := jansson libpcre2-8 sqlite3 zlib libcurl
 # OpenMP: our parallel loops and OpenBLAS's products share one thread pool,
 # with OpenBLAS's OpenMP build (libopenblas-openmp-dev), picked over the
 # system's default OpenBLAS by its pkg-config folder and an rpath (see
@@ -18,7 +18,7 @@ endif
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -ffp-contract=off -g -Wall -Wextra -Werror -pthread $(OMP) \
            $(shell $(BLAS_PC) pkg-config --cflags openblas $(PKGS) 2>/dev/null) $(SAN)
 LDLIBS  += $(shell $(BLAS_PC) pkg-config --libs openblas $(PKGS) 2>/dev/null || \
-             echo -lopenblas -ljansson -lpcre2-8 -lsqlite3 -lz) $(BLAS_RPATH) -lm -pthread
+             echo -lopenblas -ljansson -lpcre2-8 -lsqlite3 -lz -lcurl) $(BLAS_RPATH) -lm -pthread
 LDFLAGS += $(SAN) $(OMP)
 
 LIB_SRC  := $(filter-out cli/main.c,$(wildcard common/*.c datasets/*.c tasks/*.c runners/*.c \

@@ -269,7 +269,9 @@ int http_pool_run(http_pool *p, http_job *jobs, int n, cj_err *e) {
             rc = cj_fail(e, "http: libcurl's multi interface failed");
             break;
         }
+        int before = in_flight;
         if ((rc = drain(p, jobs, sl, &in_flight, &done, e)) || done == n) break;
+        if (in_flight < before) continue; /* room again: start the next job before waiting */
         double wait = due - now_s();
         int ms = wait < 0.001 ? 1 : wait > 1 ? 1000 : (int)(wait * 1000);
         curl_multi_poll(p->multi, NULL, 0, in_flight ? (ms < 100 ? ms : 100) : ms, NULL);

@@ -10,6 +10,7 @@
 
 #include "../common/fileio.h"
 #include "commands.h"
+#include "http_args.h"
 #include "../harness/run.h"
 #include "../metrics/stats.h"
 
@@ -54,6 +55,7 @@ static void usage(FILE *f) {
             "automatically. Ctrl-C finishes the batch in flight, marks the run interrupted and\n"
             "exits 130 (143 on SIGTERM).\n",
             STATS_BOOTSTRAP_ITERS);
+    http_args_usage(f);
 }
 
 static volatile sig_atomic_t g_stop;
@@ -103,6 +105,7 @@ typedef struct {
     int quiet, no_prefix_cache, kv_budget_mb, gen_batch;
     const char *kernels; /* NULL: the runner's default (own) */
     run_opts run;
+    runner_http_opts http;
     const char **tag_keys, **tag_values;
     int n_tags;
 } args;
@@ -142,7 +145,10 @@ static int parse_args(int argc, char **argv, args *a) {
             return 2;
         }
         int64_t v;
-        if (!strcmp(name, "-m") || !strcmp(name, "--model")) a->model = val;
+        int h = http_args_take(name, val, &a->http);
+        if (h) {
+            if (h < 0) return 2;
+        } else if (!strcmp(name, "-m") || !strcmp(name, "--model")) a->model = val;
         else if (!strcmp(name, "--tokenizer")) a->tokenizer = val;
         else if (!strcmp(name, "--tasks")) a->run.tasks = val;
         else if (!strcmp(name, "--db")) a->db = val;
@@ -217,7 +223,7 @@ static int parse_args(int argc, char **argv, args *a) {
 }
 
 int cmd_run(int argc, char **argv) {
-    args a = {.db = "chaejeom.db"};
+    args a = {.db = "chaejeom.db", .http = {.retries = -1}};
     run_opts_init(&a.run);
     int rc = parse_args(argc, argv, &a);
     char *data_dir = NULL, *tasks_dir = NULL;
@@ -251,7 +257,9 @@ int cmd_run(int argc, char **argv) {
     runner_opts ro = {.model_path = a.model, .tokenizer_path = a.tokenizer, .threads = a.run.threads,
                       .no_prefix_cache = a.no_prefix_cache, .kv_budget_mb = a.kv_budget_mb, .kernels = a.kernels,
                       .gen_batch = a.gen_batch};
-    r = runner_local_open(&ro, &e);
+    a.http.urls = a.model;
+    a.http.tokenizer_path = a.tokenizer;
+    r = http_args_is_url(a.model) ? runner_http_open(&a.http, &e) : runner_local_open(&ro, &e);
     if (!r) goto fail;
 
     a.run.data_dir = data_dir;

@@ -71,7 +71,7 @@ typedef struct {
     const char *path;
     char sha256[65];       /* of the weights file (first shard / index for sharded HF) */
     const char *format;    /* "gguf" | "safetensors" | "llama2c" | "http" */
-    const char *arch;      /* "llama" | "mistral" | "qwen2" */
+    const char *arch;      /* "llama" | "mistral" | "qwen2"; http: what /v1/models says of the model (JSON) */
     int64_t n_params;
     const char *dtype;     /* e.g. "F32", "F16", "Q8_0", "mixed" */
     int ctx_len;
@@ -133,5 +133,23 @@ typedef struct {
 /* The local transformer (runners/transformer/). Returns a runner the caller
  * releases with runner_free, or NULL with a message in *e. */
 runner *runner_local_open(const runner_opts *opts, cj_err *e);
+
+/* Options of the HTTP runner (runners/http/): an OpenAI-compatible server. */
+typedef struct {
+    const char *urls;           /* "http[s]://HOST[:PORT]/v1", or several, comma-separated */
+    const char *model_name;     /* the "model" of every request; NULL: the one model the server lists */
+    const char *tokenizer_path; /* tokenizer.json, .gguf or llama2.c tokenizer.bin: prompts go as token ids; NULL: as text */
+    const char *api_key_env;    /* variable holding the API key; NULL: OPENAI_API_KEY */
+    int concurrency;            /* requests in flight; 0 = 4 */
+    int prompts_per_request;    /* scoring prompts batched in one request; 0 = 1 */
+    double timeout_s;           /* per request; 0 = 600 */
+    int retries;                /* further attempts after a failed one; < 0 = 5 */
+    double backoff_s;           /* first retry delay; 0 = 0.5 (doubling, with jitter, at most 30 s) */
+    int max_length;             /* with a tokenizer: rolling window and left truncation; 0 = 2048 */
+} runner_http_opts;
+
+/* The HTTP runner (runners/http/http.c): asks the server for /v1/models
+ * first. Returns NULL with a message in *e when no endpoint answers. */
+runner *runner_http_open(const runner_http_opts *opts, cj_err *e);
 
 #endif

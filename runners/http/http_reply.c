@@ -1,0 +1,258 @@
+/* http_reply — see http_reply.h. Servers differ in what they fill in
+ * (vLLM, llama.cpp's server, SGLang, TGI's OpenAI layer): fields we do not
+ * need are ignored, fields we need are checked before they are used. */
+#include "http_reply.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/sb.h"
+
+void http_choices_free(http_choice *c, int n) {
+    for (int i = 0; i < n; i++) {
+        free(c[i].lp);
+        free(c[i].top_max);
+        free(c[i].offset);
+        free(c[i].text);
+        free(c[i].finish);
+        memset(&c[i], 0, sizeof c[i]);
+    }
+}
+
+/* The largest value of one top_logprobs entry: an object {token: lp} (vLLM,
+ * OpenAI) or an array of {"logprob": lp} objects (llama.cpp's newer form). */
+static int top_max(json_t *top, int ci, int t, double *out, cj_err *e) {
+    *out = NAN;
+    if (json_is_null(top)) return 0;
+    double best = -INFINITY;
+    int any = 0;
+    if (json_is_object(top)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(top, k, v) {
+            if (!json_is_number(v)) return cj_fail(e, "choices[%d].logprobs.top_logprobs[%d]['%.40s']: not a number", ci, t, k);
+            double x = json_number_value(v);
+            if (x > best) best = x;
+            any = 1;
+        }
+    } else if (json_is_array(top)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(top, i, v) {
+            json_t *lp = json_is_object(v) ? json_object_get(v, "logprob") : NULL;
+            if (!json_is_number(lp)) return cj_fail(e, "choices[%d].logprobs.top_logprobs[%d][%zu]: no logprob", ci, t, i);
+            double x = json_number_value(lp);
+            if (x > best) best = x;
+            any = 1;
+        }
+    } else {
+        return cj_fail(e, "choices[%d].logprobs.top_logprobs[%d]: expected an object", ci, t);
+    }
+    if (any) *out = best;
+    return 0;
+}
+
+static int parse_logprobs(json_t *lps, int ci, http_choice *c, cj_err *e) {
+    json_t *tl = json_object_get(lps, "token_logprobs"), *top = json_object_get(lps, "top_logprobs"),
+           *off = json_object_get(lps, "text_offset");
+    if (!json_is_array(tl)) return cj_fail(e, "choices[%d].logprobs.token_logprobs: missing or not an array", ci);
+    if (!json_is_array(top)) return cj_fail(e, "choices[%d].logprobs.top_logprobs: missing or not an array", ci);
+    size_t n = json_array_size(tl);
+    if (n > (1u << 24)) return cj_fail(e, "choices[%d].logprobs: %zu tokens is too many", ci, n);
+    if (json_array_size(top) != n)
+        return cj_fail(e, "choices[%d].logprobs: %zu top_logprobs for %zu token_logprobs", ci, json_array_size(top), n);
+    if (off && !json_is_null(off) && (!json_is_array(off) || json_array_size(off) != n))
+        return cj_fail(e, "choices[%d].logprobs.text_offset: expected an array of %zu offsets", ci, n);
+    c->n = (int)n;
+    c->lp = cj_xmalloc((n ? n : 1) * sizeof *c->lp);
+    c->top_max = cj_xmalloc((n ? n : 1) * sizeof *c->top_max);
+    if (json_is_array(off)) c->offset = cj_xmalloc((n ? n : 1) * sizeof *c->offset);
+    for (size_t t = 0; t < n; t++) {
+        json_t *v = json_array_get(tl, t);
+        if (json_is_null(v)) c->lp[t] = NAN;
+        else if (json_is_number(v) && isfinite(json_number_value(v))) c->lp[t] = json_number_value(v);
+        else return cj_fail(e, "choices[%d].logprobs.token_logprobs[%zu]: not a number or null", ci, t);
+        if (top_max(json_array_get(top, t), ci, (int)t, &c->top_max[t], e)) return -1;
+        if (c->offset) {
+            json_t *o = json_array_get(off, t);
+            if (!json_is_integer(o) || json_integer_value(o) < 0)
+                return cj_fail(e, "choices[%d].logprobs.text_offset[%zu]: not an offset", ci, t);
+            c->offset[t] = (long)json_integer_value(o);
+        }
+    }
+    return 0;
+}
+
+static int parse_choice(json_t *ch, int ci, int want_logprobs, http_choice *c, cj_err *e) {
+    json_t *text = json_object_get(ch, "text"), *fin = json_object_get(ch, "finish_reason"),
+           *lps = json_object_get(ch, "logprobs");
+    if (text && !json_is_string(text) && !json_is_null(text))
+        return cj_fail(e, "choices[%d].text: not a string", ci);
+    c->text = cj_xstrdup(json_is_string(text) ? json_string_value(text) : "");
+    if (json_is_string(fin)) c->finish = cj_xstrdup(json_string_value(fin));
+    if (!want_logprobs) return 0;
+    if (!json_is_object(lps)) return cj_fail(e, "choices[%d].logprobs: missing (does the server support echo?)", ci);
+    return parse_logprobs(lps, ci, c, e);
+}
+
+static long usage_field(json_t *usage, const char *key) {
+    json_t *v = json_object_get(usage, key);
+    return json_is_integer(v) && json_integer_value(v) >= 0 ? (long)json_integer_value(v) : -1;
+}
+
+/* A server's own error object ({"error": {"message": ...}}) as the message. */
+static int server_error(json_t *root, cj_err *e) {
+    json_t *err = json_object_get(root, "error");
+    json_t *msg = json_is_object(err) ? json_object_get(err, "message") : err;
+    if (json_is_string(msg)) return cj_fail(e, "the server answered an error: %.300s", json_string_value(msg));
+    return cj_fail(e, "no 'choices' array in the reply");
+}
+
+static int parse_choices(json_t *root, int n_prompts, int want_logprobs, http_choice *out, cj_err *e) {
+    json_t *choices = json_object_get(root, "choices");
+    if (!json_is_array(choices)) return server_error(root, e);
+    if (json_array_size(choices) != (size_t)n_prompts)
+        return cj_fail(e, "%zu choices for %d prompts", json_array_size(choices), n_prompts);
+    char *seen = cj_xcalloc((size_t)n_prompts, 1);
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n_prompts; i++) {
+        json_t *ch = json_array_get(choices, (size_t)i), *ix = json_object_get(ch, "index");
+        if (!json_is_object(ch)) {
+            rc = cj_fail(e, "choices[%d]: not an object", i);
+            break;
+        }
+        json_int_t k = ix ? (json_is_integer(ix) ? json_integer_value(ix) : -1) : i;
+        if (k < 0 || k >= n_prompts || seen[k])
+            rc = cj_fail(e, "choices[%d].index: expected a distinct index in [0, %d)", i, n_prompts);
+        else {
+            seen[k] = 1;
+            rc = parse_choice(ch, i, want_logprobs, &out[k], e);
+        }
+    }
+    free(seen);
+    return rc;
+}
+
+int http_reply_parse(const char *body, size_t len, int n_prompts, int want_logprobs, http_choice *out,
+                     http_usage *usage, cj_err *e) {
+    memset(out, 0, (size_t)n_prompts * sizeof *out);
+    *usage = (http_usage){-1, -1};
+    json_error_t je;
+    json_t *root = json_loadb(body ? body : "", body ? len : 0, JSON_REJECT_DUPLICATES, &je);
+    if (!root) return cj_fail(e, "reply is not JSON (line %d: %s)", je.line, je.text);
+    int rc = json_is_object(root) ? parse_choices(root, n_prompts, want_logprobs, out, e)
+                                  : cj_fail(e, "reply is not a JSON object");
+    if (rc == 0) {
+        json_t *u = json_object_get(root, "usage");
+        usage->prompt_tokens = usage_field(u, "prompt_tokens");
+        usage->completion_tokens = usage_field(u, "completion_tokens");
+    } else {
+        http_choices_free(out, n_prompts);
+    }
+    json_decref(root);
+    return rc;
+}
+
+/* Adds tokens [from, to) of a choice: each needs a log-prob and a top entry. */
+static int sum_tokens(const http_choice *c, int from, int to, runner_ll_result *out, cj_err *e) {
+    double sum = 0;
+    int greedy = 1;
+    for (int t = from; t < to; t++) {
+        if (isnan(c->lp[t])) return cj_fail(e, "token_logprobs[%d]: null inside the scored tokens", t);
+        if (isnan(c->top_max[t])) return cj_fail(e, "top_logprobs[%d]: empty inside the scored tokens", t);
+        sum += c->lp[t];
+        greedy &= c->lp[t] >= c->top_max[t];
+    }
+    *out = (runner_ll_result){sum, to - from, greedy};
+    return 0;
+}
+
+int http_score_ids(const http_choice *c, int n_prompt, int n_cont, runner_ll_result *out, cj_err *e) {
+    if (n_cont < 0 || (n_cont > 0 && n_cont >= n_prompt))
+        return cj_fail(e, "%d continuation tokens in a prompt of %d", n_cont, n_prompt);
+    if (c->n != n_prompt && c->n != n_prompt + 1)
+        return cj_fail(e, "%d tokens echoed for a prompt of %d token ids", c->n, n_prompt);
+    return sum_tokens(c, n_prompt - n_cont, n_prompt, out, e);
+}
+
+int http_score_text(const http_choice *c, long prompt_len, long cont_from, runner_ll_result *out, cj_err *e) {
+    if (!c->offset) return cj_fail(e, "no logprobs.text_offset: text prompts need it (or give --tokenizer)");
+    int from = -1, to = 0;
+    for (int t = 0; t < c->n; t++) {
+        if (t > 0 && c->offset[t] < c->offset[t - 1]) return cj_fail(e, "text_offset[%d]: goes backwards", t);
+        if (c->offset[t] >= prompt_len) break;
+        to = t + 1;
+        if (from < 0 && c->offset[t] >= cont_from && (cont_from > 0 || !isnan(c->lp[t]))) from = t;
+    }
+    if (from < 0) from = to;
+    if (from == 0 && cont_from > 0) return cj_fail(e, "the continuation starts at the first token: no context");
+    return sum_tokens(c, from, to, out, e);
+}
+
+/* --- /v1/models -------------------------------------------------------------------- */
+
+static char *model_desc(json_t *m) {
+    json_t *d = json_object();
+    const char *keys[] = {"id", "root", "max_model_len"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        json_t *v = json_object_get(m, keys[i]);
+        if (json_is_string(v) || json_is_integer(v)) json_object_set(d, keys[i], v);
+    }
+    char *s = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(d);
+    if (!s) abort();
+    return s;
+}
+
+static void list_ids(json_t *data, sb *ids) {
+    size_t i;
+    json_t *m;
+    json_array_foreach(data, i, m) {
+        json_t *id = json_object_get(m, "id");
+        if (json_is_string(id)) sb_printf(ids, "%s'%.80s'", ids->len ? ", " : "", json_string_value(id));
+    }
+}
+
+int http_models_find(const char *body, size_t len, const char *model, char **desc, char **id_out, cj_err *e) {
+    *desc = NULL;
+    if (id_out) *id_out = NULL;
+    json_error_t je;
+    json_t *root = json_loadb(body ? body : "", body ? len : 0, 0, &je);
+    if (!root) return cj_fail(e, "/models reply is not JSON (line %d: %s)", je.line, je.text);
+    json_t *data = json_object_get(root, "data"), *found = NULL;
+    int rc = 0;
+    if (!json_is_array(data)) {
+        rc = cj_fail(e, "/models reply has no 'data' array");
+    } else if (!model) {
+        json_t *id = json_object_get(json_array_get(data, 0), "id");
+        if (json_array_size(data) != 1 || !json_is_string(id)) {
+            sb ids;
+            sb_init(&ids);
+            list_ids(data, &ids);
+            rc = cj_fail(e, "the server lists %zu models (%s): name one with --model-name", json_array_size(data), ids.s);
+            sb_free(&ids);
+        } else {
+            found = json_array_get(data, 0);
+            if (id_out) *id_out = cj_xstrdup(json_string_value(id));
+        }
+    } else {
+        size_t i;
+        json_t *m;
+        json_array_foreach(data, i, m) {
+            json_t *id = json_object_get(m, "id");
+            if (json_is_string(id) && !strcmp(json_string_value(id), model)) found = m;
+        }
+        if (!found) {
+            sb ids;
+            sb_init(&ids);
+            list_ids(data, &ids);
+            rc = cj_fail(e, "model '%s' is not served (the server lists: %s)", model, ids.len ? ids.s : "none");
+            sb_free(&ids);
+        }
+    }
+    if (found) *desc = model_desc(found);
+    json_decref(root);
+    return rc;
+}

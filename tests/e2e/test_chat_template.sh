@@ -68,4 +68,45 @@ if [ -f "$BIN" ]; then
     expect chat_template_llama2c 2 "$CJ" chat-template -m "$BIN" --messages "$TMP/msgs.json"
     if grep -q "carries no chat template" "$TMP/err"; then pass chat_template_llama2c_message; else fail chat_template_llama2c_message "$(cat "$TMP/err")"; fi
 else echo "SKIP chat_template_llama2c: $BIN is missing"; fi
+# --- prompts through a chat template: lm-eval's contexts byte for byte -------
+# (tests/golden/gen_chat_prompts.py builds them with lm-eval's fewshot_context)
+G=tests/golden/chat-prompts
+if [ -f "$ASSETS/datasets/mmlu/test/anatomy_test.csv" ]; then
+    P="--task mmlu_anatomy --shots 2 --bos-token <s> --eos-token </s>"
+    SI="Answer with one letter."
+    same_file() { name=$1; want=$2; shift 2
+        if "$@" >"$TMP/out" 2>"$TMP/err" && cmp -s "$TMP/out" "$want"; then pass "$name"
+        else fail "$name" "$(cmp "$TMP/out" "$want" 2>&1 | head -c 200) $(head -c 300 "$TMP/err")"; fi; }
+    same_file chat_prompt_plain "$G/plain.txt" "$CJ" prompt $P
+    same_file chat_prompt_system "$G/system.txt" "$CJ" prompt $P --system-instruction "$SI"
+    same_file chat_prompt_template "$G/chat.txt" "$CJ" prompt $P --apply-chat-template "$G/template.jinja"
+    same_file chat_prompt_template_system "$G/chat_system.txt" "$CJ" prompt $P --apply-chat-template "$G/template.jinja" \
+        --system-instruction "$SI"
+    same_file chat_prompt_multiturn "$G/chat_multiturn.txt" "$CJ" prompt $P --apply-chat-template "$G/template.jinja" \
+        --fewshot-as-multiturn
+    # under a template the answers follow the generation prompt with no delimiter, as in lm-eval
+    if "$CJ" prompt $P --apply-chat-template "$G/template.jinja" --json | grep -A1 '"continuations"' | grep -q '^    "A",$'
+    then pass chat_prompt_no_delimiter
+    else fail chat_prompt_no_delimiter "$("$CJ" prompt $P --apply-chat-template "$G/template.jinja" --json | head -c 300)"; fi
+    expect chat_prompt_multiturn_needs_template 2 "$CJ" prompt $P --fewshot-as-multiturn
+    expect chat_prompt_needs_a_source 2 "$CJ" prompt $P --apply-chat-template
+else echo "SKIP chat_prompt: the MMLU data is missing"; fi
+
+# --- run: the chat settings join the run's identity -------------------------
+M="$ASSETS/models/stories260K"
+if [ -f "$M/stories260K.bin" ] && [ -f "$ASSETS/datasets/mmlu/test/anatomy_test.csv" ]; then
+    run() { "$CJ" run -m "$M/stories260K.bin" --tokenizer "$M/tok512.bin" --db "$TMP/chat.db" -q --tasks mmlu_anatomy \
+        --limit 2 --shots 1 "$@"; }
+    expect chat_run_plain 0 run
+    expect chat_run_template 0 run --apply-chat-template "$G/template.jinja"
+    expect chat_run_again 0 run --apply-chat-template "$G/template.jinja"
+    grep -q 'from the cache' "$TMP/err" && pass chat_run_cached || fail chat_run_cached "$(grep requests "$TMP/err")"
+    expect chat_run_multiturn 0 run --apply-chat-template "$G/template.jinja" --fewshot-as-multiturn --system-instruction Hi
+    # runs 2 and 3 share an identity; the plain run 1 and the multi-turn run 4 have their own
+    if command -v sqlite3 >/dev/null; then
+        same=$(sqlite3 "$TMP/chat.db" "SELECT (SELECT count(DISTINCT config_hash) FROM runs) || '/' ||
+            ((SELECT config_hash FROM runs WHERE id = 2) = (SELECT config_hash FROM runs WHERE id = 3))")
+        [ "$same" = "3/1" ] && pass chat_run_identity || fail chat_run_identity "distinct hashes and 2 = 3: '$same'"
+    else echo "SKIP chat_run_identity: no sqlite3 command"; fi
+else echo "SKIP chat_run: stories260K or the MMLU data is missing"; fi
 exit $e2e_fail

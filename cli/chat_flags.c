@@ -7,7 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "../common/fileio.h"
 #include "../common/sha256.h"
 
 int chat_flags_parse(chat_flags *f, int argc, char **argv, int *i, const char *cmd) {
@@ -42,11 +41,7 @@ static int load_template(chat_flags *f, const char *model, cj_err *e) {
         if (!model) return cj_fail(e, "--apply-chat-template without FILE takes the template of -m MODEL");
         return chat_source_load(model, &f->src, e);
     }
-    size_t len;
-    if (cj_read_file(f->template_file, &f->src.source, &len, e)) return -1;
-    if (!f->src.source) f->src.source = cj_xstrdup("");
-    if (strlen(f->src.source) != len) return cj_fail(e, "%s: the template holds a NUL byte", f->template_file);
-    f->src.origin = cj_xstrdup(f->template_file);
+    if (chat_source_load_file(f->template_file, &f->src, e)) return -1;
     if (model) { /* the tokens still come from the model, when it has them */
         chat_source m;
         if (!chat_source_load(model, &m, e)) {

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "../common/fileio.h"
 #include "../common/sb.h"
 #include "../runners/transformer/formats/chat_source.h"
 #include "../tasks/template.h"
@@ -93,13 +92,7 @@ static json_t *load_vars(const options *o, const chat_source *src, cj_err *e) {
 }
 
 static int load_source(const options *o, chat_source *src, cj_err *e) {
-    if (o->model) return chat_source_load(o->model, src, e);
-    memset(src, 0, sizeof *src);
-    size_t len;
-    if (cj_read_file(o->template_file, &src->source, &len, e)) return -1;
-    if (!src->source) src->source = calloc(1, 1);
-    if (strlen(src->source) != len) return cj_fail(e, "%s: the template holds a NUL byte", o->template_file);
-    return 0;
+    return o->model ? chat_source_load(o->model, src, e) : chat_source_load_file(o->template_file, src, e);
 }
 
 int cmd_chat_template(int argc, char **argv) {

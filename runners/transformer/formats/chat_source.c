@@ -116,6 +116,17 @@ static int load_gguf(const char *path, chat_source *out, cj_err *e) {
     return rc;
 }
 
+int chat_source_load_file(const char *path, chat_source *out, cj_err *e) {
+    memset(out, 0, sizeof *out);
+    size_t len;
+    if (cj_read_file(path, &out->source, &len, e)) return -1;
+    if (!out->source) out->source = cj_xstrdup("");
+    out->origin = cj_xstrdup(path);
+    if (strlen(out->source) == len) return 0;
+    chat_source_free(out);
+    return cj_fail(e, "%s: the template holds a NUL byte", path);
+}
+
 int chat_source_load(const char *model_path, chat_source *out, cj_err *e) {
     memset(out, 0, sizeof *out);
     int rc;

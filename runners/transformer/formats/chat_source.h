@@ -27,6 +27,8 @@ typedef struct {
 } chat_source;
 
 int chat_source_load(const char *model_path, chat_source *out, cj_err *e);
+/* A template file (no tokens): the whole file, which must hold no NUL byte. */
+int chat_source_load_file(const char *path, chat_source *out, cj_err *e);
 void chat_source_free(chat_source *s);
 
 #endif

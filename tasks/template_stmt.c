@@ -2,7 +2,7 @@
  * tpl_compile, tpl_compile_chat): literal text, {{ output }}, and the block
  * tags chat templates use — if / elif / else, for (tuple targets, an "if"
  * clause, else, break / continue), set (a name, names, ns.attr, or a block
- * up to endset), macro, filter — each parsed into a tpl_stmt over the
+ * up to endset), macro, filter, generation — each parsed into a tpl_stmt over the
  * expressions of template_parse.c. A tag that is not one of these, or a
  * block left open, fails when the template loads. Nesting is limited so
  * that a hostile template cannot exhaust the stack. */
@@ -147,6 +147,14 @@ static int parse_macro(compiler *c, tpl_stmt *s) {
     return tag_end(c);
 }
 
+/* transformers' {% generation %} marks the assistant's text for masks; in a
+ * rendering it is its body. */
+static int parse_generation(compiler *c, tpl_stmt *s) {
+    s->expr = tpl_node_lit(json_true());
+    if (tag_end(c) || sub_body(c, &s->body, "endgeneration")) return -1;
+    return tag_end(c);
+}
+
 static int parse_control(compiler *c, tpl_stmt *s) {
     (void)s;
     return tag_end(c);
@@ -167,7 +175,7 @@ static int parse_tag(compiler *c, const char *kw, tpl_body *b) {
         int (*parse)(compiler *, tpl_stmt *);
     } TAGS[] = {{"if", ST_IF, parse_if},          {"for", ST_FOR, parse_for},          {"set", ST_SET, parse_set},
                 {"macro", ST_MACRO, parse_macro}, {"filter", ST_FILTER, parse_filter}, {"break", ST_BREAK, parse_control},
-                {"continue", ST_CONTINUE, parse_control}};
+                {"continue", ST_CONTINUE, parse_control}, {"generation", ST_IF, parse_generation}};
     for (size_t i = 0; i < sizeof TAGS / sizeof *TAGS; i++) {
         if (strcmp(TAGS[i].kw, kw)) continue;
         tpl_stmt *s = stmt_new(TAGS[i].kind);

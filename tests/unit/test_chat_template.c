@@ -55,7 +55,7 @@ static void test_features(void) {
     json_decref(cases);
 }
 
-/* What jinja2 has no limit for and we do. */
+/* What jinja2 has no limit for and we do, and what it has not. */
 static void test_limits(void) {
     json_t *none = json_object();
     CHECK(check_chat("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", none, NULL, "macro calls nested more than 64 deep", "recursion"));
@@ -63,6 +63,8 @@ static void test_limits(void) {
     CHECK(check_chat("{% for i in range(1000000) %}{% for j in range(1000000) %}{% endfor %}{% endfor %}", none, NULL,
                      "the template does more than 128 MiB of work on this doc", "loops"));
     CHECK(check_chat("{{ strftime_now('%Y') }}", none, "2024", NULL, "strftime"));
+    /* transformers' own tag, which jinja2 alone does not know */
+    CHECK(check_chat("a{% generation %}b{{ 1 }}{% endgeneration %}c", none, "ab1c", NULL, "generation"));
     json_decref(none);
     cj_err e = {{0}};
     tpl *t;

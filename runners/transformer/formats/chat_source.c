@@ -77,7 +77,7 @@ static int load_hf(const char *dir, chat_source *out, cj_err *e) {
         if (t) out->source = cj_xstrdup(t), out->origin = cj_xstrdup(cfg_path);
         else if (v) rc = cj_fail(e, "%s: field 'chat_template': not a string or a list with a \"default\"", cfg_path);
         else rc = cj_fail(e, "%s: the model carries no chat template (no chat_template.jinja, and no chat_template in "
-                             "tokenizer_config.json); give one with --template FILE", dir);
+                             "tokenizer_config.json); give a template file", dir);
     }
     if (!rc) {
         out->bos = config_token(cfg, "bos_token");
@@ -104,7 +104,7 @@ static int load_gguf(const char *path, chat_source *out, cj_err *e) {
     if (gguf_open(path, &g, e)) return -1;
     int rc = 0;
     const char *t = gguf_find_key(g, "tokenizer.chat_template") >= 0 ? gguf_get_str(g, "tokenizer.chat_template", e) : NULL;
-    if (!t) rc = cj_fail(e, "%s: the model carries no chat template (no tokenizer.chat_template); give one with --template FILE", path);
+    if (!t) rc = cj_fail(e, "%s: the model carries no chat template (no tokenizer.chat_template); give a template file", path);
     else {
         out->source = cj_xstrdup(t);
         out->origin = cj_xstrdup(path);
@@ -138,7 +138,7 @@ int chat_source_load(const char *model_path, chat_source *out, cj_err *e) {
         size_t n = fread(magic, 1, 4, f);
         fclose(f);
         if (n == 4 && !memcmp(magic, "GGUF", 4)) rc = load_gguf(model_path, out, e);
-        else rc = cj_fail(e, "%s: a llama2.c checkpoint carries no chat template; give one with --template FILE", model_path);
+        else rc = cj_fail(e, "%s: a llama2.c checkpoint carries no chat template; give a template file", model_path);
     }
     if (rc) chat_source_free(out);
     return rc;

@@ -287,10 +287,15 @@ static json_t *fn_strftime(json_t *const *args, int nargs, tpl_ctx *c) {
 static json_t *call_global(const tpl_node *n, json_t *const *args, tpl_ctx *c) {
     const char *name = n->name;
     if (!strcmp(name, "raise_exception")) {
+        if (n->n_kids != 1) {
+            cj_fail(c->e, "raise_exception() takes one message, got %d arguments", n->n_kids);
+            return NULL;
+        }
         sb m;
         sb_init(&m);
-        if (n->n_kids) tpl_py_str(args[0], &m);
-        cj_fail(c->e, "%s", m.s ? m.s : "");
+        tpl_py_str(args[0], &m);
+        /* the template's own message, unchanged: it is what users grep for */
+        cj_fail(c->e, "%s", m.len ? m.s : "the template raised an error with an empty message");
         sb_free(&m);
         return NULL;
     }

@@ -63,6 +63,8 @@ static void test_limits(void) {
     CHECK(check_chat("{% for i in range(1000000) %}{% for j in range(1000000) %}{% endfor %}{% endfor %}", none, NULL,
                      "the template does more than 128 MiB of work on this doc", "loops"));
     CHECK(check_chat("{{ strftime_now('%Y') }}", none, "2024", NULL, "strftime"));
+    CHECK(check_chat("{{ raise_exception('') }}", none, NULL, "the template raised an error with an empty message", "raise"));
+    CHECK(check_chat("{{ raise_exception() }}", none, NULL, "raise_exception() takes one message, got 0 arguments", "raise"));
     /* transformers' own tag, which jinja2 alone does not know */
     CHECK(check_chat("a{% generation %}b{{ 1 }}{% endgeneration %}c", none, "ab1c", NULL, "generation"));
     json_decref(none);

@@ -7,11 +7,12 @@
 
 #include "../common/fileio.h"
 #include "../tasks/task.h"
+#include "chat_flags.h"
 #include "commands.h"
 
 static void usage(FILE *f) {
     fputs("usage: chaejeom prompt --task TASK [--doc I] [--shots K] [--seed S] [--data-dir DIR]\n"
-          "                       [--tasks-dir DIR] [--json]\n\n"
+          "                       [--tasks-dir DIR] [--json] [-m MODEL] [chat options]\n\n"
           "Prints the exact context the model is given for doc I of TASK, with no trailing\n"
           "newline (for partial-scoring tasks such as winogrande: the first choice's context).\n\n"
           "  --task TASK        a task name (chaejeom tasks lists them)\n"
@@ -20,7 +21,9 @@ static void usage(FILE *f) {
           "  --seed S           seed of the random few-shot sampler (default 1234, as chaejeom run)\n"
           "  --data-dir DIR     the datasets folder (default <assets>/datasets)\n"
           "  --tasks-dir DIR    task definitions (default $CHAEJEOM_TASKS or the built-in tasks/defs)\n"
-          "  --json             print {\"context\", \"continuations\", \"target\", ...} instead\n",
+          "  --json             print {\"context\", \"continuations\", \"target\", ...} instead\n"
+          "  -m MODEL           the model whose chat template --apply-chat-template uses\n"
+          "chat options, as chaejeom run takes them:\n" CHAT_FLAGS_HELP,
           f);
 }
 
@@ -70,7 +73,9 @@ static void print_json(const task *t, int doc, const task_request *q) {
 }
 
 int cmd_prompt(int argc, char **argv) {
-    const char *name = NULL, *data_dir = NULL, *tasks_dir = NULL;
+    const char *name = NULL, *data_dir = NULL, *tasks_dir = NULL, *model = NULL;
+    chat_flags chat = {0};
+    const task_chat *tc = NULL;
     long long doc = 0, shots = -1, seed = 1234;
     int json = 0;
     for (int i = 1; i < argc; i++) {
@@ -83,6 +88,9 @@ int cmd_prompt(int argc, char **argv) {
             json = 1;
             continue;
         }
+        int took = chat_flags_parse(&chat, argc, argv, &i, "prompt");
+        if (took < 0) return 2;
+        if (took) continue;
         if (!v) {
             fprintf(stderr, "chaejeom prompt: unknown option or missing value: %s\n\n", a);
             usage(stderr);
@@ -91,6 +99,7 @@ int cmd_prompt(int argc, char **argv) {
         int bad = 0;
         if (!strcmp(a, "--task") || !strcmp(a, "-t")) name = v;
         else if (!strcmp(a, "--data-dir")) data_dir = v;
+        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--tasks-dir")) tasks_dir = v;
         else if (!strcmp(a, "--doc")) bad = parse_ll(v, 0, 1LL << 30, &doc);
         else if (!strcmp(a, "--shots")) bad = parse_ll(v, 0, 1000, &shots);
@@ -129,8 +138,8 @@ int cmd_prompt(int argc, char **argv) {
                  task_find_group(reg, name) ? " (a group: name one of its tasks)" : " (chaejeom tasks lists them)");
         goto fail;
     }
-    if (task_load_data(t, data_dir ? data_dir : ddir, &e)) goto fail;
-    if (task_build_request(t, (int)doc, (int)shots, (uint64_t)seed, &q, &e)) goto fail;
+    if (task_load_data(t, data_dir ? data_dir : ddir, &e) || chat_flags_setup(&chat, model, &tc, &e)) goto fail;
+    if (task_build_request_chat(t, (int)doc, (int)shots, (uint64_t)seed, tc, &q, &e)) goto fail;
     if (json) print_json(t, (int)doc, &q);
     else fputs(q.contexts[0], stdout);
     rc = fflush(stdout) ? 2 : 0;
@@ -140,6 +149,7 @@ fail:
 out:
     task_request_free(&q);
     task_registry_free(reg);
+    chat_flags_free(&chat);
     free(tdir);
     free(ddir);
     return rc;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../common/fileio.h"
+#include "chat_flags.h"
 #include "commands.h"
 #include "http_args.h"
 #include "../harness/run.h"
@@ -49,6 +50,8 @@ static void usage(FILE *f) {
             "      --temperature T    0 = greedy (the default of the built-in tasks); > 0 samples\n"
             "      --top-p P          nucleus sampling, in (0, 1]\n"
             "      --gen-seed S       sampling seed (default: the task's, else --seed)\n"
+            "instruction-tuned models (lm-eval's --apply_chat_template, --system_instruction,\n"
+            "--fewshot_as_multiturn; they join the run's identity):\n" CHAT_FLAGS_HELP
             "  -q, --quiet            no progress report\n"
             "\n"
             "An unfinished run with the same model, tasks, shots, limit, seed and data is resumed\n"
@@ -106,6 +109,7 @@ typedef struct {
     const char *kernels; /* NULL: the runner's default (own) */
     run_opts run;
     runner_http_opts http;
+    chat_flags chat;
     const char **tag_keys, **tag_values;
     int n_tags;
 } args;
@@ -128,6 +132,11 @@ static int parse_args(int argc, char **argv, args *a) {
         }
         if (!strcmp(arg, "--no-prefix-cache")) {
             a->no_prefix_cache = 1;
+            continue;
+        }
+        int took = chat_flags_parse(&a->chat, argc, argv, &i, "run");
+        if (took) {
+            if (took < 0) return 2;
             continue;
         }
         /* Every other option takes a value: "--opt value" or "--opt=value". */
@@ -249,6 +258,14 @@ int cmd_run(int argc, char **argv) {
     tasks_dir = a.tasks_dir ? cj_xstrdup(a.tasks_dir) : task_default_dir();
     char tok_sha[65];
     if (a.tokenizer && cj_sha256_file(a.tokenizer, tok_sha, &e)) goto fail;
+    if (chat_flags_setup(&a.chat, a.model, &a.run.chat, &e)) goto fail;
+    a.run.chat_hash = a.chat.hash;
+    if (a.chat.uses_date) { /* the date the prompts were rendered with, recorded with the run */
+        a.tag_keys = cj_xrealloc(a.tag_keys, sizeof *a.tag_keys * (size_t)(a.n_tags + 1));
+        a.tag_values = cj_xrealloc(a.tag_values, sizeof *a.tag_values * (size_t)(a.n_tags + 1));
+        a.tag_keys[a.n_tags] = cj_xstrdup("chat_date");
+        a.tag_values[a.n_tags++] = a.chat.chat.date;
+    }
     if (task_registry_load(tasks_dir, &reg, &e) || store_open(a.db, &s, &e)) goto fail;
     if (a.run.threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -305,5 +322,6 @@ out:
     for (int i = 0; i < a.n_tags; i++) free((void *)a.tag_keys[i]);
     free(a.tag_keys);
     free(a.tag_values);
+    chat_flags_free(&a.chat);
     return rc;
 }

@@ -20,6 +20,7 @@ static const command COMMANDS[] = {
     {"fetch", cmd_fetch, "download tasks' datasets from their public homes (pinned sha256)"},
     {"tasks", cmd_tasks, "list built-in tasks and groups"},
     {"prompt", cmd_prompt, "print the exact context of one doc of a task"},
+    {"chat-template", cmd_chat_template, "render a conversation through a model's chat template"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"logprobs", cmd_logprobs, "print per-token log-probabilities of a text"},
     {"generate", cmd_generate, "generate text from a prompt"},
@@ -31,7 +32,7 @@ static void usage(FILE *f) {
     fprintf(f, "chaejeom %s — LLM evaluation harness\n\nusage: chaejeom COMMAND [options]   (COMMAND --help for its options)\n\n",
             CJ_VERSION);
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
-        fprintf(f, "  %-11s %s\n", COMMANDS[i].name, COMMANDS[i].help);
+        fprintf(f, "  %-13s %s\n", COMMANDS[i].name, COMMANDS[i].help);
 }
 
 int main(int argc, char **argv) {

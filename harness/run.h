@@ -23,8 +23,8 @@
  * RUN_CALIB_BOOTSTRAP resamples, as lm-eval caps its costly metrics).
  *
  * A run is identified by its config hash: sha256 of the model identity, the
- * selected tasks and groups, shots, limit, seed, and the hashes of every
- * task definition and data file. Threads, batch size and tags are not part
+ * selected tasks and groups, shots, limit, seed, the hashes of every
+ * task definition and data file, and with chat prompts the chat hash. Threads, batch size and tags are not part
  * of it: results do not depend on them. An unfinished run (interrupted,
  * failed, or 'running' by a process that no longer exists on this host) with
  * the same config hash is resumed instead of starting a new one: its stored
@@ -78,6 +78,11 @@ typedef struct {
     int has_gen_seed;        /* 1: gen_seed below; else the task's seed, else seed */
     uint64_t gen_seed;       /* sampling seed; each doc samples from its own stream */
     double confidence_threshold; /* confident_error_rate: wrong with p >= this (0.9) */
+    /* instruction-tuned prompting (task.h: task_chat); NULL: plain prompts */
+    const task_chat *chat;
+    const char *chat_hash;   /* sha256 of what the chat prompts depend on (the template's text, its
+                                tokens, the system instruction, multi-turn, the date when the template
+                                reads it); joins the identity when chat is set */
     FILE *progress;          /* progress report (stderr); NULL: none */
     FILE *log;               /* one-line notices (resume, cache use); NULL: none */
     volatile sig_atomic_t *stop; /* may be NULL */

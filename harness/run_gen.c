@@ -172,7 +172,7 @@ static int build_gdocs(run_ctx *c, task *t, const int *idx, int n, gdoc *docs, i
     for (; *built < n; (*built)++) {
         gdoc *d = &docs[*built];
         d->doc = idx[*built];
-        if (task_build_request(t, d->doc, c->o->shots, c->o->seed, &d->q, e)) {
+        if (task_build_request_chat(t, d->doc, c->o->shots, c->o->seed, c->o->chat, &d->q, e)) {
             cj_wrap(e, "task %s doc %s", task_name(t), task_doc_id(t, d->doc));
             return -1;
         }

@@ -155,6 +155,7 @@ static void config_hash(const runner_info *info, const run_opts *o, task *const 
         json_object_set_new(cfg, "gen_seed", json_string(gs));
     }
     if (machine_dependent(info)) json_object_set_new(cfg, "kernels", json_string(info->kernels));
+    if (o->chat && o->chat_hash) json_object_set_new(cfg, "chat", json_string(o->chat_hash));
     if (o->confidence_threshold != CALIB_DEFAULT_THRESHOLD)
         json_object_set_new(cfg, "confidence_threshold", json_real(o->confidence_threshold));
     char *c = run_json_dump(cfg, JSON_COMPACT | JSON_SORT_KEYS);

@@ -88,7 +88,7 @@ static int build_docs(run_ctx *c, task *t, const int *idx, int n, bdoc *docs, in
         bdoc *d = &docs[*built];
         d->t = t;
         d->doc = idx[*built];
-        if (task_build_request(t, d->doc, c->o->shots, c->o->seed, &d->q, e)) {
+        if (task_build_request_chat(t, d->doc, c->o->shots, c->o->seed, c->o->chat, &d->q, e)) {
             cj_wrap(e, "task %s doc %s", task_name(t), task_doc_id(t, d->doc));
             return -1;
         }

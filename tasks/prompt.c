@@ -153,22 +153,20 @@ static int labels_of(const docref *d, int n, int **out, cj_err *e) {
     return 0;
 }
 
-/* Appends one solved example (a few-shot shot). */
-static int render_example(const docref *d, sb *ctx, cj_err *e) {
+/* The question and the answer of one solved example (a few-shot shot):
+ * doc_to_text and the gold choice, or with partial scoring doc_to_text
+ * completed by the gold option, and doc_to_continuation. */
+static int shot_parts(const docref *d, sb *q, sb *a, cj_err *e) {
     const task *t = d->t;
     json_t *choices;
     int gold, rc = -1;
     char *text = NULL;
     if (choices_of(d, &choices, e) || target_of(d, choices, &gold, &text, e)) goto out;
-    if (render(d, t->doc_to_text, "doc_to_text", ctx, e)) goto out;
+    if (render(d, t->doc_to_text, "doc_to_text", q, e)) goto out;
     if (t->partial) {
-        sb_puts(ctx, text);
-        sb_puts(ctx, t->target_delimiter);
-        if (render(d, t->doc_to_continuation, "doc_to_continuation", ctx, e)) goto out;
-    } else {
-        sb_puts(ctx, t->target_delimiter);
-        sb_puts(ctx, text ? text : "");
-    }
+        sb_puts(q, text);
+        if (render(d, t->doc_to_continuation, "doc_to_continuation", a, e)) goto out;
+    } else sb_puts(a, text ? text : "");
     rc = 0;
 out:
     json_decref(choices);
@@ -219,9 +217,21 @@ static void strs_free_n(char **v, int n) {
     free(v);
 }
 
-/* Fills q for a multiple-choice doc whose context (up to doc_to_text) is ctx. */
-static int build_mc(const docref *d, const sb *ctx, task_request *q, cj_err *e) {
+/* The context that asks question followed by option (partial scoring). */
+static char *context_with(const prompt_parts *pp, const char *question, const char *option, cj_err *e) {
+    sb x;
+    sb_init(&x);
+    sb_puts(&x, question);
+    sb_puts(&x, option);
+    char *c = prompt_context(pp, x.s ? x.s : "", e);
+    sb_free(&x);
+    return c;
+}
+
+/* Fills q for a multiple-choice doc whose question (doc_to_text) is question. */
+static int build_mc(const docref *d, const prompt_parts *pp, const char *question, task_request *q, cj_err *e) {
     const task *t = d->t;
+    const char *td = prompt_target_delimiter(pp, t->target_delimiter);
     json_t *choices;
     char *text = NULL;
     sb cont;
@@ -230,7 +240,7 @@ static int build_mc(const docref *d, const sb *ctx, task_request *q, cj_err *e) 
     if (choices_of(d, &choices, e) || target_of(d, choices, &q->gold, &text, e)) goto out;
     int n = (int)json_array_size(choices);
     if (t->doc_to_labels && labels_of(d, n, &q->labels, e)) goto out;
-    sb_puts(&cont, t->target_delimiter);
+    sb_puts(&cont, td);
     if (t->partial && render(d, t->doc_to_continuation, "doc_to_continuation", &cont, e)) goto out;
     q->n = n;
     q->contexts = strs_new(n);
@@ -240,20 +250,17 @@ static int build_mc(const docref *d, const sb *ctx, task_request *q, cj_err *e) 
         const char *c = json_string_value(json_array_get(choices, (size_t)i));
         q->choices[i] = cj_xstrdup(c);
         if (t->partial) {
-            sb x;
-            sb_init(&x);
-            sb_putn(&x, ctx->s, ctx->len);
-            sb_puts(&x, c);
-            q->contexts[i] = sb_take(&x);
             q->continuations[i] = cj_xstrdup(cont.s);
+            q->contexts[i] = context_with(pp, question, c, e);
         } else {
-            q->contexts[i] = cj_xstrdup(ctx->s);
             sb x;
             sb_init(&x);
-            sb_puts(&x, t->target_delimiter);
+            sb_puts(&x, td);
             sb_puts(&x, c);
-            q->continuations[i] = sb_take(&x);
+            q->continuations[i] = x.s ? sb_take(&x) : cj_xstrdup("");
+            q->contexts[i] = i ? cj_xstrdup(q->contexts[0]) : prompt_context(pp, question, e);
         }
+        if (!q->contexts[i]) goto out;
     }
     q->gold_text = text;
     text = NULL;
@@ -297,13 +304,13 @@ static int refs_of(const docref *d, const tpl *tp, const char *field, char ***ou
 }
 
 /* Rolling and generation requests: one context, no continuation. */
-static int build_single(const docref *d, const sb *ctx, task_request *q, cj_err *e) {
+static int build_single(const docref *d, const prompt_parts *pp, const char *question, task_request *q, cj_err *e) {
     const task *t = d->t;
     q->n = 1;
     q->contexts = strs_new(1);
     q->continuations = strs_new(1);
     q->choices = strs_new(1);
-    q->contexts[0] = cj_xstrdup(ctx->s);
+    if (!(q->contexts[0] = prompt_context(pp, question, e))) return -1;
     q->continuations[0] = cj_xstrdup("");
     q->choices[0] = cj_xstrdup("");
     if (t->output != TASK_GENERATE_UNTIL) return 0;
@@ -324,11 +331,11 @@ static int build_single(const docref *d, const sb *ctx, task_request *q, cj_err 
 }
 
 int task_build_request(const task *t, int doc, int shots, uint64_t seed, task_request *out, cj_err *e) {
-    memset(out, 0, sizeof *out);
-    out->gold = -1;
-    if (!t->loaded) return cj_fail(e, "task %s: data not loaded", t->name);
-    int n_docs = task_n_docs(t);
-    if (doc < 0 || doc >= n_docs) return cj_fail(e, "task %s: doc %d out of range (%d docs)", t->name, doc, n_docs);
+    return task_build_request_chat(t, doc, shots, seed, NULL, out, e);
+}
+
+/* The number of shots, or -1 (e set) when the task cannot take them. */
+static int shot_count(const task *t, int shots, cj_err *e) {
     int k = shots < 0 ? t->shots : shots;
     if (k > MAX_REQUEST_SHOTS) return cj_fail(e, "task %s: %d shots is more than %d", t->name, k, MAX_REQUEST_SHOTS);
     if (k > 0 && t->output == TASK_LOGLIKELIHOOD_ROLLING)
@@ -336,24 +343,57 @@ int task_build_request(const task *t, int doc, int shots, uint64_t seed, task_re
     if (k > 0 && !t->fewshot_docs)
         return cj_fail(e, "%s: %d shots requested, but the task has no few-shot split (field 'fewshot')", t->def_path,
                        k);
+    return k;
+}
 
-    docref d = {t, t->eval_split, doc, json_array_get(t->docs, (size_t)doc), 0};
-    sb ctx;
-    sb_init(&ctx);
-    int *idx = k > 0 ? cj_xcalloc((size_t)k, sizeof *idx) : NULL;
-    int rc = -1;
-    if (t->description && render(&d, t->description, "description", &ctx, e)) goto out;
-    if (k > 0 && pick_shots(t, doc, k, seed, idx, e)) goto out;
+/* The description (after the system instruction) and k shots, into pp. */
+static int add_context_parts(const docref *d, int k, uint64_t seed, prompt_parts *pp, cj_err *e) {
+    const task *t = d->t;
+    sb desc, q, a;
+    sb_init(&desc);
+    sb_init(&q);
+    sb_init(&a);
+    int *idx = k > 0 ? cj_xcalloc((size_t)k, sizeof *idx) : NULL, rc = -1;
+    if (t->description && render(d, t->description, "description", &desc, e)) goto out;
+    prompt_parts_system(pp, desc.s ? desc.s : "", t->fewshot_delimiter);
+    if (k > 0 && pick_shots(t, d->idx, k, seed, idx, e)) goto out;
     for (int i = 0; i < k; i++) {
         docref s = {t, t->fewshot_split, idx[i], json_array_get(t->fewshot_docs, (size_t)idx[i]), 1};
-        if (render_example(&s, &ctx, e)) goto out;
-        sb_puts(&ctx, t->fewshot_delimiter);
+        sb_clear(&q);
+        sb_clear(&a);
+        if (shot_parts(&s, &q, &a, e)) goto out;
+        prompt_parts_shot(pp, q.s ? q.s : "", a.s ? a.s : "", t->target_delimiter, t->fewshot_delimiter);
     }
-    if (render(&d, t->doc_to_text, "doc_to_text", &ctx, e)) goto out;
-    rc = t->output == TASK_MULTIPLE_CHOICE ? build_mc(&d, &ctx, out, e) : build_single(&d, &ctx, out, e);
+    rc = 0;
 out:
     free(idx);
-    sb_free(&ctx);
+    sb_free(&desc);
+    sb_free(&q);
+    sb_free(&a);
+    return rc;
+}
+
+int task_build_request_chat(const task *t, int doc, int shots, uint64_t seed, const task_chat *chat,
+                            task_request *out, cj_err *e) {
+    memset(out, 0, sizeof *out);
+    out->gold = -1;
+    if (!t->loaded) return cj_fail(e, "task %s: data not loaded", t->name);
+    int n_docs = task_n_docs(t);
+    if (doc < 0 || doc >= n_docs) return cj_fail(e, "task %s: doc %d out of range (%d docs)", t->name, doc, n_docs);
+    int k = shot_count(t, shots, e);
+    if (k < 0) return -1;
+    docref d = {t, t->eval_split, doc, json_array_get(t->docs, (size_t)doc), 0};
+    prompt_parts pp;
+    prompt_parts_init(&pp, chat);
+    sb question;
+    sb_init(&question);
+    int rc = -1;
+    if (add_context_parts(&d, k, seed, &pp, e) || render(&d, t->doc_to_text, "doc_to_text", &question, e)) goto out;
+    const char *qs = question.s ? question.s : "";
+    rc = t->output == TASK_MULTIPLE_CHOICE ? build_mc(&d, &pp, qs, out, e) : build_single(&d, &pp, qs, out, e);
+out:
+    prompt_parts_free(&pp);
+    sb_free(&question);
     if (rc) task_request_free(out);
     return rc;
 }

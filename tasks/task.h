@@ -146,6 +146,25 @@ typedef struct {
  * never one of its shots. Once the data is loaded, this is safe to call from
  * several threads at once (it only reads the task). */
 int task_build_request(const task *t, int doc, int shots, uint64_t seed, task_request *out, cj_err *e);
+
+/* How a doc is put to an instruction-tuned model, as lm-eval's
+ * --system_instruction, --apply_chat_template and --fewshot_as_multiturn
+ * do (tasks/prompt_chat.c): the system instruction goes before the
+ * description; a chat template renders [system] + the shots (one user
+ * turn, or a user and an assistant turn each) + the question, with the
+ * generation prompt, and answers then follow with no target delimiter.
+ * The strings and the template belong to the caller. */
+typedef struct {
+    const struct tpl *chat_template; /* compiled with tpl_compile_chat; NULL: plain text */
+    const char *system_instruction;  /* NULL: none */
+    int fewshot_as_multiturn;
+    const char *bos_token, *eos_token; /* the texts the template sees */
+    const char *date;                  /* strftime_now's date, YYYY-MM-DD */
+} task_chat;
+
+/* task_build_request with chat (NULL: plain, the same as task_build_request). */
+int task_build_request_chat(const task *t, int doc, int shots, uint64_t seed, const task_chat *chat,
+                            task_request *out, cj_err *e);
 void task_request_free(task_request *q);
 
 #endif

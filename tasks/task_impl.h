@@ -143,4 +143,22 @@ int task_gen_metric_ok(const char *m);
 /* Frees the generation fields. */
 void task_gen_free(task *t);
 
+/* --- prompt_chat.c: the parts of a prompt, joined plain or through a chat template --- */
+
+typedef struct {
+    const task_chat *chat; /* NULL: plain, as task prompts always were */
+    sb system;             /* the description, after the system instruction */
+    sb shots;              /* the solved shots as text */
+    json_t *turns;         /* the same shots as user / assistant messages */
+} prompt_parts;
+
+void prompt_parts_init(prompt_parts *p, const task_chat *chat);
+void prompt_parts_free(prompt_parts *p);
+void prompt_parts_system(prompt_parts *p, const char *description, const char *fewshot_delimiter);
+void prompt_parts_shot(prompt_parts *p, const char *q, const char *a, const char *td, const char *fd);
+/* What goes between the context and an answer: td, or "" under a template. */
+const char *prompt_target_delimiter(const prompt_parts *p, const char *td);
+/* The context that asks question; malloc'd, NULL (e set) when the template fails. */
+char *prompt_context(const prompt_parts *p, const char *question, cj_err *e);
+
 #endif

@@ -1,8 +1,7 @@
-/* template_builtins — the functions a template calls (strip, replace, int,
- * map, split, ...; the list is in template.h) and the Unicode-aware text
- * helpers they share. Apart from the grammar and the evaluator because this
- * is the part that grows with every prompt format: Jinja's filters will join
- * these. A function refuses results past TPL_MAX_TEXT or TPL_MAX_ITEMS
+/* template_builtins — the string functions of templates (strip / trim,
+ * replace, int, split, join, ...; the list is in template.h) and the
+ * Unicode-aware text helpers they share; Jinja's other filters are in
+ * template_filters.c. A function refuses results past TPL_MAX_TEXT or TPL_MAX_ITEMS
  * itself; the work it does is charged by its caller (template.c). */
 #include <stdint.h>
 #include <stdlib.h>
@@ -117,6 +116,18 @@ static int fn_lower(const char *s, size_t n, json_t *const *a, sb *o, cj_err *e)
 static int fn_upper(const char *s, size_t n, json_t *const *a, sb *o, cj_err *e) {
     (void)a, (void)e;
     for (size_t i = 0; i < n; i++) sb_putc(o, ascii_upper(s[i]));
+    return 0;
+}
+/* Python's str.title over ASCII letters: a letter after a letter is
+ * lowered, any other is raised. */
+static int fn_title(const char *s, size_t n, json_t *const *a, sb *o, cj_err *e) {
+    (void)a, (void)e;
+    int prev = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        sb_putc(o, prev ? ascii_lower(c) : ascii_upper(c));
+        prev = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    }
     return 0;
 }
 static int fn_capitalize(const char *s, size_t n, json_t *const *a, sb *o, cj_err *e) {
@@ -293,25 +304,6 @@ static json_t *fn_values(const json_t *x, json_t *const *a, cj_err *e) {
     return keys_values("values", x, e, 1);
 }
 
-static json_t *fn_map(const json_t *x, json_t *const *a, cj_err *e) {
-    if (!json_is_array(x) || !json_is_string(a[0])) {
-        cj_fail(e, "map: needs a list and a field name");
-        return NULL;
-    }
-    const char *field = json_string_value(a[0]);
-    json_t *r = json_array();
-    for (size_t i = 0; i < json_array_size(x); i++) {
-        json_t *v = json_object_get(json_array_get(x, i), field);
-        if (!v) {
-            cj_fail(e, "map: item %zu has no field '%s'", i, field);
-            json_decref(r);
-            return NULL;
-        }
-        json_array_append(r, v);
-    }
-    return r;
-}
-
 static json_t *fn_index(const json_t *x, json_t *const *a, cj_err *e) {
     if (!json_is_array(x)) {
         cj_fail(e, "index: needs a list, not %s", tpl_type_name(x));
@@ -326,9 +318,10 @@ static json_t *fn_index(const json_t *x, json_t *const *a, cj_err *e) {
 }
 
 static json_t *fn_join(const json_t *x, json_t *const *a, cj_err *e) {
-    const char *sep;
-    size_t ns;
-    if (str_arg(tpl_fn_find("join"), a, 0, &sep, &ns, e)) return NULL;
+    const char *sep = "";
+    size_t ns = 0;
+    if (a[0] && str_arg(tpl_fn_find("join"), a, 0, &sep, &ns, e)) return NULL;
+    if (tpl_is_undef(x)) return json_string("");
     if (!json_is_array(x)) {
         cj_fail(e, "join: needs a list, not %s", tpl_type_name(x));
         return NULL;
@@ -337,7 +330,8 @@ static json_t *fn_join(const json_t *x, json_t *const *a, cj_err *e) {
     sb_init(&b);
     for (size_t i = 0; i < json_array_size(x); i++) {
         if (i) sb_putn(&b, sep, ns);
-        if (tpl_value_text(json_array_get(x, i), &b, e) || (b.len > TPL_MAX_TEXT && tpl_too_long("join", e))) {
+        tpl_py_str(json_array_get(x, i), &b);
+        if (b.len > TPL_MAX_TEXT && tpl_too_long("join", e)) {
             sb_free(&b);
             return NULL;
         }
@@ -398,29 +392,32 @@ static json_t *fn_split(const json_t *x, json_t *const *a, cj_err *e) {
 }
 
 static const tpl_fn FNS[] = {
-    {"strip", 0, 1, fn_strip, NULL},
-    {"lstrip", 0, 1, fn_lstrip, NULL},
-    {"rstrip", 0, 1, fn_rstrip, NULL},
-    {"lower", 0, 0, fn_lower, NULL},
-    {"upper", 0, 0, fn_upper, NULL},
-    {"capitalize", 0, 0, fn_capitalize, NULL},
-    {"replace", 2, 2, fn_replace, NULL},
-    {"before", 1, 1, fn_before, NULL},
-    {"after", 1, 1, fn_after, NULL},
-    {"hellaswag_preprocess", 0, 0, fn_hellaswag, NULL},
-    {"int", 0, 0, NULL, fn_int},
-    {"str", 0, 0, NULL, fn_str},
-    {"len", 0, 0, NULL, fn_len},
-    {"keys", 0, 0, NULL, fn_keys},
-    {"values", 0, 0, NULL, fn_values},
-    {"map", 1, 1, NULL, fn_map},
-    {"index", 1, 1, NULL, fn_index},
-    {"join", 1, 1, NULL, fn_join},
-    {"split", 0, 1, NULL, fn_split},
+    {"strip", 0, 1, fn_strip, NULL, "chars"},
+    {"trim", 0, 1, fn_strip, NULL, "chars"},
+    {"title", 0, 0, fn_title, NULL, NULL},
+    {"lstrip", 0, 1, fn_lstrip, NULL, NULL},
+    {"rstrip", 0, 1, fn_rstrip, NULL, NULL},
+    {"lower", 0, 0, fn_lower, NULL, NULL},
+    {"upper", 0, 0, fn_upper, NULL, NULL},
+    {"capitalize", 0, 0, fn_capitalize, NULL, NULL},
+    {"replace", 2, 2, fn_replace, NULL, NULL},
+    {"before", 1, 1, fn_before, NULL, NULL},
+    {"after", 1, 1, fn_after, NULL, NULL},
+    {"hellaswag_preprocess", 0, 0, fn_hellaswag, NULL, NULL},
+    {"int", 0, 0, NULL, fn_int, NULL},
+    {"str", 0, 0, NULL, fn_str, NULL},
+    {"len", 0, 0, NULL, fn_len, NULL},
+    {"keys", 0, 0, NULL, fn_keys, NULL},
+    {"values", 0, 0, NULL, fn_values, NULL},
+    {"index", 1, 1, NULL, fn_index, NULL},
+    {"join", 0, 1, NULL, fn_join, "d"},
+    {"split", 0, 1, NULL, fn_split, "sep"},
 };
 
 const tpl_fn *tpl_fn_find(const char *name) {
     for (size_t i = 0; i < sizeof FNS / sizeof FNS[0]; i++)
         if (!strcmp(FNS[i].name, name)) return &FNS[i];
+    for (const tpl_fn *f = tpl_jinja_fns; f->name; f++)
+        if (!strcmp(f->name, name)) return f;
     return NULL;
 }

@@ -1,7 +1,8 @@
-/* libFuzzer target: the template language (tpl_compile, then tpl_eval and
+/* libFuzzer target: the template engine (tpl_compile, then tpl_eval and
  * tpl_render against a fixed doc that holds every JSON type, nested lists
- * and objects, Korean text and HellaSwag-style markup). The input is the
- * template source, up to its first NUL.
+ * and objects, Korean text and HellaSwag-style markup; then the same source
+ * as a chat template, tpl_compile_chat and tpl_render_chat over the same
+ * doc). The input is the template source, up to its first NUL.
  *
  * Invariants beyond "no crash, no leak": rendering succeeds exactly when
  * evaluating gives a value that renders as text, and then gives that text. */
@@ -26,10 +27,25 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
+/* The source as a chat template: no crash, an error always has a message. */
+static void chat_pass(const char *src) {
+    tpl *t = NULL;
+    cj_err e;
+    int rc = tpl_compile_chat(src, &t, &e);
+    fz_check_err(rc, &e);
+    if (rc != 0) return;
+    sb out;
+    sb_init(&out);
+    fz_check_err(tpl_render_chat(t, doc, "2024-07-26", &out, &e), &e);
+    sb_free(&out);
+    tpl_free(t);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *src = cj_xstrndup((const char *)data, size);
     tpl *t = NULL;
     cj_err e;
+    chat_pass(src);
     int rc = tpl_compile(src, &t, &e);
     fz_check_err(rc, &e);
     free(src);

@@ -107,7 +107,9 @@ dict() {
     fuzz_template)
         for w in '{{' '}}' '|' '.' '[' ']' '(' ')' "'" ',' '+' '-' strip lstrip rstrip lower upper capitalize \
             replace before after hellaswag_preprocess int str len keys values map index join split \
-            question choices text label endings query mc2_targets nested list ko neg big; do
+            question choices text label endings query mc2_targets nested list ko neg big \
+            '{%' '%}' '{%-' '-%}' '{#' '#}' if elif else endif for in endfor set endset macro endmacro \
+            filter endfilter break continue loop namespace tojson selectattr items default is defined not and or; do
             printf '"%s"\n' "$w"
         done >"$d" ;;
     fuzz_task)

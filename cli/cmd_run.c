@@ -273,7 +273,7 @@ int cmd_run(int argc, char **argv) {
     }
     runner_opts ro = {.model_path = a.model, .tokenizer_path = a.tokenizer, .threads = a.run.threads,
                       .no_prefix_cache = a.no_prefix_cache, .kv_budget_mb = a.kv_budget_mb, .kernels = a.kernels,
-                      .gen_batch = a.gen_batch};
+                      .gen_batch = a.gen_batch, .chat_prompts = a.run.chat != NULL};
     a.http.urls = a.model;
     a.http.tokenizer_path = a.tokenizer;
     r = http_args_is_url(a.model) ? runner_http_open(&a.http, &e) : runner_local_open(&ro, &e);

@@ -127,6 +127,8 @@ typedef struct {
     int no_prefix_cache;        /* 1 = plain path, no prefix sharing */
     int kv_budget_mb;           /* bound in MiB on the KV cache plus one batch's activations; 0 = none */
     int gen_batch;              /* sequences generated together, at most; 0 = default (64); 1 = one at a time */
+    int chat_prompts;           /* 1: prompts are chat-template renderings: the special tokens they hold are
+                                 * read as such and no BOS is added (lm-eval's apply_chat_template) */
     const char *kernels;        /* "own" (default when NULL) or "openblas": see runners/transformer/compute/gemm.h */
 } runner_opts;
 

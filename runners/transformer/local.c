@@ -41,6 +41,7 @@ typedef struct {
     fwd *f;
     int max_len;
     int gen_batch; /* sequences decoded together, at most */
+    int chat_prompts; /* prompts are chat-template renderings (runner_opts) */
     runner_info info;
 } local;
 
@@ -104,7 +105,11 @@ typedef struct {
     int computed;
 } ll_req;
 
+/* Chat-template renderings are read as lm-eval reads them: the special
+ * tokens the template wrote are those tokens, and no BOS is added (a
+ * template that wants one writes it). */
 static int encode(const local *L, const char *s, size_t n, int bos, int **ids, int *nid, cj_err *e) {
+    if (L->chat_prompts) return tok_encode_ex(L->m->tok, s, n, 0, 1, ids, nid, e);
     return tok_encode(L->m->tok, s, n, bos, ids, nid, e);
 }
 
@@ -457,6 +462,7 @@ runner *runner_local_open(const runner_opts *opts, cj_err *e) {
     fwd_set_kv_budget(L->f, (size_t)imax(opts->kv_budget_mb, 0) << 20);
     L->max_len = imax(m->hp.ctx_len, MIN_CONTEXT);
     L->gen_batch = opts->gen_batch > 0 ? opts->gen_batch : DEFAULT_GEN_BATCH;
+    L->chat_prompts = opts->chat_prompts;
     L->info = (runner_info){.path = m->path,
                             .format = m->format,
                             .arch = m->arch,

@@ -332,6 +332,17 @@ static void test_special_text(void) {
     ids = encode(vocab(V_DEEPSEEK), "\xc3\xb8", 2, 0, &n);
     CHECK(n == 1 && ids[0] == 100002);
     free(ids);
+    /* parse_special: the control tokens a chat template writes are those
+     * tokens (HF tokenizers' ids for this text, add_special_tokens=False) */
+    static const char chat[] = "<|start_header_id|>user<|end_header_id|>\n\nHi <s> there<|eot_id|>";
+    static const int want[] = {128006, 882, 128007, 271, 13347, 366, 82, 29, 1070, 128009};
+    cj_err e;
+    CHECK(tok_encode_ex(vocab(V_LLAMA3), chat, strlen(chat), 1, 1, &ids, &n, &e) == 0);
+    CHECKF(n == 11 && ids[0] == tok_bos(vocab(V_LLAMA3)) && !memcmp(ids + 1, want, sizeof want), "%d ids", n);
+    free(ids);
+    CHECK(tok_encode_ex(vocab(V_LLAMA3), chat, strlen(chat), 0, 0, &ids, &n, &e) == 0);
+    CHECK(n > 10 && ids[0] != 128006); /* without it, text like any other */
+    free(ids);
 }
 
 /* ---- a GGUF metadata writer, for broken tokenizer metadata ---- */

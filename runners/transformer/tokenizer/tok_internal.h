@@ -90,6 +90,8 @@ struct tokenizer {
 
     int *user_ids;        /* user-defined tokens split out of raw text, longest first */
     int n_user;
+    int *special_ids;     /* user-defined and control tokens, longest first (parse_special) */
+    int n_special;
 
     tok_pre pre;
     tok_split *splits; /* [n_splits] pre-tokenizer rules, applied in order (BPE) */

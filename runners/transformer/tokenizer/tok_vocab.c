@@ -183,26 +183,32 @@ static int u64_cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* User-defined tokens are split out of raw text before anything else, the
- * longest first (llama.cpp's cache_special_tokens, minus the control and
- * unknown ones that parse_special = false skips). */
-void tok_vocab_refresh_users(tokenizer *t) {
-    free(t->user_ids);
-    t->user_ids = NULL;
-    t->n_user = 0;
-    for (int id = 0; id < t->n_vocab; id++)
-        if (t->tok[id].attr & TOK_ATTR_USER_DEFINED) t->n_user++;
-    if (!t->n_user) return;
-    /* sort keys: (UINT32_MAX - length, id), so longest first, then by id */
-    uint64_t *keys = cj_xmalloc(sizeof *keys * (size_t)t->n_user);
+/* The ids whose attributes meet mask, longest piece first, then by id. */
+static int sorted_by_length(const tokenizer *t, uint32_t mask, int **out) {
+    int n = 0;
+    for (int id = 0; id < t->n_vocab; id++) n += (t->tok[id].attr & mask) != 0;
+    *out = NULL;
+    if (!n) return 0;
+    uint64_t *keys = cj_xmalloc(sizeof *keys * (size_t)n);
     int k = 0;
     for (int id = 0; id < t->n_vocab; id++)
-        if (t->tok[id].attr & TOK_ATTR_USER_DEFINED)
-            keys[k++] = (uint64_t)(UINT32_MAX - t->tok[id].len) << 32 | (uint32_t)id;
-    qsort(keys, (size_t)t->n_user, sizeof *keys, u64_cmp);
-    t->user_ids = cj_xmalloc(sizeof *t->user_ids * (size_t)t->n_user);
-    for (k = 0; k < t->n_user; k++) t->user_ids[k] = (int)(uint32_t)keys[k];
+        if (t->tok[id].attr & mask) keys[k++] = (uint64_t)(UINT32_MAX - t->tok[id].len) << 32 | (uint32_t)id;
+    qsort(keys, (size_t)n, sizeof *keys, u64_cmp);
+    *out = cj_xmalloc(sizeof **out * (size_t)n);
+    for (k = 0; k < n; k++) (*out)[k] = (int)(uint32_t)keys[k];
     free(keys);
+    return n;
+}
+
+/* User-defined tokens are split out of raw text before anything else, the
+ * longest first (llama.cpp's cache_special_tokens, minus the control and
+ * unknown ones that parse_special = false skips); with parse_special the
+ * control tokens too. */
+void tok_vocab_refresh_users(tokenizer *t) {
+    free(t->user_ids);
+    free(t->special_ids);
+    t->n_user = sorted_by_length(t, TOK_ATTR_USER_DEFINED, &t->user_ids);
+    t->n_special = sorted_by_length(t, TOK_ATTR_USER_DEFINED | TOK_ATTR_CONTROL, &t->special_ids);
 }
 
 void tok_vocab_add_eog(tokenizer *t, int64_t id) {

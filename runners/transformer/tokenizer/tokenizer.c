@@ -21,6 +21,7 @@ void tok_free(tokenizer *t) {
     free(t->merge_arena);
     free(t->merge_hash);
     free(t->user_ids);
+    free(t->special_ids);
     free(t->eog);
     free(t->desc);
     free(t->name);
@@ -75,13 +76,16 @@ static void split_out(const char *text, const frags *in, frags *out, int id, con
     }
 }
 
-/* The raw text as fragments: text and the user-defined tokens found in it,
- * the longest tokens split out first. Tokens whose first two bytes never
- * occur in the text are skipped without a search. */
-static void partition(const tokenizer *t, const char *text, size_t len, frags *a, frags *b) {
+/* The raw text as fragments: text and the user-defined tokens found in it
+ * (with parse_special, the control tokens too), the longest tokens split
+ * out first. Tokens whose first two bytes never occur in the text are
+ * skipped without a search. */
+static void partition(const tokenizer *t, const char *text, size_t len, int parse_special, frags *a, frags *b) {
+    const int *ids = parse_special ? t->special_ids : t->user_ids;
+    int n_ids = parse_special ? t->n_special : t->n_user;
     a->n = 0;
     frag_push(a, -1, 0, len);
-    if (!t->n_user) return;
+    if (!n_ids) return;
     unsigned char seen1[32] = {0}, seen2[8192] = {0}; /* bytes and byte pairs present */
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)text[i];
@@ -91,8 +95,8 @@ static void partition(const tokenizer *t, const char *text, size_t len, frags *a
             seen2[pair >> 3] |= (unsigned char)(1u << (pair & 7));
         }
     }
-    for (int k = 0; k < t->n_user; k++) {
-        int id = t->user_ids[k];
+    for (int k = 0; k < n_ids; k++) {
+        int id = ids[k];
         const tok_entry *te = &t->tok[id];
         const unsigned char *p = (const unsigned char *)t->arena + te->off;
         if (te->len > len || !(seen1[p[0] >> 3] >> (p[0] & 7) & 1)) continue;
@@ -126,6 +130,11 @@ static size_t spm_escape(tok_work *w, const char *s, size_t n, int prefix) {
 }
 
 int tok_encode(const tokenizer *t, const char *text, size_t len, int add_bos, int **ids, int *n, cj_err *e) {
+    return tok_encode_ex(t, text, len, add_bos, 0, ids, n, e);
+}
+
+int tok_encode_ex(const tokenizer *t, const char *text, size_t len, int add_bos, int parse_special, int **ids, int *n,
+                  cj_err *e) {
     *ids = NULL;
     *n = 0;
     if (len > TOK_MAX_TEXT) return cj_fail(e, "%s: text of %zu bytes is too long to tokenize", t->name, len);
@@ -136,7 +145,7 @@ int tok_encode(const tokenizer *t, const char *text, size_t len, int add_bos, in
     frags a = {0}, b = {0};
     int rc = 0;
     if (add_bos && t->bos >= 0) tok_ids_push(&out, t->bos);
-    if (len) partition(t, text, len, &a, &b);
+    if (len) partition(t, text, len, parse_special, &a, &b);
     int prev_special = 1; /* SPM: a fragment at the start or after a token gets the " " prefix */
     for (size_t k = 0; k < a.n && !rc; k++) {
         const frag_t *f = &a.v[k];

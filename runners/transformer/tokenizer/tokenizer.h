@@ -48,6 +48,11 @@ void tok_free(tokenizer *t);
  * non-NULL even when *n is 0). -1 only for texts over 64 MiB or a regex
  * engine failure. */
 int tok_encode(const tokenizer *t, const char *text, size_t len, int add_bos, int **ids, int *n, cj_err *e);
+/* tok_encode, and with parse_special the control tokens written in the text
+ * (<|im_start|>, <|eot_id|>, <s>) become those tokens, as llama.cpp's
+ * parse_special and HF tokenizers do (a chat template's rendering). */
+int tok_encode_ex(const tokenizer *t, const char *text, size_t len, int add_bos, int parse_special, int **ids, int *n,
+                  cj_err *e);
 
 /* Appends the text of ids[0..n) to out: the concatenation of llama.cpp's
  * token_to_piece(special = false) (byte tokens become bytes, "▁" becomes a

@@ -1,6 +1,6 @@
 /* store — the results database (SQLite, one file, WAL).
  *
- * The schema is a public contract (README "Database"): runs, docs, choices,
+ * The schema is a public contract (docs/database.md): runs, docs, choices,
  * metrics, latency, tags, request_cache; since version 2 also generations,
  * generation_cache, latency_summary and bench. It evolves only by appending
  * migrations (store_schema.c); PRAGMA user_version records how many have been

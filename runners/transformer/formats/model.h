@@ -51,7 +51,7 @@ typedef struct {
     int n_kv_heads;
     int head_dim;     /* usually dim / n_heads */
     int vocab_size;
-    int ctx_len;      /* trained context length, informational (never a hard cap; see README) */
+    int ctx_len;      /* trained context length, informational (never a hard cap; see docs/models.md) */
     float rms_eps;
     float rope_theta;
     int rope_neox;    /* 0 adjacent pairs, 1 halves */

@@ -188,12 +188,33 @@ static int score_choices(sqlite3 *db, int64_t run, const char *task, compare_doc
     return ret;
 }
 
+/* A generative task's per-doc exact_match (its first answer filter's),
+ * from the generations the run stored. */
+static int read_generations(sqlite3 *db, int64_t run, const char *task, compare_docs *out, cj_err *e) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT doc_id, exact_match FROM generations WHERE run_id = ?1 AND task = ?2", -1, &st,
+                           NULL) != SQLITE_OK)
+        return compare_db_fail(db, e, "reading generations");
+    sqlite3_bind_int64(st, 1, run);
+    sqlite3_bind_text(st, 2, task, -1, SQLITE_TRANSIENT);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        compare_doc *d = cdocs_find(out, id ? id : "");
+        if (d && sqlite3_column_type(st, 1) != SQLITE_NULL) d->v[M_EXACT] = sqlite3_column_double(st, 1);
+    }
+    int ret = rc == SQLITE_DONE ? 0 : compare_db_fail(db, e, "reading generations");
+    sqlite3_finalize(st);
+    return ret;
+}
+
 int compare_load_task(sqlite3 *db, int64_t run, const char *task, compare_docs *out, cj_err *e) {
     doc_tp *tp;
     out->d = NULL;
     out->n = 0;
     int rc = read_docs(db, run, task, out, &tp, e);
     if (!rc) rc = score_choices(db, run, task, out, tp, e);
+    if (!rc) rc = read_generations(db, run, task, out, e);
     free(tp);
     if (rc) compare_docs_free(out);
     return rc;

@@ -49,6 +49,9 @@ for t in gsm8k gsm8k_cot; do
 done
 
 expect gsm8k_compare 0 "$CJ" compare tag:step=1 tag:step=2 --db "$DB"
+# generation tasks pair on their per-doc exact_match (the first filter's)
+grep -q '^gsm8k  *exact_match  *4 ' "$TMP/out" && grep -q '^gsm8k_cot  *exact_match  *4 ' "$TMP/out" &&
+    pass gsm8k_compare_pairs || fail gsm8k_compare_pairs "$(head -c 600 "$TMP/out")"
 expect gsm8k_report 0 "$CJ" report 1 2 --db "$DB" --out "$TMP/rep"
 if grep -q '^| gsm8k | exact\\_match,strict-match | 4 |' "$TMP/rep/report.md" &&
     grep -q '^| gsm8k\\_cot | exact\\_match,flexible-extract | 4 |' "$TMP/rep/report.md"

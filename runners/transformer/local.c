@@ -13,7 +13,9 @@
  * max_len is the model's ctx_len, but never below MIN_CONTEXT: the
  * converter that made llama2.c models into GGUF writes a context_length of
  * 128 whatever the checkpoint was trained on (stories260K: 512), and
- * llama.cpp only warns about it. Positions are never capped otherwise.
+ * llama.cpp only warns about it. Positions are never capped otherwise,
+ * except in a model of learned positions (GPT-2), which has none past its
+ * ctx_len: there max_len is ctx_len itself, as lm-eval's max_length.
  *
  * Generation hands all items of a call to fwd_generate: the prompts'
  * common prefix (the few-shot block) is computed once, and every live
@@ -460,7 +462,7 @@ runner *runner_local_open(const runner_opts *opts, cj_err *e) {
     fwd_set_kernels(L->f, (gemm_kernels)kernels);
     fwd_set_prefix_sharing(L->f, !opts->no_prefix_cache);
     fwd_set_kv_budget(L->f, (size_t)imax(opts->kv_budget_mb, 0) << 20);
-    L->max_len = imax(m->hp.ctx_len, MIN_CONTEXT);
+    L->max_len = m->hp.pos_embd ? m->hp.ctx_len : imax(m->hp.ctx_len, MIN_CONTEXT);
     L->gen_batch = opts->gen_batch > 0 ? opts->gen_batch : DEFAULT_GEN_BATCH;
     L->chat_prompts = opts->chat_prompts;
     L->info = (runner_info){.path = m->path,

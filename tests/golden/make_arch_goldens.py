@@ -16,6 +16,14 @@ Models:
   llama3-scaled-f32   LlamaForCausalLM, rope_scaling llama3 (all three bands
                       of frequencies used), GQA 4/2
   llama-linear-f32    LlamaForCausalLM, rope_scaling linear, factor 4
+  qwen3-tied-f16      Qwen3ForCausalLM: q_norm/k_norm, head_dim 32 with dim 64
+                      (q_dim 128), GQA 4/2, tied embeddings, F16
+  qwen2.5-tied-f16    Qwen2ForCausalLM as Qwen2.5 ships it: Q/K/V biases,
+                      tied embeddings, rope_theta 1e6, use_sliding_window false
+  exaone-tied-f16     EXAONE 3.5 (ExaoneForCausalLM, its own tensor and config
+                      names), llama3 RoPE in rope_scaling, tied, GQA 4/2, F16
+  gpt2-f16            GPT2LMHeadModel: learned positions, Conv1D weights,
+                      gelu_new, n_inner 128, tied, F16
 
 The tokenizer is a byte-level BPE (GPT-2 pre-tokenizer, as Polyglot-ko's)
 trained here on a few lines, so that the vocabulary and the files stay
@@ -33,9 +41,11 @@ import sys
 import numpy as np
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
-from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, LlamaConfig, LlamaForCausalLM
+from transformers import (AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM,
+                          LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config,
+                          Qwen3ForCausalLM)
 import gguf
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "arch")
 
@@ -85,7 +95,7 @@ def golden(model, tok, name, dtype):
             "texts": texts}
 
 
-def add_vocab(w, tok, path):
+def add_vocab(w, tok, path, pre="gpt-2"):
     j = json.load(open(path, encoding="utf-8"))
     vocab = j["model"]["vocab"]
     tokens = [None] * len(vocab)
@@ -94,7 +104,7 @@ def add_vocab(w, tok, path):
     types = [gguf.TokenType.CONTROL if t == "<|endoftext|>" else gguf.TokenType.NORMAL for t in tokens]
     merges = [m if isinstance(m, str) else " ".join(m) for m in j["model"]["merges"]]
     w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("gpt-2")
+    w.add_tokenizer_pre(pre)
     w.add_token_list(tokens)
     w.add_token_types(types)
     w.add_token_merges(merges)
@@ -175,14 +185,20 @@ def llama3_factors(cfg):
     return torch.tensor(out, dtype=torch.float32)
 
 
-def gguf_llama(cfg, tok, tokpath, path):
-    w = gguf.GGUFWriter(path, "llama")
+def gguf_llama(cfg, tok, tokpath, path, arch="llama", f16=False, pre="gpt-2"):
+    """Llama-like blocks: llama (Q/K permuted to adjacent pairs), and qwen2,
+    qwen3, exaone (kept in HF's halves layout, as the converter does)."""
+    w = gguf.GGUFWriter(path, arch)
     rp = cfg.rope_parameters
+    hd = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     w.add_context_length(cfg.max_position_embeddings)
     w.add_embedding_length(cfg.hidden_size)
     w.add_block_count(cfg.num_hidden_layers)
     w.add_feed_forward_length(cfg.intermediate_size)
-    w.add_rope_dimension_count(cfg.head_dim)
+    w.add_rope_dimension_count(hd)
+    if hd != cfg.hidden_size // cfg.num_attention_heads:
+        w.add_key_length(hd)
+        w.add_value_length(hd)
     w.add_head_count(cfg.num_attention_heads)
     w.add_head_count_kv(cfg.num_key_value_heads)
     w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
@@ -190,24 +206,78 @@ def gguf_llama(cfg, tok, tokpath, path):
     if rp["rope_type"] == "linear":
         w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
         w.add_rope_scaling_factor(rp["factor"])
-    add_vocab(w, tok, tokpath)
-    sd = load_file(os.path.join(os.path.dirname(path), "model.safetensors"))
-    tensor(w, "token_embd.weight", sd["model.embed_tokens.weight"], False)
-    tensor(w, "output_norm.weight", sd["model.norm.weight"], False)
-    tensor(w, "output.weight", sd["lm_head.weight"], False)
+    add_vocab(w, tok, tokpath, pre)
+    sd = llama_state(path)
+    tensor(w, "token_embd.weight", sd["model.embed_tokens.weight"], f16)
+    tensor(w, "output_norm.weight", sd["model.norm.weight"], f16)
+    if "lm_head.weight" in sd and not cfg.tie_word_embeddings:
+        tensor(w, "output.weight", sd["lm_head.weight"], f16)
     if rp["rope_type"] == "llama3":
         tensor(w, "rope_freqs.weight", llama3_factors(cfg), False)
     names = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm", "self_attn.q_proj": "attn_q",
              "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
-             "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+             "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
+             "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm"}
     for l in range(cfg.num_hidden_layers):
         for hf, gg in names.items():
-            t = sd[f"model.layers.{l}.{hf}.weight"]
-            if gg == "attn_q":
-                t = permute(t, cfg.num_attention_heads)
-            if gg == "attn_k":
-                t = permute(t, cfg.num_key_value_heads)
-            tensor(w, f"blk.{l}.{gg}.weight", t, False)
+            for kind in ("weight", "bias"):
+                key = f"model.layers.{l}.{hf}.{kind}"
+                if key not in sd:
+                    continue
+                t = sd[key]
+                if arch == "llama" and gg == "attn_q":
+                    t = permute(t, cfg.num_attention_heads)
+                if arch == "llama" and gg == "attn_k":
+                    t = permute(t, cfg.num_key_value_heads)
+                tensor(w, f"blk.{l}.{gg}.{kind}", t, f16)
+    finish(w)
+
+
+# EXAONE 3.5's own tensor names (its checkpoints predate transformers'
+# support, which renames them on load to Llama's)
+EXAONE_NAMES = [("transformer.wte.", "model.embed_tokens."), ("transformer.ln_f.", "model.norm."),
+                ("transformer.h.", "model.layers."), (".attn.attention.out_proj.", ".self_attn.o_proj."),
+                (".attn.attention.", ".self_attn."), (".ln_1.", ".input_layernorm."),
+                (".ln_2.", ".post_attention_layernorm."), (".mlp.c_fc_0.", ".mlp.gate_proj."),
+                (".mlp.c_fc_1.", ".mlp.up_proj."), (".mlp.c_proj.", ".mlp.down_proj.")]
+
+
+def rename(name, pairs):
+    for a, b in pairs:
+        name = name.replace(a, b)
+    return name
+
+
+def llama_state(path):
+    """The folder's tensors under Llama's names."""
+    sd = load_file(os.path.join(os.path.dirname(path), "model.safetensors"))
+    return {rename(k, EXAONE_NAMES): v for k, v in sd.items()}
+
+
+def gguf_gpt2(cfg, tok, tokpath, path):
+    """convert_hf_to_gguf.py's GPT2Model: Conv1D weights transposed to
+    [out, in], the tied head written out as output.weight."""
+    w = gguf.GGUFWriter(path, "gpt2")
+    w.add_context_length(cfg.n_positions)
+    w.add_embedding_length(cfg.n_embd)
+    w.add_block_count(cfg.n_layer)
+    w.add_feed_forward_length(cfg.n_inner or 4 * cfg.n_embd)
+    w.add_head_count(cfg.n_head)
+    w.add_layer_norm_eps(cfg.layer_norm_epsilon)
+    add_vocab(w, tok, tokpath)
+    sd = load_file(os.path.join(os.path.dirname(path), "model.safetensors"))
+    tensor(w, "token_embd.weight", sd["transformer.wte.weight"], True)
+    tensor(w, "position_embd.weight", sd["transformer.wpe.weight"], True)
+    tensor(w, "output_norm.weight", sd["transformer.ln_f.weight"], True)
+    tensor(w, "output_norm.bias", sd["transformer.ln_f.bias"], True)
+    tensor(w, "output.weight", sd["transformer.wte.weight"], True)
+    names = {"ln_1": "attn_norm", "attn.c_attn": "attn_qkv", "attn.c_proj": "attn_output", "ln_2": "ffn_norm",
+             "mlp.c_fc": "ffn_up", "mlp.c_proj": "ffn_down"}
+    for l in range(cfg.n_layer):
+        for hf, gg in names.items():
+            for kind in ("weight", "bias"):
+                t = sd[f"transformer.h.{l}.{hf}.{kind}"]
+                tensor(w, f"blk.{l}.{gg}.{kind}", t.T if t.ndim == 2 else t, True)
     finish(w)
 
 
@@ -270,8 +340,67 @@ def main():
         randomize(m, seed)
         build(name, m, cfg, tok, tokpath, torch.float32,
               lambda p, cfg=cfg: gguf_llama(cfg, tok, tokpath, p))
+    for name, cls, conf, seed in (("qwen3-tied-f16", Qwen3ForCausalLM, Qwen3Config, 5),
+                                  ("qwen2.5-tied-f16", Qwen2ForCausalLM, Qwen2Config, 6)):
+        extra = {"head_dim": 32} if cls is Qwen3ForCausalLM else {"use_sliding_window": False, "sliding_window": 4096,
+                                                                   "max_window_layers": 2}
+        cfg = conf(vocab_size=V, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                   intermediate_size=128, max_position_embeddings=512, rms_norm_eps=1e-6,
+                   rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}, bos_token_id=0,
+                   eos_token_id=0, tie_word_embeddings=True, **extra)
+        torch.manual_seed(seed)
+        m = cls(cfg)
+        randomize(m, seed)
+        arch = "qwen3" if cls is Qwen3ForCausalLM else "qwen2"
+        build(name, m, cfg, tok, tokpath, torch.float16,
+              lambda p, cfg=cfg, arch=arch: gguf_llama(cfg, tok, tokpath, p, arch, True, "qwen2"))
+    build_exaone(tok, tokpath, V)
+    cfg = GPT2Config(vocab_size=V, n_embd=64, n_layer=2, n_head=4, n_inner=128, n_positions=256,
+                     activation_function="gelu_new", bos_token_id=0, eos_token_id=0)
+    torch.manual_seed(8)
+    m = GPT2LMHeadModel(cfg)
+    randomize(m, 8)
+    build("gpt2-f16", m, cfg, tok, tokpath, torch.float16, lambda p: gguf_gpt2(cfg, tok, tokpath, p))
     os.remove(tokpath)
     return 0
+
+
+def build_exaone(tok, tokpath, V):
+    """An EXAONE 3.5 folder as LG publishes it (config keys num_layers,
+    layer_norm_epsilon, activation_function; transformer.h.N... tensors),
+    made from a Llama model of the same weights; the golden comes from
+    transformers loading that folder back (its exaone support)."""
+    rope = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 64}
+    cfg = LlamaConfig(vocab_size=V, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, head_dim=16, intermediate_size=128, max_position_embeddings=512,
+                      rms_norm_eps=1e-5, rope_parameters=dict(rope, rope_theta=1000000.0), bos_token_id=0,
+                      eos_token_id=0, tie_word_embeddings=True)
+    torch.manual_seed(7)
+    m = LlamaForCausalLM(cfg)
+    randomize(m, 7)
+    d = os.path.join(OUT, "exaone-tied-f16")
+    os.makedirs(d, exist_ok=True)
+    to_exaone = [(b, a) for a, b in EXAONE_NAMES]
+    sd = {rename(k, to_exaone): v.contiguous() for k, v in m.to(torch.float16).state_dict().items()
+          if k != "lm_head.weight"}
+    save_file(sd, os.path.join(d, "model.safetensors"), metadata={"format": "pt"})
+    conf = {"architectures": ["ExaoneForCausalLM"], "model_type": "exaone", "activation_function": "silu",
+            "hidden_size": 64, "intermediate_size": 128, "num_layers": 2, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "head_dim": 16, "vocab_size": V, "max_position_embeddings": 512,
+            "layer_norm_epsilon": 1e-5, "rope_theta": 1000000.0, "rope_scaling": rope, "tie_word_embeddings": True,
+            "bos_token_id": 0, "eos_token_id": 0, "pad_token_id": 0, "torch_dtype": "float16",
+            "attention_dropout": 0.0, "embed_dropout": 0.0}
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(conf, f, indent=2)
+        f.write("\n")
+    tok.save(os.path.join(d, "tokenizer.json"))
+    stored = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float64)
+    assert stored.config.rope_parameters["rope_type"] == "llama3", stored.config.rope_parameters
+    gguf_llama(cfg, tok, tokpath, os.path.join(d, "model.gguf"), "exaone", True, "exaone")
+    with open(os.path.join(d, "golden.json"), "w", encoding="utf-8") as f:
+        json.dump(golden(stored, tok, "exaone-tied-f16", torch.float16), f, ensure_ascii=False)
+        f.write("\n")
 
 
 if __name__ == "__main__":

@@ -508,6 +508,32 @@ static void test_golden_neox_parallel(void) { arch_golden("neox-parallel-f32"); 
 static void test_golden_neox_serial_f16(void) { arch_golden("neox-serial-f16"); }
 static void test_golden_llama3_rope(void) { arch_golden("llama3-scaled-f32"); }
 static void test_golden_linear_rope(void) { arch_golden("llama-linear-f32"); }
+static void test_golden_qwen3(void) { arch_golden("qwen3-tied-f16"); }
+static void test_golden_qwen2_5(void) { arch_golden("qwen2.5-tied-f16"); }
+static void test_golden_exaone(void) { arch_golden("exaone-tied-f16"); }
+static void test_golden_gpt2(void) { arch_golden("gpt2-f16"); }
+
+/* GPT-2 has no position past its n_positions (256 here): scoring one is an
+ * error, not a read past the position table. */
+static void test_gpt2_positions_end(void) {
+    model *m = NULL;
+    fwd *f = NULL;
+    cj_err e = {{0}};
+    CHECK(model_load("tests/golden/arch/gpt2-f16/model.gguf", NULL, &m, &e) == 0);
+    CHECK(m && fwd_new(m, 1, 0, &f, &e) == 0);
+    if (!f) goto done;
+    enum { N = 258 };
+    int ids[N];
+    float lp[N];
+    for (int i = 0; i < N; i++) ids[i] = i % 300;
+    fwd_seq ok = {ids, 257, 1, lp, NULL, 0}, past = {ids, N, 1, lp, NULL, 0};
+    CHECK(fwd_score(f, &ok, 1, &e) == 0); /* inputs at positions 0 .. 255 */
+    CHECK(fwd_score(f, &past, 1, &e) != 0);
+    CHECKF(strstr(e.msg, "position 256 is past the model's 256 learned positions") != NULL, "%s", e.msg);
+done:
+    fwd_free(f);
+    model_free(m);
+}
 
 /* lm-eval multiple-choice requests through the local runner. */
 static void mc_golden(const char *name) {
@@ -620,6 +646,11 @@ int main(void) {
     RUN(test_golden_neox_serial_f16);
     RUN(test_golden_llama3_rope);
     RUN(test_golden_linear_rope);
+    RUN(test_golden_qwen3);
+    RUN(test_golden_qwen2_5);
+    RUN(test_golden_exaone);
+    RUN(test_golden_gpt2);
+    RUN(test_gpt2_positions_end);
     RUN(test_mc_stories260K);
     RUN(test_mc_tiny_f16);
     RUN(test_llama2c_matches_gguf);

@@ -434,22 +434,55 @@ static void test_hf_sharded(void) {
     free(dst);
 }
 
-static void test_hf_config_errors(void) {
-    char *src = golden("hf/llama-tied-f32"), *dst = tmp("badcfg");
+typedef struct {
+    const char *from, *to, *want;
+} cfg_edit;
+
+/* dst: config.json and tokenizer.json copied from the HF folder src, its
+ * weights linked; the config's text (NUL-terminated) into *cfg. */
+static int stage_folder(const char *src, const char *dst, char **cfg, size_t *n) {
     char *cfg_path = cj_path_join(dst, "config.json");
     CHECK(copy_meta(src, dst) == 0);
     char *st_src = cj_path_join(src, "model.safetensors"), *st_dst = cj_path_join(dst, "model.safetensors");
     char *st_abs = realpath(st_src, NULL);
     CHECK(st_abs && (symlink(st_abs, st_dst) == 0 || cj_is_file(st_dst)));
     free(st_abs);
+    *cfg = (char *)slurp(cfg_path, n);
+    CHECK(*cfg != NULL);
+    if (*cfg) (*cfg)[*n] = 0;
+    free(st_src);
+    free(st_dst);
+    free(cfg_path);
+    return *cfg ? 0 : -1;
+}
+
+/* Each edit of cfg (the first `from` replaced by `to`) makes dst fail to
+ * load with a message containing `want`. */
+static void check_edits(const char *dst, const char *cfg, const cfg_edit *cases, size_t n_cases) {
+    char *cfg_path = cj_path_join(dst, "config.json");
+    for (size_t i = 0; i < n_cases; i++) {
+        const char *at = strstr(cfg, cases[i].from);
+        CHECKF(at != NULL, "%s case %zu", dst, i);
+        if (!at) continue;
+        sb s;
+        sb_init(&s);
+        sb_putn(&s, cfg, (size_t)(at - cfg));
+        sb_puts(&s, cases[i].to);
+        sb_puts(&s, at + strlen(cases[i].from));
+        CHECK(write_file(cfg_path, s.s, s.len) == 0);
+        CHECKF(load_fails(dst, NULL, cases[i].want), "%s case %zu", dst, i);
+        sb_free(&s);
+    }
+    free(cfg_path);
+}
+
+static void test_hf_config_errors(void) {
+    char *src = golden("hf/llama-tied-f32"), *dst = tmp("badcfg");
+    char *cfg_path = cj_path_join(dst, "config.json"), *st_dst = cj_path_join(dst, "model.safetensors");
     size_t n;
-    char *cfg = (char *)slurp(cfg_path, &n);
-    CHECK(cfg != NULL);
-    if (!cfg) goto done;
-    cfg[n] = 0;
-    struct {
-        const char *from, *to, *want;
-    } cases[] = {
+    char *cfg = NULL;
+    if (stage_folder(src, dst, &cfg, &n)) goto done;
+    static const cfg_edit cases[] = {
         {"\"hidden_size\": 64", "\"hidden_size\": 65", "expected [32000, 65]"},
         {"\"num_attention_heads\": 8", "\"num_attention_heads\": 7", "does not divide"},
         {"\"hidden_size\": 64", "\"hidden_size\": \"64\"", "hidden_size"},
@@ -464,24 +497,12 @@ static void test_hf_config_errors(void) {
         {"\"rope_type\": \"default\"", "\"rope_type\": \"llama3\"", "positive \"factor\""},
         {"\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"", "hidden_act"},
         {"\"mlp_bias\": false", "\"mlp_bias\": true", "mlp_bias"},
-        {"LlamaForCausalLM", "GPT2LMHeadModel", "not supported"},
+        {"LlamaForCausalLM", "BloomForCausalLM", "not supported"},
         {"\"tie_word_embeddings\": true", "\"tie_word_embeddings\": 3", "tie_word_embeddings"},
         {"{", "[", "config.json"},
         {"32000\n}", "32000\n", "config.json"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const char *at = strstr(cfg, cases[i].from);
-        CHECKF(at != NULL, "case %zu", i);
-        if (!at) continue;
-        sb s;
-        sb_init(&s);
-        sb_putn(&s, cfg, (size_t)(at - cfg));
-        sb_puts(&s, cases[i].to);
-        sb_puts(&s, at + strlen(cases[i].from));
-        CHECK(write_file(cfg_path, s.s, s.len) == 0);
-        CHECKF(load_fails(dst, NULL, cases[i].want), "case %zu", i);
-        sb_free(&s);
-    }
+    check_edits(dst, cfg, cases, sizeof cases / sizeof cases[0]);
     /* rope_theta at the top level (older transformers) is read too */
     const char *old = "\"rope_parameters\": {\n    \"rope_theta\": 500000.0,\n    \"rope_type\": \"default\"\n  }";
     const char *at = strstr(cfg, old);
@@ -506,11 +527,50 @@ static void test_hf_config_errors(void) {
     CHECK(load_fails(dst, NULL, "no model.safetensors"));
     free(cfg);
 done:
-    free(st_src);
     free(st_dst);
     free(cfg_path);
     free(src);
     free(dst);
+}
+
+/* Qwen3, EXAONE and GPT-2 (tests/golden/arch/): what their configs may not
+ * say, each refused by name; EXAONE's and GPT-2's own key names are read. */
+static void test_hf_config_new_archs(void) {
+    static const cfg_edit qwen3[] = {
+        {"\"use_sliding_window\": false", "\"use_sliding_window\": true", "use_sliding_window"},
+        {"\"head_dim\": 32", "\"head_dim\": 16", "q_proj.weight' has shape [128, 64], expected [64, 64]"},
+        {"\"attention_bias\": false", "\"attention_bias\": true", "attention_bias"},
+    };
+    static const cfg_edit exaone[] = {
+        {"\"num_layers\": 2", "\"num_layers\": 3", "transformer.h.2.ln_1.weight"},
+        {"\"activation_function\": \"silu\"", "\"activation_function\": \"gelu\"", "only silu"},
+        {"\"layer_norm_epsilon\": 1e-05", "\"layer_norm_epsilon\": 0", "rms_eps"},
+    };
+    static const cfg_edit gpt2[] = {
+        {"\"activation_function\": \"gelu_new\"", "\"activation_function\": \"gelu\"", "only gelu_new"},
+        {"\"scale_attn_by_inverse_layer_idx\": false", "\"scale_attn_by_inverse_layer_idx\": true",
+         "scale_attn_by_inverse_layer_idx"},
+        {"\"n_inner\": 128", "\"n_inner\": null", "c_fc.weight' has shape [64, 128], expected [64, 256]"},
+        {"\"n_positions\": 256", "\"n_positions\": 1024", "wpe.weight' has shape [256, 64], expected [1024, 64]"},
+    };
+    struct {
+        const char *name;
+        const cfg_edit *cases;
+        size_t n;
+    } archs[] = {{"qwen3-tied-f16", qwen3, 3}, {"exaone-tied-f16", exaone, 3}, {"gpt2-f16", gpt2, 4}};
+    for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++) {
+        char *src = cj_path_join("tests/golden/arch", archs[a].name), *dst = tmp(archs[a].name), *cfg = NULL;
+        size_t n;
+        if (stage_folder(src, dst, &cfg, &n) == 0) {
+            model *m = load(dst, NULL); /* staged as is, it loads */
+            CHECKF(m != NULL, "%s", archs[a].name);
+            model_free(m);
+            check_edits(dst, cfg, archs[a].cases, archs[a].n);
+        }
+        free(cfg);
+        free(src);
+        free(dst);
+    }
 }
 
 /* --- safetensors --------------------------------------------------------------- */
@@ -676,6 +736,7 @@ int main(void) {
     RUN(test_hf_goldens);
     RUN(test_hf_sharded);
     RUN(test_hf_config_errors);
+    RUN(test_hf_config_new_archs);
     RUN(test_safetensors_parse);
     RUN(test_check_hparams);
     RUN(test_load_tokenizer_only);

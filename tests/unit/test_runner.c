@@ -138,8 +138,9 @@ static void test_determinism(void) {
 }
 
 /* The same on models of other shapes and architectures: MMLU-like prompts
- * of many lengths. mp is owned and freed here. */
-static void determinism_mmlu(char *mp) {
+ * of many lengths, the longest 1/div of the 5-shot prompt. mp is owned and
+ * freed here. */
+static void determinism_mmlu_part(char *mp, int div) {
     char *pp = golden_file("prompts/mmlu_anatomy_test0_5shot.txt");
     char *prompt = NULL;
     size_t plen = 0;
@@ -150,7 +151,7 @@ static void determinism_mmlu(char *mp) {
     char *ctx[N];
     runner_ll_item items[N];
     for (int i = 0; i < N; i++) {
-        ctx[i] = cj_xstrndup(prompt ? prompt : "", plen * (size_t)(N - i) / (2 * N));
+        ctx[i] = cj_xstrndup(prompt ? prompt : "", plen * (size_t)(N - i) / ((size_t)div * N));
         items[i] = (runner_ll_item){ctx[i], conts, 4};
     }
     runner_ll_result ref[N * 4], got[N * 4];
@@ -178,12 +179,21 @@ static void determinism_mmlu(char *mp) {
     free(pp);
 }
 
+static void determinism_mmlu(char *mp) { determinism_mmlu_part(mp, 2); }
+
 /* vocab 32000, GQA 4/2, head_dim 64, a quantized file */
 static void test_determinism_tiny_llama(void) { determinism_mmlu(golden_file("llamacpp/tiny-llama-q4_k_m.gguf")); }
 /* GPT-NeoX: LayerNorm, fused Q/K/V, partial RoPE, parallel residual, GELU */
 static void test_determinism_neox(void) { determinism_mmlu(cj_xstrdup("tests/golden/arch/neox-parallel-f32/model.gguf")); }
 /* Llama 3 RoPE scaling, HF folder */
 static void test_determinism_llama3(void) { determinism_mmlu(cj_xstrdup("tests/golden/arch/llama3-scaled-f32")); }
+/* Qwen3 q/k norms and head_dim != dim / heads, GGUF */
+static void test_determinism_qwen3(void) { determinism_mmlu(cj_xstrdup("tests/golden/arch/qwen3-tied-f16/model.gguf")); }
+/* EXAONE names and llama3 RoPE, HF folder */
+static void test_determinism_exaone(void) { determinism_mmlu(cj_xstrdup("tests/golden/arch/exaone-tied-f16")); }
+/* GPT-2 learned positions, transposed Conv1D weights (HF folder), gelu_new;
+ * prompts within its 256 positions, so that none is truncated to the same length */
+static void test_determinism_gpt2(void) { determinism_mmlu_part(cj_xstrdup("tests/golden/arch/gpt2-f16"), 4); }
 
 /* --- generation ---------------------------------------------------------------- */
 
@@ -441,6 +451,9 @@ int main(void) {
     RUN(test_determinism_tiny_llama);
     RUN(test_determinism_neox);
     RUN(test_determinism_llama3);
+    RUN(test_determinism_qwen3);
+    RUN(test_determinism_exaone);
+    RUN(test_determinism_gpt2);
     RUN(test_greedy_golden_legacy);
     RUN(test_greedy_golden_v1);
     RUN(test_stop_strings);

@@ -1,6 +1,7 @@
-/* block — the per-row operations that set the block variants of arch.h
- * apart: LayerNorm with bias, GELU with the up bias, the split of a fused
- * Q/K/V product, and the (scaled) RoPE frequencies.
+/* block — the per-row operations of the block variants of arch.h: RMSNorm
+ * (also per head of Q and K, Qwen3), LayerNorm with bias, GELU with the up
+ * bias, the split of a fused Q/K/V product, the (scaled) RoPE frequencies
+ * and learned position embeddings (GPT-2).
  *
  * Determinism (forward.c's rule): every loop here is a fixed order over one
  * row, with no operation whose result depends on the other rows or on the
@@ -13,11 +14,53 @@
  * double through libm's erf, which, like the expf and cos the forward pass
  * already uses, gives the same bits for the same glibc. (llama.cpp runs
  * gptneox with its tanh approximation instead, which differs by up to about
- * 1e-3 per activation.) */
+ * 1e-3 per activation.) GPT-2's gelu_new is that tanh approximation,
+ * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), also in double through
+ * libm's tanh, which llama.cpp's gpt2 also runs. */
 #include <math.h>
 #include <string.h>
 
 #include "fwd_impl.h"
+
+/* The sum of squares in double: 16 partial sums by i mod 16 (independent
+ * chains, so they vectorize, where one chain of dependent adds does not),
+ * added in a fixed order. Each square is exact in double. */
+void block_rmsnorm(float *out, const float *x, const float *w, int d, float eps) {
+    double part[16] = {0};
+    int i = 0;
+    for (; i + 16 <= d; i += 16)
+        for (int k = 0; k < 16; k++) part[k] += (double)x[i + k] * x[i + k];
+    for (int k = 0; i + k < d; k++) part[k] += (double)x[i + k] * x[i + k];
+    for (int h = 8; h >= 1; h /= 2)
+        for (int k = 0; k < h; k++) part[k] += part[k + h];
+    float scale = 1.0f / sqrtf((float)(part[0] / d) + eps);
+    for (i = 0; i < d; i++) out[i] = x[i] * scale * w[i];
+}
+
+void block_qk_norm(fwd *f, const model_layer *ly, int r0, int r1) {
+    const model_hparams *hp = &f->m->hp;
+    int hd = hp->head_dim;
+    for (int r = r0; r < r1; r++) {
+        for (int h = 0; h < hp->n_heads; h++) {
+            float *v = f->q + (size_t)r * f->q_dim + (size_t)h * hd;
+            block_rmsnorm(v, v, ly->q_norm, hd, hp->rms_eps);
+        }
+        for (int h = 0; h < hp->n_kv_heads; h++) {
+            float *v = f->k + (size_t)r * f->kv_dim + (size_t)h * hd;
+            block_rmsnorm(v, v, ly->k_norm, hd, hp->rms_eps);
+        }
+    }
+}
+
+void block_add_positions(fwd *f, int n) {
+    int d = f->m->hp.dim;
+    float *row = f->xb; /* free until the first layer's norm */
+    for (int r = 0; r < n; r++) {
+        float *x = f->x + (size_t)r * d;
+        model_mat_rows(&f->m->pos_embd, f->pos[r], 1, d, row);
+        for (int i = 0; i < d; i++) x[i] += row[i];
+    }
+}
 
 void block_layernorm(float *out, const float *x, const float *w, const float *b, int d, float eps) {
     double part[16] = {0};
@@ -38,12 +81,14 @@ void block_layernorm(float *out, const float *x, const float *w, const float *b,
     for (i = 0; i < d; i++) out[i] = (float)((x[i] - mean) * rstd) * w[i] + b[i];
 }
 
-void block_gelu(float *h, const float *b, size_t rows, int width) {
+void block_gelu(float *h, const float *b, size_t rows, int width, int tanh_approx) {
+    const double c = sqrt(2.0 / M_PI);
     for (size_t r = 0; r < rows; r++)
         for (int i = 0; i < width; i++) {
             float *v = h + r * (size_t)width + i;
             double x = b ? *v + b[i] : *v;
-            *v = (float)(0.5 * x * (1.0 + erf(x * M_SQRT1_2)));
+            double t = tanh_approx ? tanh(c * (x + 0.044715 * (x * x * x))) : erf(x * M_SQRT1_2);
+            *v = (float)(0.5 * x * (1.0 + t));
         }
 }
 

@@ -68,23 +68,6 @@ static void matmul(fwd *f, float *y, float *x, const model_mat *w, int n, int in
     f->tm.matrix_flops += 2.0 * n * in * out;
 }
 
-/* out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i], the sum of squares in
- * double: 16 partial sums by i mod 16 (independent chains, so they
- * vectorize, where one chain of dependent adds does not), added in a fixed
- * order. Each square is exact in double. */
-static void rmsnorm(float *out, const float *x, const float *w, int d, float eps) {
-    double part[16] = {0};
-    int i = 0;
-    for (; i + 16 <= d; i += 16)
-        for (int k = 0; k < 16; k++) part[k] += (double)x[i + k] * x[i + k];
-    for (int k = 0; i + k < d; k++) part[k] += (double)x[i + k] * x[i + k];
-    for (int h = 8; h >= 1; h /= 2)
-        for (int k = 0; k < h; k++) part[k] += part[k + h];
-    double ss = part[0];
-    float scale = 1.0f / sqrtf((float)(ss / d) + eps);
-    for (int i = 0; i < d; i++) out[i] = x[i] * scale * w[i];
-}
-
 static void add_bias(float *y, const float *b, int r0, int r1, int width) {
     if (!b) return;
     for (int r = r0; r < r1; r++)
@@ -196,9 +179,11 @@ static void ensure_att(fwd *f, int n) {
 /* --- the layers -------------------------------------------------------------- */
 
 /* Rotates the leading rope_dims of each of the n_h heads of the rows of x in
- * place by the row's position (the rest of a head passes through). */
+ * place by the row's position (the rest of a head passes through); nothing
+ * for a model of learned positions. */
 static void rope(const fwd *f, float *x, int r0, int r1, int n_h) {
     const model_hparams *hp = &f->m->hp;
+    if (hp->pos_embd) return;
     int hd = hp->head_dim, half = model_rope_dims(hp) / 2, width = n_h * hd;
     for (int r = r0; r < r1; r++) {
         const float *c = f->rope_cos + (size_t)f->pos[r] * half;
@@ -227,7 +212,7 @@ static void norm_rows(const fwd *f, float *out, const float *x, const float *w, 
     size_t d = (size_t)hp->dim;
     for (int r = r0; r < r1; r++)
         if (hp->norm == NORM_LAYER) block_layernorm(out + r * d, x + r * d, w, b, (int)d, hp->rms_eps);
-        else rmsnorm(out + r * d, x + r * d, w, (int)d, hp->rms_eps);
+        else block_rmsnorm(out + r * d, x + r * d, w, (int)d, hp->rms_eps);
 }
 
 /* The per-row work between the products of a layer, one step per call,
@@ -256,6 +241,7 @@ static void row_step(fwd *f, int l, int step, int r0, int r1) {
         add_bias(f->q, w->bq, r0, r1, f->q_dim);
         add_bias(f->k, w->bk, r0, r1, f->kv_dim);
         add_bias(f->v, w->bv, r0, r1, f->kv_dim);
+        if (hp->qk_norm) block_qk_norm(f, w, r0, r1);
         rope(f, f->q, r0, r1, hp->n_heads);
         rope(f, f->k, r0, r1, hp->n_kv_heads);
         for (size_t i = 0; i < kvd; i++) {
@@ -271,7 +257,8 @@ static void row_step(fwd *f, int l, int step, int r0, int r1) {
         norm_rows(f, f->xb, f->x, w->ffn_norm, w->ffn_norm_b, r0, r1);
         break;
     case ROW_MLP_ACT:
-        if (hp->mlp == MLP_GELU) block_gelu(f->hb2 + r0 * ff, w->b_up, (size_t)(r1 - r0), (int)ff);
+        if (hp->mlp != MLP_SWIGLU)
+            block_gelu(f->hb2 + r0 * ff, w->b_up, (size_t)(r1 - r0), (int)ff, hp->mlp == MLP_GELU_TANH);
         else fwd_swiglu(f->hb + r0 * ff, f->hb2 + r0 * ff, (size_t)(r1 - r0) * ff);
         break;
     default: /* ROW_FFN_OUT */
@@ -350,9 +337,12 @@ static int run_rows_timed(fwd *f, int n, cj_err *e) {
         max_kv = imax(max_kv, f->kvrow[r]);
     }
     if (ensure_rope(f, max_pos + 1, e) || fwd_ensure_kv(f, max_kv + 1, e)) return -1;
+    if (hp->pos_embd && max_pos >= hp->ctx_len)
+        return cj_fail(e, "forward: position %d is past the model's %d learned positions", max_pos, hp->ctx_len);
     ensure_att(f, max_pos + 1 + 8); /* softmax8 pads to a multiple of 8 */
     int d = hp->dim;
     for (int r = 0; r < n; r++) model_mat_rows(&f->m->tok_embd, f->tok[r], 1, d, f->x + (size_t)r * d);
+    if (hp->pos_embd) block_add_positions(f, n);
     for (int l = 0; l < hp->n_layers; l++) layer(f, l, n);
     norm_rows(f, f->xb, f->x, f->m->output_norm, f->m->output_norm_b, 0, n);
     return 0;

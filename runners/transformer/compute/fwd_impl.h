@@ -1,7 +1,7 @@
 /* fwd_impl — the forward pass's private header: the context struct and
  * what its files share. forward.c runs the layers and owns the context's
  * lifetime and scoring; block.c the per-row steps of the block variants
- * (LayerNorm, GELU, fused Q/K/V, scaled RoPE); attention.c holds attention and the vector exp it
+ * (norms, GELU, fused Q/K/V, scaled RoPE, learned positions); attention.c holds attention and the vector exp it
  * shares with SwiGLU; prefix.c builds and plans the prefix tree of a
  * scoring call and compacts the KV cache between batches. Nothing outside
  * runners/transformer/compute/ includes this file (forward.h is the public
@@ -129,10 +129,17 @@ void fwd_swiglu(float *restrict g, const float *restrict u, size_t n);
 
 /* --- block.c: the per-row steps of the block variants --- */
 
+/* out = x / sqrt(mean(x^2) + eps) * w over d values (in place allowed). */
+void block_rmsnorm(float *out, const float *x, const float *w, int d, float eps);
+/* Rows [r0, r1) of f->q and f->k: each head RMSNormed by ly's q_norm / k_norm. */
+void block_qk_norm(fwd *f, const model_layer *ly, int r0, int r1);
+/* Adds the learned embedding of each row's position to rows [0, n) of f->x. */
+void block_add_positions(fwd *f, int n);
 /* out = (x - mean) / sqrt(var + eps) * w + b over d values. */
 void block_layernorm(float *out, const float *x, const float *w, const float *b, int d, float eps);
-/* Each of rows x width values: gelu(h + b[i]) (b may be NULL), exact GELU. */
-void block_gelu(float *h, const float *b, size_t rows, int width);
+/* Each of rows x width values: gelu(h + b[i]) (b may be NULL), exact GELU
+ * or (tanh_approx) transformers' gelu_new. */
+void block_gelu(float *h, const float *b, size_t rows, int width, int tanh_approx);
 /* Rows [r0, r1) of the fused Q/K/V product (fused, [n, q_dim + 2 kv_dim] in
  * hp.qkv's layout) plus its bias (or NULL) into f->q, f->k, f->v. */
 void block_split_qkv(fwd *f, const float *fused, const float *bias, int r0, int r1);

@@ -12,37 +12,61 @@ typedef struct {
     const char *hf[HF_NAMES];
 } role_names;
 
+#define L_(x) "model.layers.%d." x
+#define N_(x) "gpt_neox.layers.%d." x
+#define T_(x) "transformer.h.%d." x /* EXAONE and GPT-2 */
 static const role_names NAMES[R_COUNT] = {
-    [R_TOK_EMBD] = {"token_embd.weight", {"model.embed_tokens.weight", "gpt_neox.embed_in.weight"}},
-    [R_OUTPUT_NORM] = {"output_norm.weight", {"model.norm.weight", "gpt_neox.final_layer_norm.weight"}},
-    [R_OUTPUT_NORM_B] = {"output_norm.bias", {NULL, "gpt_neox.final_layer_norm.bias"}},
-    [R_OUTPUT] = {"output.weight", {"lm_head.weight", "embed_out.weight"}},
-    [R_ROPE_FREQS] = {"rope_freqs.weight", {NULL, NULL}},
+    [R_TOK_EMBD] = {"token_embd.weight",
+                    {"model.embed_tokens.weight", "gpt_neox.embed_in.weight", "transformer.wte.weight",
+                     "transformer.wte.weight"}},
+    [R_POS_EMBD] = {"position_embd.weight", {[HF_GPT2] = "transformer.wpe.weight"}},
+    [R_OUTPUT_NORM] = {"output_norm.weight",
+                       {"model.norm.weight", "gpt_neox.final_layer_norm.weight", "transformer.ln_f.weight",
+                        "transformer.ln_f.weight"}},
+    [R_OUTPUT_NORM_B] = {"output_norm.bias",
+                         {[HF_NEOX] = "gpt_neox.final_layer_norm.bias", [HF_GPT2] = "transformer.ln_f.bias"}},
+    [R_OUTPUT] = {"output.weight", {"lm_head.weight", "embed_out.weight", "lm_head.weight", "lm_head.weight"}},
+    [R_ROPE_FREQS] = {"rope_freqs.weight", {NULL}},
     [R_ATTN_NORM] = {"blk.%d.attn_norm.weight",
-                     {"model.layers.%d.input_layernorm.weight", "gpt_neox.layers.%d.input_layernorm.weight"}},
-    [R_ATTN_NORM_B] = {"blk.%d.attn_norm.bias", {NULL, "gpt_neox.layers.%d.input_layernorm.bias"}},
-    [R_ATTN_Q] = {"blk.%d.attn_q.weight", {"model.layers.%d.self_attn.q_proj.weight", NULL}},
-    [R_ATTN_K] = {"blk.%d.attn_k.weight", {"model.layers.%d.self_attn.k_proj.weight", NULL}},
-    [R_ATTN_V] = {"blk.%d.attn_v.weight", {"model.layers.%d.self_attn.v_proj.weight", NULL}},
-    [R_ATTN_QKV] = {"blk.%d.attn_qkv.weight", {NULL, "gpt_neox.layers.%d.attention.query_key_value.weight"}},
-    [R_ATTN_Q_B] = {"blk.%d.attn_q.bias", {"model.layers.%d.self_attn.q_proj.bias", NULL}},
-    [R_ATTN_K_B] = {"blk.%d.attn_k.bias", {"model.layers.%d.self_attn.k_proj.bias", NULL}},
-    [R_ATTN_V_B] = {"blk.%d.attn_v.bias", {"model.layers.%d.self_attn.v_proj.bias", NULL}},
-    [R_ATTN_QKV_B] = {"blk.%d.attn_qkv.bias", {NULL, "gpt_neox.layers.%d.attention.query_key_value.bias"}},
+                     {L_("input_layernorm.weight"), N_("input_layernorm.weight"), T_("ln_1.weight"),
+                      T_("ln_1.weight")}},
+    [R_ATTN_NORM_B] = {"blk.%d.attn_norm.bias", {[HF_NEOX] = N_("input_layernorm.bias"), [HF_GPT2] = T_("ln_1.bias")}},
+    [R_ATTN_Q] = {"blk.%d.attn_q.weight",
+                  {[HF_LLAMA] = L_("self_attn.q_proj.weight"), [HF_EXAONE] = T_("attn.attention.q_proj.weight")}},
+    [R_ATTN_K] = {"blk.%d.attn_k.weight",
+                  {[HF_LLAMA] = L_("self_attn.k_proj.weight"), [HF_EXAONE] = T_("attn.attention.k_proj.weight")}},
+    [R_ATTN_V] = {"blk.%d.attn_v.weight",
+                  {[HF_LLAMA] = L_("self_attn.v_proj.weight"), [HF_EXAONE] = T_("attn.attention.v_proj.weight")}},
+    [R_ATTN_QKV] = {"blk.%d.attn_qkv.weight",
+                    {[HF_NEOX] = N_("attention.query_key_value.weight"), [HF_GPT2] = T_("attn.c_attn.weight")}},
+    [R_ATTN_Q_B] = {"blk.%d.attn_q.bias", {[HF_LLAMA] = L_("self_attn.q_proj.bias")}},
+    [R_ATTN_K_B] = {"blk.%d.attn_k.bias", {[HF_LLAMA] = L_("self_attn.k_proj.bias")}},
+    [R_ATTN_V_B] = {"blk.%d.attn_v.bias", {[HF_LLAMA] = L_("self_attn.v_proj.bias")}},
+    [R_ATTN_QKV_B] = {"blk.%d.attn_qkv.bias",
+                      {[HF_NEOX] = N_("attention.query_key_value.bias"), [HF_GPT2] = T_("attn.c_attn.bias")}},
+    [R_ATTN_Q_NORM] = {"blk.%d.attn_q_norm.weight", {[HF_LLAMA] = L_("self_attn.q_norm.weight")}},
+    [R_ATTN_K_NORM] = {"blk.%d.attn_k_norm.weight", {[HF_LLAMA] = L_("self_attn.k_norm.weight")}},
     [R_ATTN_OUT] = {"blk.%d.attn_output.weight",
-                    {"model.layers.%d.self_attn.o_proj.weight", "gpt_neox.layers.%d.attention.dense.weight"}},
-    [R_ATTN_OUT_B] = {"blk.%d.attn_output.bias", {NULL, "gpt_neox.layers.%d.attention.dense.bias"}},
+                    {L_("self_attn.o_proj.weight"), N_("attention.dense.weight"), T_("attn.attention.out_proj.weight"),
+                     T_("attn.c_proj.weight")}},
+    [R_ATTN_OUT_B] = {"blk.%d.attn_output.bias",
+                      {[HF_NEOX] = N_("attention.dense.bias"), [HF_GPT2] = T_("attn.c_proj.bias")}},
     [R_FFN_NORM] = {"blk.%d.ffn_norm.weight",
-                    {"model.layers.%d.post_attention_layernorm.weight",
-                     "gpt_neox.layers.%d.post_attention_layernorm.weight"}},
-    [R_FFN_NORM_B] = {"blk.%d.ffn_norm.bias", {NULL, "gpt_neox.layers.%d.post_attention_layernorm.bias"}},
-    [R_FFN_GATE] = {"blk.%d.ffn_gate.weight", {"model.layers.%d.mlp.gate_proj.weight", NULL}},
+                    {L_("post_attention_layernorm.weight"), N_("post_attention_layernorm.weight"), T_("ln_2.weight"),
+                     T_("ln_2.weight")}},
+    [R_FFN_NORM_B] = {"blk.%d.ffn_norm.bias",
+                      {[HF_NEOX] = N_("post_attention_layernorm.bias"), [HF_GPT2] = T_("ln_2.bias")}},
+    [R_FFN_GATE] = {"blk.%d.ffn_gate.weight",
+                    {[HF_LLAMA] = L_("mlp.gate_proj.weight"), [HF_EXAONE] = T_("mlp.c_fc_0.weight")}},
     [R_FFN_UP] = {"blk.%d.ffn_up.weight",
-                  {"model.layers.%d.mlp.up_proj.weight", "gpt_neox.layers.%d.mlp.dense_h_to_4h.weight"}},
-    [R_FFN_UP_B] = {"blk.%d.ffn_up.bias", {NULL, "gpt_neox.layers.%d.mlp.dense_h_to_4h.bias"}},
+                  {L_("mlp.up_proj.weight"), N_("mlp.dense_h_to_4h.weight"), T_("mlp.c_fc_1.weight"),
+                   T_("mlp.c_fc.weight")}},
+    [R_FFN_UP_B] = {"blk.%d.ffn_up.bias", {[HF_NEOX] = N_("mlp.dense_h_to_4h.bias"), [HF_GPT2] = T_("mlp.c_fc.bias")}},
     [R_FFN_DOWN] = {"blk.%d.ffn_down.weight",
-                    {"model.layers.%d.mlp.down_proj.weight", "gpt_neox.layers.%d.mlp.dense_4h_to_h.weight"}},
-    [R_FFN_DOWN_B] = {"blk.%d.ffn_down.bias", {NULL, "gpt_neox.layers.%d.mlp.dense_4h_to_h.bias"}},
+                    {L_("mlp.down_proj.weight"), N_("mlp.dense_4h_to_h.weight"), T_("mlp.c_proj.weight"),
+                     T_("mlp.c_proj.weight")}},
+    [R_FFN_DOWN_B] = {"blk.%d.ffn_down.bias",
+                      {[HF_NEOX] = N_("mlp.dense_4h_to_h.bias"), [HF_GPT2] = T_("mlp.c_proj.bias")}},
 };
 
 #define LLAMA_BLOCK                                                                                              \
@@ -53,17 +77,32 @@ static const role_names NAMES[R_COUNT] = {
     (ROLE(R_TOK_EMBD) | ROLE(R_OUTPUT_NORM) | ROLE(R_OUTPUT_NORM_B) | ROLE(R_ATTN_NORM) | ROLE(R_ATTN_NORM_B) | \
      ROLE(R_ATTN_QKV) | ROLE(R_ATTN_QKV_B) | ROLE(R_ATTN_OUT) | ROLE(R_ATTN_OUT_B) | ROLE(R_FFN_NORM) |         \
      ROLE(R_FFN_NORM_B) | ROLE(R_FFN_UP) | ROLE(R_FFN_UP_B) | ROLE(R_FFN_DOWN) | ROLE(R_FFN_DOWN_B))
+#define QK_NORMS (ROLE(R_ATTN_Q_NORM) | ROLE(R_ATTN_K_NORM))
+#define GPT2_BLOCK (NEOX_BLOCK | ROLE(R_POS_EMBD))
+#define CONV1D (ROLE(R_ATTN_QKV) | ROLE(R_ATTN_OUT) | ROLE(R_FFN_UP) | ROLE(R_FFN_DOWN))
 
 /* Llama 1/2/3 GGUFs may carry Q/K/V biases (some fine-tunes) and Llama 3.1's
- * rope_freqs; Qwen2 always has the biases and rotates halves. */
+ * rope_freqs; Qwen2 always has the biases and rotates halves; Qwen3 drops
+ * the biases for per-head q/k norms; EXAONE 3.5 is Llama 3 under other
+ * names, its GGUFs in halves; GPT-2 has learned positions instead of RoPE
+ * (gguf_rope_neox is moot), [q | k | v] from one Conv1D, gelu_new. */
+/* name, HF class, model_type, HF names, default ctx, norm, MLP, HF and GGUF
+ * Q/K/V, GGUF halves, need, GGUF maybe, Conv1D, tied default, parallel default */
 static const arch_desc ARCHS[] = {
     {"llama", "LlamaForCausalLM", "llama", HF_LLAMA, 2048, NORM_RMS, MLP_SWIGLU, QKV_SEPARATE, QKV_SEPARATE, 0, LLAMA_BLOCK,
-     QKV_BIASES | ROLE(R_ROPE_FREQS)},
+     QKV_BIASES | ROLE(R_ROPE_FREQS), 0, 0, 0},
     {"mistral", "MistralForCausalLM", "mistral", HF_LLAMA, 4096 * 32, NORM_RMS, MLP_SWIGLU, QKV_SEPARATE, QKV_SEPARATE, 0,
-     LLAMA_BLOCK, QKV_BIASES},
+     LLAMA_BLOCK, QKV_BIASES, 0, 0, 0},
     {"qwen2", "Qwen2ForCausalLM", "qwen2", HF_LLAMA, 32768, NORM_RMS, MLP_SWIGLU, QKV_SEPARATE, QKV_SEPARATE, 1,
-     LLAMA_BLOCK | QKV_BIASES, 0},
-    {"gptneox", "GPTNeoXForCausalLM", "gpt_neox", HF_NEOX, 2048, NORM_LAYER, MLP_GELU, QKV_FUSED_PER_HEAD, QKV_FUSED, 1, NEOX_BLOCK, 0},
+     LLAMA_BLOCK | QKV_BIASES, 0, 0, 0, 0},
+    {"qwen3", "Qwen3ForCausalLM", "qwen3", HF_LLAMA, 40960, NORM_RMS, MLP_SWIGLU, QKV_SEPARATE, QKV_SEPARATE, 1,
+     LLAMA_BLOCK | QK_NORMS, 0, 0, 0, 0},
+    {"gptneox", "GPTNeoXForCausalLM", "gpt_neox", HF_NEOX, 2048, NORM_LAYER, MLP_GELU, QKV_FUSED_PER_HEAD, QKV_FUSED, 1,
+     NEOX_BLOCK, 0, 0, 0, 1},
+    {"exaone", "ExaoneForCausalLM", "exaone", HF_EXAONE, 4096, NORM_RMS, MLP_SWIGLU, QKV_SEPARATE, QKV_SEPARATE, 1,
+     LLAMA_BLOCK, ROLE(R_ROPE_FREQS), 0, 0, 0},
+    {"gpt2", "GPT2LMHeadModel", "gpt2", HF_GPT2, 1024, NORM_LAYER, MLP_GELU_TANH, QKV_FUSED, QKV_FUSED, 0, GPT2_BLOCK, 0,
+     CONV1D, 1, 0},
 };
 #define N_ARCHS (sizeof ARCHS / sizeof ARCHS[0])
 
@@ -105,12 +144,25 @@ const char *arch_hf_name(arch_hf_names fam, arch_role r, int l, char *buf, int s
 }
 #pragma GCC diagnostic pop
 
+void arch_fill_hparams(const arch_desc *a, int gguf, model_hparams *hp) {
+    hp->norm = a->norm;
+    hp->mlp = a->mlp;
+    hp->qkv = gguf ? a->gguf_qkv : a->hf_qkv;
+    hp->rope_neox = gguf ? a->gguf_rope_neox : 1; /* HF stores Q/K for RoPE over halves */
+    hp->qkv_bias = !!(a->need & ROLE(R_ATTN_Q_B));
+    hp->qk_norm = !!(a->need & ROLE(R_ATTN_Q_NORM));
+    hp->pos_embd = !!(a->need & ROLE(R_POS_EMBD));
+    hp->parallel_residual = a->parallel_default;
+}
+
 void arch_shape(const model_hparams *hp, arch_role r, int64_t *rows, int64_t *cols) {
     int64_t d = hp->dim, ff = hp->ffn_dim, q = (int64_t)hp->n_heads * hp->head_dim;
     int64_t kv = (int64_t)hp->n_kv_heads * hp->head_dim;
     *cols = 0;
     switch (r) {
     case R_TOK_EMBD: case R_OUTPUT: *rows = hp->vocab_size, *cols = d; break;
+    case R_POS_EMBD: *rows = hp->ctx_len, *cols = d; break;
+    case R_ATTN_Q_NORM: case R_ATTN_K_NORM: *rows = hp->head_dim; break;
     case R_ROPE_FREQS: *rows = model_rope_dims(hp) / 2; break;
     case R_ATTN_Q: *rows = q, *cols = d; break;
     case R_ATTN_K: case R_ATTN_V: *rows = kv, *cols = d; break;
@@ -132,6 +184,7 @@ void arch_slot(model *m, model_layer *ly, arch_role r, model_mat **mat, const fl
     switch (r) {
     case R_TOK_EMBD: *mat = &m->tok_embd; break;
     case R_OUTPUT: *mat = &m->output; break;
+    case R_POS_EMBD: *mat = &m->pos_embd; break;
     case R_OUTPUT_NORM: *vec = &m->output_norm; break;
     case R_OUTPUT_NORM_B: *vec = &m->output_norm_b; break;
     case R_ROPE_FREQS: *vec = &m->rope_freqs; break;
@@ -145,6 +198,8 @@ void arch_slot(model *m, model_layer *ly, arch_role r, model_mat **mat, const fl
     case R_ATTN_K_B: *vec = &ly->bk; break;
     case R_ATTN_V_B: *vec = &ly->bv; break;
     case R_ATTN_QKV_B: *vec = &ly->bqkv; break;
+    case R_ATTN_Q_NORM: *vec = &ly->q_norm; break;
+    case R_ATTN_K_NORM: *vec = &ly->k_norm; break;
     case R_ATTN_OUT: *mat = &ly->wo; break;
     case R_ATTN_OUT_B: *vec = &ly->bo; break;
     case R_FFN_NORM: *vec = &ly->ffn_norm; break;

@@ -5,7 +5,9 @@
  * LayerNorm with bias), how Q/K/V come (three matrices, or one fused matrix
  * and in which order), which MLP (SwiGLU, or GELU with biases), whether the
  * residual is parallel, which RoPE layout its GGUF files use, and which
- * tensors a file must and may hold. Each tensor is a role (arch_role) with
+ * tensors a file must and may hold. Optional steps follow from the tensors:
+ * q_norm/k_norm (Qwen3) norm each head of Q and K before RoPE, and a
+ * position embedding (GPT-2) replaces RoPE. Each tensor is a role (arch_role) with
  * a GGUF name, a name per HF naming family, and a shape computed from the
  * hyper-parameters. The loaders (model_hf.c, model_gguf.c) and the forward
  * pass read only these descriptions, so a new architecture of existing
@@ -21,10 +23,10 @@
 
 typedef enum {
     /* global */
-    R_TOK_EMBD, R_OUTPUT_NORM, R_OUTPUT_NORM_B, R_OUTPUT, R_ROPE_FREQS,
+    R_TOK_EMBD, R_POS_EMBD, R_OUTPUT_NORM, R_OUTPUT_NORM_B, R_OUTPUT, R_ROPE_FREQS,
     /* per layer */
     R_ATTN_NORM, R_ATTN_NORM_B, R_ATTN_Q, R_ATTN_K, R_ATTN_V, R_ATTN_QKV, R_ATTN_Q_B, R_ATTN_K_B, R_ATTN_V_B,
-    R_ATTN_QKV_B, R_ATTN_OUT, R_ATTN_OUT_B, R_FFN_NORM, R_FFN_NORM_B, R_FFN_GATE, R_FFN_UP, R_FFN_UP_B, R_FFN_DOWN,
+    R_ATTN_QKV_B, R_ATTN_Q_NORM, R_ATTN_K_NORM, R_ATTN_OUT, R_ATTN_OUT_B, R_FFN_NORM, R_FFN_NORM_B, R_FFN_GATE, R_FFN_UP, R_FFN_UP_B, R_FFN_DOWN,
     R_FFN_DOWN_B,
     R_COUNT
 } arch_role;
@@ -33,7 +35,7 @@ typedef enum {
 #define ROLE(r) (1u << (r))
 
 /* HF naming families: the columns of the name table. */
-typedef enum { HF_LLAMA, HF_NEOX, HF_NAMES } arch_hf_names;
+typedef enum { HF_LLAMA, HF_NEOX, HF_EXAONE, HF_GPT2, HF_NAMES } arch_hf_names;
 
 typedef struct {
     const char *name;     /* ours, and GGUF's general.architecture */
@@ -48,6 +50,9 @@ typedef struct {
     int gguf_rope_neox;   /* GGUF files rotate halves (1) or adjacent pairs (0) */
     uint32_t need;        /* roles every file holds (R_OUTPUT aside: tied or not) */
     uint32_t gguf_maybe;  /* roles a GGUF file may hold besides */
+    uint32_t hf_conv1d;   /* matrices HF stores as [in, out] (GPT-2's Conv1D) */
+    int tie_default;      /* tie_word_embeddings when a config has none */
+    int parallel_default; /* parallel residual unless the file says otherwise */
 } arch_desc;
 
 /* The architecture whose HF class (or, lacking one, model_type) is cls /
@@ -63,6 +68,11 @@ const char *arch_list(int hf);
  * it (rope_freqs in HF). */
 const char *arch_gguf_name(arch_role r, int l, char *buf, int size);
 const char *arch_hf_name(arch_hf_names fam, arch_role r, int l, char *buf, int size);
+
+/* The block's fields of hp (norm, MLP, Q/K/V and RoPE layouts, Q/K biases
+ * and norms, learned positions, the default residual) for a's GGUF files
+ * (gguf = 1) or HF folders (0). */
+void arch_fill_hparams(const arch_desc *a, int gguf, model_hparams *hp);
 
 /* The shape of role r under hp, as [rows, cols] with rows the output
  * features (HF's order; GGUF lists it as ne = [cols, rows]); cols = 0 for a

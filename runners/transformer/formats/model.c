@@ -63,7 +63,7 @@ int model_check_hparams(const model_hparams *hp, const char *what, cj_err *e) {
         return cj_fail(e, "%s: llama3 RoPE needs original_max_position_embeddings > 0 and 0 < low < high freq factors",
                        what);
     /* the forward pass keeps attention's output in the SwiGLU gate's buffer */
-    if (hp->parallel_residual && hp->mlp != MLP_GELU)
+    if (hp->parallel_residual && hp->mlp == MLP_SWIGLU)
         return cj_fail(e, "%s: a parallel residual is only supported with the GELU MLP", what);
     if (hp->qkv == QKV_FUSED_PER_HEAD && hp->n_kv_heads != hp->n_heads)
         return cj_fail(e, "%s: Q/K/V fused per head needs as many KV heads as heads", what);

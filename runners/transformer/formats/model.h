@@ -1,4 +1,4 @@
-/* model — a loaded Llama-family checkpoint: hyper-parameters and weights.
+/* model — a loaded checkpoint (the architectures of arch.h): hyper-parameters and weights.
  *
  * model_load reads a GGUF file, an HF folder (config.json + safetensors), or
  * a llama2.c .bin. For a weight of shape [out, in], row r (one output
@@ -32,7 +32,9 @@
 #include "../tokenizer/tokenizer.h"
 
 typedef enum { NORM_RMS = 0, NORM_LAYER = 1 } model_norm; /* LayerNorm: with bias, as GPT-NeoX */
-typedef enum { MLP_SWIGLU = 0, MLP_GELU = 1 } model_mlp;   /* GELU: up + bias, exact erf GELU, down + bias */
+/* GELU: up + bias, exact erf GELU, down + bias; GELU_TANH: the same with
+ * the tanh approximation (transformers' gelu_new, GPT-2) */
+typedef enum { MLP_SWIGLU = 0, MLP_GELU = 1, MLP_GELU_TANH = 2 } model_mlp;
 /* Q/K/V: three matrices; one fused matrix whose output is [q | k | v]
  * (GGUF gptneox); or one whose output interleaves them per head, [q_h | k_h
  * | v_h] for each head h (HF GPT-NeoX). */
@@ -61,6 +63,9 @@ typedef struct {
     model_qkv qkv;
     int parallel_residual; /* x + attn(norm1(x)) + mlp(norm2(x)) (GPT-NeoX) */
     int rope_dims;    /* leading dims of a head that RoPE rotates; 0 = head_dim */
+    int qk_norm;      /* RMSNorm of each head of Q and K before RoPE (Qwen3) */
+    int pos_embd;     /* learned absolute positions added to the embeddings, no RoPE (GPT-2);
+                       * positions then stop at ctx_len */
     model_rope_scale rope_scale;
     float rope_factor;      /* linear, llama3 */
     float rope_low_freq;    /* llama3: low_freq_factor */
@@ -89,6 +94,8 @@ typedef struct {
     const float *bv;        /* [n_kv_heads*head_dim] or NULL */
     model_mat wqkv;         /* [q_dim + 2*kv_dim, dim] when hp.qkv is fused (then wq/wk/wv are unset) */
     const float *bqkv;      /* [q_dim + 2*kv_dim], same layout, or NULL */
+    const float *q_norm;    /* [head_dim] when hp.qk_norm */
+    const float *k_norm;    /* [head_dim] when hp.qk_norm */
     const float *bo;        /* [dim] or NULL */
     const float *attn_norm_b; /* [dim], LayerNorm */
     const float *ffn_norm;  /* [dim] */
@@ -103,6 +110,7 @@ typedef struct {
 typedef struct {
     model_hparams hp;
     model_mat tok_embd;       /* [vocab_size, dim] */
+    model_mat pos_embd;       /* [ctx_len, dim] when hp.pos_embd */
     const float *output_norm; /* [dim] */
     const float *output_norm_b; /* [dim], LayerNorm */
     const float *rope_freqs;  /* [rope_dims / 2] divisors of the RoPE frequencies, or NULL */
@@ -114,7 +122,7 @@ typedef struct {
     char *path;               /* owned */
     char sha256[65];
     const char *format;       /* "gguf" | "safetensors" | "llama2c" (static) */
-    char *arch;               /* owned: "llama", "mistral", "qwen2" */
+    char *arch;               /* owned: an arch.h name ("llama", "qwen3", "gpt2", ...) */
     char *dtype;              /* owned: "F32", "F16", "Q4_K", "mixed", ... */
     int64_t n_params;
 

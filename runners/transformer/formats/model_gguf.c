@@ -1,5 +1,5 @@
-/* model_gguf — loads a llama.cpp GGUF checkpoint (architectures llama,
- * qwen2 and gptneox) into a model: hyper-parameters from "<arch>.*" keys, weights from
+/* model_gguf — loads a llama.cpp GGUF checkpoint (the architectures of
+ * arch.h) into a model: hyper-parameters from "<arch>.*" keys, weights from
  * the llama.cpp tensor names, the tokenizer from "tokenizer.ggml.*".
  *
  * The file stays mapped for the model's lifetime (model_keep_map): matrices
@@ -141,12 +141,8 @@ static int read_hparams(loader *L) {
                            L->path, hp->dim, hp->n_heads);
         hp->head_dim = hp->dim / hp->n_heads;
     }
-    hp->rope_neox = L->a->gguf_rope_neox;
-    hp->norm = L->a->norm;
-    hp->mlp = L->a->mlp;
-    hp->qkv = L->a->gguf_qkv;
+    arch_fill_hparams(L->a, 1, hp);
     /* llama.cpp reads it for GPT-NeoX only; GPT-NeoX's default is parallel */
-    hp->parallel_residual = L->a->norm == NORM_LAYER;
     if (gguf_find_key(L->g, arch_key(L, "use_parallel_residual", key)) >= 0 &&
         gguf_get_bool(L->g, key, &hp->parallel_residual, L->e))
         return -1;
@@ -274,7 +270,7 @@ static int load(loader *L) {
     if (!L->arch) return -1;
     L->a = arch_by_name(L->arch);
     if (!L->a || !strcmp(L->arch, "mistral")) /* llama.cpp writes Mistral as llama */
-        return cj_fail(L->e, "%s: architecture '%s' is not supported (llama, qwen2, gptneox)", L->path, L->arch);
+        return cj_fail(L->e, "%s: architecture '%s' is not supported (%s)", L->path, L->arch, arch_list(0));
     if (read_hparams(L) != 0) return -1;
     L->used = cj_xcalloc((size_t)gguf_n_tensors(L->g) + 1, 1);
     if (bind_all(L) != 0) return -1;

@@ -1,13 +1,16 @@
 /* model_hf — HF folders: config.json + model.safetensors (or shards listed in
  * model.safetensors.index.json) + tokenizer.json.
  *
- * Architectures: those of arch.h (Llama, Mistral, Qwen2, GPT-NeoX), their
- * tensors named and shaped by its table. Config fields the forward pass
- * cannot honour (a RoPE type other than default, linear and llama3, another
- * activation, Llama MLP or output biases) are refused rather than ignored,
- * so a checkpoint never loads into silently wrong numbers. Weights
- * F32/F16/BF16; aligned F32 is used in place, the rest is widened once.
- * HF stores Q/K for RoPE over halves, hence rope_neox = 1. */
+ * Architectures: those of arch.h (Llama, Mistral, Qwen2/3, GPT-NeoX, EXAONE,
+ * GPT-2), their tensors named and shaped by its table; config fields are
+ * read under each name transformers knows them by (num_layers, n_embd, ...).
+ * Config fields the forward pass cannot honour (a RoPE type other than
+ * default, linear and llama3, another activation, Llama MLP or output
+ * biases, a sliding window) are refused rather than ignored, so a
+ * checkpoint never loads into silently wrong numbers. Weights F32/F16/BF16;
+ * aligned F32 is used in place, the rest is widened once; GPT-2's Conv1D
+ * weights, stored [in, out], are transposed once into F32. HF stores Q/K
+ * for RoPE over halves, hence rope_neox = 1. */
 #include <jansson.h>
 #include <limits.h>
 #include <stdint.h>
@@ -138,10 +141,19 @@ static int cfg_rope(const json_t *cfg, const char *file, model_hparams *hp, floa
     return json_is_object(rp) ? cfg_rope_scaling(rp, file, hp, e) : 0;
 }
 
+/* The first of the names a field goes by (transformers' attribute_map:
+ * EXAONE's num_layers, GPT-2's n_embd, ...) that cfg has, else the first. */
+static const char *cfg_key(const json_t *cfg, const char *const *keys) {
+    for (const char *const *k = keys; *k; k++)
+        if (json_object_get(cfg, *k)) return *k;
+    return keys[0];
+}
+#define KEYS(...) cfg_key(cfg, (const char *const[]){__VA_ARGS__, NULL})
+
 /* The activation the architecture's MLP computes, by transformers' name. */
-static int cfg_act(const json_t *cfg, const char *file, model_mlp mlp, cj_err *e) {
-    const char *want = mlp == MLP_GELU ? "gelu" : "silu";
-    const json_t *act = json_object_get(cfg, "hidden_act");
+static int cfg_act(const json_t *cfg, const char *file, const char *key, model_mlp mlp, cj_err *e) {
+    const char *want = mlp == MLP_GELU ? "gelu" : mlp == MLP_GELU_TANH ? "gelu_new" : "silu";
+    const json_t *act = json_object_get(cfg, key);
     if (act && !(json_is_string(act) && !strcmp(json_string_value(act), want)))
         return cj_fail(e, "%s: hidden_act '%.32s' is not supported (only %s)", file,
                        json_is_string(act) ? json_string_value(act) : "?", want);
@@ -201,33 +213,45 @@ static int parse_config(const char *dir, model *m, int *tied, uint32_t *need, co
     if (!a) goto done;
     model_hparams *hp = &m->hp;
     memset(hp, 0, sizeof *hp);
-    hp->norm = a->norm;
-    hp->mlp = a->mlp;
-    hp->qkv = a->hf_qkv;
-    hp->rope_neox = 1; /* HF stores Q/K for RoPE over halves */
-    hp->qkv_bias = !!(a->need & ROLE(R_ATTN_Q_B));
+    arch_fill_hparams(a, 0, hp);
     *need = a->need;
-    if (cfg_int(cfg, file, "hidden_size", -1, &hp->dim, e) ||
-        cfg_int(cfg, file, "intermediate_size", -1, &hp->ffn_dim, e) ||
-        cfg_int(cfg, file, "num_hidden_layers", -1, &hp->n_layers, e) ||
-        cfg_int(cfg, file, "num_attention_heads", -1, &hp->n_heads, e) ||
+    /* GPT-2's n_inner = null is 4 x n_embd; ffn_dim is read after dim */
+    if (cfg_int(cfg, file, KEYS("hidden_size", "n_embd"), -1, &hp->dim, e) ||
+        cfg_int(cfg, file, KEYS("intermediate_size", "n_inner"), a->hf_names == HF_GPT2 ? 4 * hp->dim : -1,
+                &hp->ffn_dim, e) ||
+        cfg_int(cfg, file, KEYS("num_hidden_layers", "num_layers", "n_layer"), -1, &hp->n_layers, e) ||
+        cfg_int(cfg, file, KEYS("num_attention_heads", "n_head"), -1, &hp->n_heads, e) ||
         cfg_int(cfg, file, "num_key_value_heads", hp->n_heads, &hp->n_kv_heads, e) ||
         cfg_int(cfg, file, "vocab_size", -1, &hp->vocab_size, e) ||
-        cfg_int(cfg, file, "max_position_embeddings", a->ctx_default, &hp->ctx_len, e) ||
-        cfg_float(cfg, file, a->norm == NORM_LAYER ? "layer_norm_eps" : "rms_norm_eps", a->norm == NORM_LAYER ? 1e-5 : 1e-6,
-                  &hp->rms_eps, e) ||
-        cfg_rope(cfg, file, hp, &pct, e) || cfg_heads(cfg, file, hp, pct, e) || cfg_act(cfg, file, a->mlp, e) ||
-        cfg_bool(cfg, file, "tie_word_embeddings", 0, tied, e))
+        cfg_int(cfg, file, KEYS("max_position_embeddings", "n_positions"), a->ctx_default, &hp->ctx_len, e) ||
+        cfg_float(cfg, file, KEYS("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon"),
+                  a->norm == NORM_LAYER ? 1e-5 : 1e-6, &hp->rms_eps, e) ||
+        cfg_rope(cfg, file, hp, &pct, e) || cfg_heads(cfg, file, hp, pct, e) ||
+        cfg_act(cfg, file, KEYS("hidden_act", "activation_function"), a->mlp, e) ||
+        cfg_bool(cfg, file, "tie_word_embeddings", a->tie_default, tied, e))
         goto done;
-    if (a->hf_names == HF_NEOX) {
+    if (a->hf_names == HF_GPT2) {
+        /* the attention scale must be 1/sqrt(head_dim), as ours */
+        int scaled = 1, by_layer = 0;
+        if (cfg_bool(cfg, file, "scale_attn_weights", 1, &scaled, e) ||
+            cfg_bool(cfg, file, "scale_attn_by_inverse_layer_idx", 0, &by_layer, e))
+            goto done;
+        if (!scaled || by_layer) {
+            cj_fail(e, "%s: only scale_attn_weights = true and scale_attn_by_inverse_layer_idx = false are supported",
+                    file);
+            goto done;
+        }
+    } else if (a->hf_names == HF_NEOX) {
         /* GPT-NeoX: attention_bias (default true) drops the QKV and dense biases */
         if (cfg_bool(cfg, file, "use_parallel_residual", 1, &hp->parallel_residual, e) ||
             cfg_bool(cfg, file, "attention_bias", 1, &bias, e))
             goto done;
         if (!bias) *need &= ~(ROLE(R_ATTN_QKV_B) | ROLE(R_ATTN_OUT_B));
-    } else if (cfg_false(cfg, file, "mlp_bias", e) || (!hp->qkv_bias && cfg_false(cfg, file, "attention_bias", e))) {
+    } else if (cfg_false(cfg, file, "mlp_bias", e) || (!hp->qkv_bias && cfg_false(cfg, file, "attention_bias", e)) ||
+               cfg_false(cfg, file, "use_sliding_window", e)) {
         /* Qwen2's Q/K/V biases are implied by the architecture; Llama's
-         * attention_bias would add an output bias this family lacks. */
+         * attention_bias would add an output bias this family lacks; a
+         * sliding window (Qwen2/3) is not applied. */
         goto done;
     }
     if (model_check_hparams(hp, file, e)) goto done;
@@ -304,7 +328,7 @@ done:
     return rc;
 }
 
-static const st_tensor *find_tensor(const hf_weights *w, const char *name, const st_file **in) {
+static const st_tensor *find_exact(const hf_weights *w, const char *name, const st_file **in) {
     for (int i = 0; i < w->n; i++) {
         if (w->weight_map) {
             const char *f = json_string_value(json_object_get(w->weight_map, name));
@@ -317,6 +341,15 @@ static const st_tensor *find_tensor(const hf_weights *w, const char *name, const
         }
     }
     return NULL;
+}
+
+/* OpenAI's GPT-2 checkpoints name their tensors without the
+ * "transformer." of GPT2LMHeadModel's (wte.weight, h.0.ln_1.weight). */
+static const st_tensor *find_tensor(const hf_weights *w, const char *name, const st_file **in) {
+    const st_tensor *t = find_exact(w, name, in);
+    const char *prefix = "transformer.";
+    if (!t && !strncmp(name, prefix, strlen(prefix))) t = find_exact(w, name + strlen(prefix), in);
+    return t;
 }
 
 /* The tensor `name` of shape [rows] (cols == 0) or [rows, cols] into *out;
@@ -382,17 +415,41 @@ static int get_mat(model *m, hf_weights *w, const char *name, int64_t rows, int6
     return model_set_mat(m, out, t->data, t->nbytes, type, rows, cols, what, e);
 }
 
-/* Role r of layer l (or global) by the family's name, shaped by arch_shape. */
-static int load_role(model *m, hf_weights *w, arch_hf_names fam, arch_role r, int l, int optional, cj_err *e) {
+/* A Conv1D weight (GPT-2), stored [cols, rows]: transposed once into an F32
+ * matrix the model owns. F16 and BF16 widen exactly, so the products see
+ * the values the GGUF's [rows, cols] copy holds. */
+static int get_mat_t(model *m, hf_weights *w, const char *name, int64_t rows, int64_t cols, model_mat *out,
+                     cj_err *e) {
+    const st_tensor *t;
+    const st_file *f;
+    if (find_shaped(w, name, cols, rows, 0, &t, &f, e)) return -1;
+    float *src = malloc((size_t)t->n_elements * sizeof(float)), *dst = model_alloc_f32(m, t->n_elements);
+    int rc = -1;
+    if (!src || !dst) cj_fail(e, "%s: out of memory for tensor '%s'", f->path, name);
+    else if (st_to_f32(f, t, src, e) == 0) {
+        for (int64_t i = 0; i < cols; i++)
+            for (int64_t o = 0; o < rows; o++) dst[o * cols + i] = src[i * rows + o];
+        rc = 0;
+    }
+    free(src);
+    char what[512];
+    snprintf(what, sizeof what, "%s: tensor '%s'", f->path, name);
+    return rc ? rc : model_set_mat(m, out, dst, (size_t)t->n_elements * sizeof(float), GGML_F32, rows, cols, what, e);
+}
+
+/* Role r of layer l (or global) by a's name for it, shaped by arch_shape. */
+static int load_role(model *m, hf_weights *w, const arch_desc *a, arch_role r, int l, int optional, cj_err *e) {
     char name[160];
     int64_t rows, cols;
     model_mat *mat;
     const float **vec;
-    if (!arch_hf_name(fam, r, l, name, sizeof name)) return 0;
+    if (!arch_hf_name(a->hf_names, r, l, name, sizeof name)) return 0;
     arch_shape(&m->hp, r, &rows, &cols);
     arch_slot(m, l >= 0 ? &m->layers[l] : NULL, r, &mat, &vec);
     if (mat) {
-        if (get_mat(m, w, name, rows, cols, optional, mat, e)) return -1;
+        if (a->hf_conv1d & ROLE(r) ? get_mat_t(m, w, name, rows, cols, mat, e)
+                                   : get_mat(m, w, name, rows, cols, optional, mat, e))
+            return -1;
         w->n_params += mat->data ? rows * cols : 0;
         return 0;
     }
@@ -401,17 +458,17 @@ static int load_role(model *m, hf_weights *w, arch_hf_names fam, arch_role r, in
     return 0;
 }
 
-static int load_weights(model *m, hf_weights *w, int tied, uint32_t need, arch_hf_names fam, cj_err *e) {
+static int load_weights(model *m, hf_weights *w, int tied, uint32_t need, const arch_desc *a, cj_err *e) {
     const model_hparams *hp = &m->hp;
     m->layers = cj_xcalloc((size_t)hp->n_layers, sizeof *m->layers);
     for (int r = 0; r < R_FIRST_LAYER; r++)
-        if (r != R_OUTPUT && need & ROLE(r) && load_role(m, w, fam, (arch_role)r, -1, 0, e)) return -1;
+        if (r != R_OUTPUT && need & ROLE(r) && load_role(m, w, a, (arch_role)r, -1, 0, e)) return -1;
     for (int l = 0; l < hp->n_layers; l++)
         for (int r = R_FIRST_LAYER; r < R_COUNT; r++)
-            if (need & ROLE(r) && load_role(m, w, fam, (arch_role)r, l, 0, e)) return -1;
+            if (need & ROLE(r) && load_role(m, w, a, (arch_role)r, l, 0, e)) return -1;
     /* Tied: HF ignores any lm_head.weight. Untied but absent: some
      * exporters drop a head equal to the embedding. */
-    if (!tied && load_role(m, w, fam, R_OUTPUT, -1, 1, e)) return -1;
+    if (!tied && load_role(m, w, a, R_OUTPUT, -1, 1, e)) return -1;
     if (!m->output.data) m->output = m->tok_embd;
     return 0;
 }
@@ -430,7 +487,7 @@ int model_load_hf(const char *dir, model *m, cj_err *e) {
     if (parse_config(dir, m, &tied, &need, &a, e)) return -1;
     hf_weights w = {0};
     w.dir = dir;
-    int rc = open_weights(m, &w, dir, e) || load_weights(m, &w, tied, need, a->hf_names, e) ? -1 : 0;
+    int rc = open_weights(m, &w, dir, e) || load_weights(m, &w, tied, need, a, e) ? -1 : 0;
     if (!rc) {
         m->dtype = cj_xstrdup(dtype_summary(w.dtypes));
         m->n_params = w.n_params;

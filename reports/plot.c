@@ -258,10 +258,13 @@ int plot_panels(const plot_ctx *p, const char *stem, const plot_lines_spec *pane
     sb b;
     sb_init(&b);
     /* the top band holds the one key, so that no panel's key covers its lines */
-    int key_rows = (panels[0].n_series + 2) / 2, band = 24 + 18 * key_rows, h = 360 * rows + band;
+    /* margins place the plot areas only: leave room for each panel's title
+     * above it and its tics and x label below it, and for the key on top */
+    int band = 16 + 18 * (panels[0].n_series + (panels[0].diagonal ? 1 : 0)), title = 28, below = 58, ph = 290;
+    int h = band + rows * (title + ph + below);
     sb_printf(&b, "set multiplot layout %d,%d margins 0.07,0.98,%.4f,%.4f spacing 0.07,%.4f\n", rows, cols,
-              40.0 / h, 1 - (double)band / h, 70.0 / h);
-    sb_puts(&b, "set key at screen 0.5,0.995 center top horizontal maxcols 2\n");
+              (double)below / h, 1 - (double)(band + title) / h, (double)(below + title) / h);
+    sb_puts(&b, "set key at screen 0.5,0.995 center top vertical\n");
     for (int i = 0; i < n; i++) {
         char prefix[16];
         snprintf(prefix, sizeof prefix, "p%d", i);
@@ -271,6 +274,20 @@ int plot_panels(const plot_ctx *p, const char *stem, const plot_lines_spec *pane
     int rc = render(p, stem, b.s, 400 * cols + 40, h, e);
     sb_free(&b);
     return rc;
+}
+
+static size_t longest(const char *const *v, int n) {
+    size_t m = 0;
+    for (int i = 0; i < n; i++)
+        if (strlen(v[i]) > m) m = strlen(v[i]);
+    return m;
+}
+
+/* About 7 px per character of the 10-point font: columns as wide as their
+ * labels, so that neighbouring labels never touch. */
+int plot_heatmap_width(const plot_heatmap_spec *s) {
+    int col = 7 * (int)longest(s->cols, s->n_cols) + 30;
+    return 250 + 7 * (int)longest(s->rows, s->n_rows) + (col < 110 ? 110 : col) * s->n_cols;
 }
 
 int plot_heatmap(const plot_ctx *p, const char *stem, const plot_heatmap_spec *s, cj_err *e) {
@@ -285,12 +302,10 @@ int plot_heatmap(const plot_ctx *p, const char *stem, const plot_heatmap_spec *s
         sb_printf(&b, " %d", j);
     }
     sb_puts(&b, ")\nset ytics (");
-    size_t longest = 0;
     for (int i = 0; i < s->n_rows; i++) {
         sb_puts(&b, i ? ", " : "");
         gp_str(&b, s->rows[i]);
         sb_printf(&b, " %d", i);
-        if (strlen(s->rows[i]) > longest) longest = strlen(s->rows[i]);
     }
     sb_printf(&b, ")\nset xrange [-0.5:%d.5]\nset x2range [-0.5:%d.5]\nset yrange [%d.5:-0.5]\n", s->n_cols - 1,
               s->n_cols - 1, s->n_rows - 1);
@@ -308,8 +323,8 @@ int plot_heatmap(const plot_ctx *p, const char *stem, const plot_heatmap_spec *s
         }
     sb_puts(&b, "EOD\nplot $cells using 1:2:(0.5):(0.5):3 with boxxyerror fs solid 1.0 noborder lc palette, "
                 "'' using 1:2:4 with labels font 'sans,9'\n");
-    int w = 140 + 7 * (int)longest + 130 * s->n_cols + 110;
-    int rc = render(p, stem, b.s, w > 1200 ? 1200 : w, 110 + 20 * s->n_rows, e);
+    int w = plot_heatmap_width(s);
+    int rc = render(p, stem, b.s, w > PLOT_MAX_WIDTH ? PLOT_MAX_WIDTH : w, 110 + 20 * s->n_rows, e);
     sb_free(&b);
     return rc;
 }

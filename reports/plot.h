@@ -77,5 +77,10 @@ typedef struct {
 } plot_heatmap_spec;
 
 int plot_heatmap(const plot_ctx *p, const char *stem, const plot_heatmap_spec *s, cj_err *e);
+/* The width in pixels the heatmap needs for its labels; it is drawn at most
+ * PLOT_MAX_WIDTH wide (what a 1280 px window shows unscaled), so a caller
+ * whose labels need more passes shorter ones. */
+int plot_heatmap_width(const plot_heatmap_spec *s);
+#define PLOT_MAX_WIDTH 1200
 
 #endif

@@ -94,6 +94,9 @@ static int load_tags(sqlite3 *db, report_run *r, cj_err *e) {
     sqlite3_finalize(st);
     r->tags = sb_take(&tags);
     r->label = sb_take(&label);
+    sb_init(&label);
+    sb_printf(&label, "run %lld", (long long)r->id);
+    r->name = sb_take(&label);
     if (rc != SQLITE_DONE) return db_fail(db, e, "reading tags");
     return 0;
 }
@@ -170,6 +173,7 @@ static void run_free(report_run *r) {
     json_decref(r->task_hashes);
     free(r->tags);
     free(r->label);
+    free(r->name);
     for (int i = 0; i < r->n_m; i++) {
         free(r->m[i].task);
         free(r->m[i].kind);
@@ -184,7 +188,8 @@ static const char CSS[] =
     "color:#1b1f24;background:#fff}"
     "h1{font-size:1.6em}h2{margin-top:1.4em;border-bottom:1px solid #d0d7de;padding-bottom:.2em}"
     "table{border-collapse:collapse;margin:.8em 0;font-size:.9em}"
-    "th,td{border:1px solid #d0d7de;padding:.25em .6em;overflow-wrap:anywhere}th{background:#f6f8fa}"
+    "th,td{border:1px solid #d0d7de;padding:.25em .6em}th{background:#f6f8fa}td.l{overflow-wrap:anywhere}"
+    "td.r{white-space:nowrap}"
     ".r{text-align:right;font-variant-numeric:tabular-nums}.l{text-align:left}"
     "figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}"
     "figcaption{font-size:.85em;color:#57606a}.protocol{font-size:.8em;color:#57606a}.note{color:#9a6700}"

@@ -18,7 +18,9 @@ static void protocol_table(report_ctx *c) {
     for (int k = 0; k < c->n_runs; k++) {
         const report_run *r = &c->runs[k];
         report_table_cell(&t, "%lld", (long long)r->id);
-        report_table_cell(&t, "%s", r->model_path);
+        /* the file's name: its folder is the machine's business, its sha256 the identity */
+        const char *base = strrchr(r->model_path, '/');
+        report_table_cell(&t, "%s", base ? base + 1 : r->model_path);
         report_table_cell(&t, "%s", r->model_sha256);
         report_table_cell(&t, "%s", r->tags);
         if (r->shots >= 0) report_table_cell(&t, "%d", r->shots);

@@ -135,7 +135,7 @@ void report_table_end(report_table *t) {
 const char **report_heads_with_runs(const char *const *fixed, int nf, const report_run *runs, int n_runs) {
     const char **h = cj_xmalloc((size_t)(nf + n_runs) * sizeof *h);
     for (int i = 0; i < nf; i++) h[i] = fixed[i];
-    for (int k = 0; k < n_runs; k++) h[nf + k] = runs[k].label;
+    for (int k = 0; k < n_runs; k++) h[nf + k] = runs[k].name;
     return h;
 }
 

@@ -33,7 +33,8 @@ typedef struct {
     int64_t seed;
     int has_seed, shots, limit; /* shots/limit -1 when NULL */
     char *tags;                 /* "k=v, k=v" */
-    char *label;                /* "run 3 step=1" */
+    char *label;                /* "run 3 step=1": chart legends */
+    char *name;                 /* "run 3": table headings (the Runs table has the tags) */
     double step;                /* tag step=N, NAN when absent */
     report_metric *m;
     int n_m;
@@ -126,7 +127,7 @@ __attribute__((format(printf, 2, 3))) void report_table_cell(report_table *t, co
 __attribute__((format(printf, 3, 4))) void report_table_cell_cls(report_table *t, const char *cls, const char *fmt,
                                                                    ...);
 void report_table_end(report_table *t);
-/* Headings: fixed ones, then one per run (its label). Caller frees. */
+/* Headings: fixed ones, then one per run (its name). Caller frees. */
 const char **report_heads_with_runs(const char *const *fixed, int nf, const report_run *runs, int n_runs);
 /* A table's alignments: fixed, then n_extra times extra. Caller frees. */
 char *report_align_str(const char *fixed, int n_extra, char extra);

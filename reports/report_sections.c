@@ -252,43 +252,43 @@ static int reliability_chart(report_ctx *c, cj_err *e) {
     return rc;
 }
 
-/* A row per top-level summary row, a column per calibration metric and run. */
+/* A row per top-level summary row and run, a column per calibration metric:
+ * as many columns whatever the number of runs, so the table fits the page. */
 static void calibration_table(report_ctx *c, const report_names *ms) {
-    int nc = 2 + ms->n * c->n_runs;
+    int nc = 3 + ms->n;
     const char **heads = cj_xmalloc((size_t)nc * sizeof *heads);
-    char **own = cj_xmalloc((size_t)nc * sizeof *own);
+    char **own = cj_xmalloc((size_t)ms->n * sizeof *own);
     heads[0] = "group or task";
-    heads[1] = "n";
-    for (int j = 0; j < ms->n; j++)
-        for (int k = 0; k < c->n_runs; k++) {
-            sb s;
-            sb_init(&s);
-            sb_printf(&s, "%s%s, run %lld", ms->v[j], report_is_proportion(ms->v[j]) ? " (%)" : "",
-                      (long long)c->runs[k].id);
-            heads[2 + j * c->n_runs + k] = own[j * c->n_runs + k] = sb_take(&s);
-        }
-    char *align = report_align_str("lr", nc - 2, 'r');
+    heads[1] = "run";
+    heads[2] = "n";
+    for (int j = 0; j < ms->n; j++) {
+        sb s;
+        sb_init(&s);
+        sb_printf(&s, "%s%s", ms->v[j], report_is_proportion(ms->v[j]) ? " (%)" : "");
+        heads[3 + j] = own[j] = sb_take(&s);
+    }
+    char *align = report_align_str("llr", ms->n, 'r');
     report_table t;
     report_table_begin(&t, &c->d, nc, heads, align);
     for (int i = 0; i < c->n_items; i++) {
         const report_item *it = &c->items[i];
-        if (it->depth) continue;
-        const report_metric *first = NULL;
-        for (int j = 0; j < ms->n && !first; j++)
-            for (int k = 0; k < c->n_runs && !first; k++) first = report_find_metric(&c->runs[k], it->name, ms->v[j]);
-        if (!first) continue;
-        report_table_cell(&t, "%s", it->name);
-        report_table_cell(&t, "%ld", first->n);
-        for (int j = 0; j < ms->n; j++)
-            for (int k = 0; k < c->n_runs; k++) {
+        for (int k = 0, shown = 0; k < c->n_runs && !it->depth; k++) {
+            const report_metric *first = NULL;
+            for (int j = 0; j < ms->n && !first; j++) first = report_find_metric(&c->runs[k], it->name, ms->v[j]);
+            if (!first) continue;
+            report_table_cell(&t, "%s", shown++ ? "" : it->name);
+            report_table_cell(&t, "%s", c->runs[k].name);
+            report_table_cell(&t, "%ld", first->n);
+            for (int j = 0; j < ms->n; j++) {
                 char buf[64];
                 report_table_cell(&t, "%s",
                                   report_fmt_value(buf, sizeof buf, report_find_metric(&c->runs[k], it->name, ms->v[j]),
                                                    ms->v[j]));
             }
+        }
     }
     report_table_end(&t);
-    for (int i = 0; i < nc - 2; i++) free(own[i]);
+    for (int j = 0; j < ms->n; j++) free(own[j]);
     free(own);
     free(heads);
     free(align);

@@ -117,7 +117,7 @@ static void summary_table(report_ctx *c) {
     heads[h] = "metric", align[h++] = 'l';
     heads[h] = "n", align[h++] = 'r';
     for (int k = 0; k < c->n_runs; k++) {
-        heads[h] = c->runs[k].label, align[h++] = 'r';
+        heads[h] = c->runs[k].name, align[h++] = 'r';
         if (!k) continue;
         sb s;
         sb_init(&s);
@@ -247,6 +247,8 @@ static int family_heatmap(report_ctx *c, const report_family *f, cj_err *e) {
     snprintf(stem, sizeof stem, "subjects_%.100s", f->name);
     snprintf(title, sizeof title, "%.100s: %d subjects by their headline metric (%%)", f->name, f->n);
     plot_heatmap_spec s = {title, f->n, f->subjects, c->n_runs, cols, v, (const char *const *)text, 0, 100};
+    if (plot_heatmap_width(&s) > PLOT_MAX_WIDTH)
+        for (int k = 0; k < c->n_runs; k++) cols[k] = c->runs[k].name;
     cj_err pe;
     int rc = report_chart_done(c, plot_heatmap(&c->plot, stem, &s, &pe), stem, title, &pe, e);
     for (size_t i = 0; i < cells; i++) free(text[i]);

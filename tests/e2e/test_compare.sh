@@ -146,7 +146,7 @@ sqlite3 "$DB" ".backup '$TMP/nocalib.db'"
 sqlite3 "$TMP/nocalib.db" "DELETE FROM metrics WHERE metric IN ('ece', 'brier', 'confident_error_rate')
     OR metric LIKE 'ece_bin_%'"
 expect report_nocalibration_exit_0 0 "$CJ" report "$A" "$B" --db "$TMP/nocalib.db" --out "$TMP/report_nocal"
-if grep -q "## Calibration" "$R/report.md" && grep -q '^| ai2\\_arc | 80 | ' "$R/report.md" &&
+if grep -q "## Calibration" "$R/report.md" && grep -q '^| ai2\\_arc | run [0-9]* | 80 | ' "$R/report.md" &&
     ! grep -q "## Calibration" "$TMP/report_nocal/report.md" && [ ! -e "$TMP/report_nocal/reliability.png" ]; then
     pass report_calibration_section
 else
@@ -163,8 +163,9 @@ fi
 expect report_unknown_run 2 "$CJ" report 999 --db "$DB" --out "$TMP/r3"
 
 # In headless Chromium at 1280 px: the first screen (1280x800) shows the
-# summary with its "worse" cell, nothing is wider than the window, and no
-# chart is shrunk below 80% of its drawn width (its labels stay readable).
+# summary with its "worse" cell, nothing is wider than the window (the
+# details unfolded), and no chart is shrunk below 80% of its drawn width (its
+# labels stay readable).
 CHROME=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
 if [ -n "$CHROME" ]; then
     timeout 120 "$CHROME" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,800 \
@@ -215,7 +216,9 @@ EOF
 <iframe id="f" src="file://$R/index.html" style="width:1280px;height:800px;border:0"></iframe>
 <script>
 document.getElementById("f").onload = function () {
-  var d = this.contentDocument, out = ["page " + d.documentElement.scrollWidth];
+  var d = this.contentDocument, folds = d.querySelectorAll("details");
+  for (var i = 0; i < folds.length; i++) folds[i].open = true;
+  var out = ["page " + d.documentElement.scrollWidth];
   for (var i = 0; i < d.images.length; i++)
     out.push("img " + d.images[i].title + " " + d.images[i].naturalWidth + " " + d.images[i].clientWidth);
   var p = document.createElement("pre"); p.id = "m"; p.textContent = out.join("\n"); document.body.appendChild(p);

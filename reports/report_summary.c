@@ -163,26 +163,19 @@ static const char **run_labels(const report_ctx *c) {
 static int summary_chart(report_ctx *c, cj_err *e) {
     int nc = 0;
     const char **cats = cj_xmalloc((size_t)c->n_items * sizeof *cats);
-    size_t cells = (size_t)c->n_items * (size_t)c->n_runs;
-    /* one block: the values, then their error bars */
-    double *y = cj_xmalloc(2 * cells * sizeof *y), *err = y + cells;
-    for (int i = 0; i < c->n_items; i++) {
-        const report_item *it = &c->items[i];
-        if (!report_is_proportion(it->metric)) continue;
-        cats[nc] = it->name;
-        for (int k = 0; k < c->n_runs; k++) {
-            const report_metric *m = report_find_metric(&c->runs[k], it->name, it->metric);
-            size_t at = (size_t)k * (size_t)c->n_items + (size_t)nc;
+    const report_item **rows = cj_xmalloc((size_t)c->n_items * sizeof *rows);
+    for (int i = 0; i < c->n_items; i++)
+        if (report_is_proportion(c->items[i].metric)) rows[nc] = &c->items[i], cats[nc++] = c->items[i].name;
+    size_t cells = (size_t)nc * (size_t)c->n_runs;
+    /* one block: the values, then their error bars, each [run][row] */
+    double *y = cj_xmalloc(2 * (cells ? cells : 1) * sizeof *y), *err = y + cells;
+    for (int k = 0; k < c->n_runs; k++)
+        for (int j = 0; j < nc; j++) {
+            const report_metric *m = report_find_metric(&c->runs[k], rows[j]->name, rows[j]->metric);
+            size_t at = (size_t)k * (size_t)nc + (size_t)j;
             y[at] = m && isfinite(m->value) ? 100 * m->value : NAN;
             err[at] = m && isfinite(m->se) ? 100 * 1.96 * m->se : 0;
         }
-        nc++;
-    }
-    /* the spec reads [series][cat] with n_cats columns: pack the rows */
-    for (int k = 1; k < c->n_runs; k++) {
-        memmove(y + (size_t)k * (size_t)nc, y + (size_t)k * (size_t)c->n_items, (size_t)nc * sizeof *y);
-        memmove(err + (size_t)k * (size_t)nc, err + (size_t)k * (size_t)c->n_items, (size_t)nc * sizeof *err);
-    }
     const char **series = run_labels(c);
     int rc = 0;
     if (nc) {
@@ -193,6 +186,7 @@ static int summary_chart(report_ctx *c, cj_err *e) {
                                "Groups and tasks by their headline metric, 95% intervals", &pe, e);
     }
     free(series);
+    free(rows);
     free(cats);
     free(y);
     return rc;

@@ -140,6 +140,14 @@ if grep -q "^Run $B vs run $A: [0-9]* worse (arc\\\\_easy" "$RW/report.md" &&
 else
     fail report_worse_marked "$(grep -E '^Run ' "$RW/report.md")"
 fi
+# a pair compare refuses is reported as such, with the summary still written
+expect report_refused_pair_exit_0 0 "$CJ" report "$A" "$B" --db "$TMP/otherdef.db" --out "$TMP/report_otherdef"
+if grep -q "^Run $B vs run $A: not compared: task arc\\\\_easy: the task definitions differ" \
+    "$TMP/report_otherdef/report.md" && grep -q '^| ai2\\_arc | acc | 80 | .* | - |$' "$TMP/report_otherdef/report.md"; then
+    pass report_refused_pair_noted
+else
+    fail report_refused_pair_noted "$(grep -E '^(Run |\| ai2)' "$TMP/report_otherdef/report.md")"
+fi
 # calibration metrics (written by the scorer of generative/MC calibration):
 # the section and the reliability diagram appear only when they exist
 sqlite3 "$DB" ".backup '$TMP/nocalib.db'"

@@ -188,7 +188,7 @@ static const char CSS[] =
     "color:#1b1f24;background:#fff}"
     "h1{font-size:1.6em}h2{margin-top:1.4em;border-bottom:1px solid #d0d7de;padding-bottom:.2em}"
     "table{border-collapse:collapse;margin:.8em 0;font-size:.9em}"
-    "th,td{border:1px solid #d0d7de;padding:.25em .6em}th{background:#f6f8fa}td.l{overflow-wrap:anywhere}"
+    "th,td{border:1px solid #d0d7de;padding:.25em .6em}th{background:#f6f8fa}td.hash{overflow-wrap:anywhere}"
     "td.r{white-space:nowrap}"
     ".r{text-align:right;font-variant-numeric:tabular-nums}.l{text-align:left}"
     "figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}"

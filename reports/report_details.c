@@ -21,7 +21,7 @@ static void protocol_table(report_ctx *c) {
         /* the file's name: its folder is the machine's business, its sha256 the identity */
         const char *base = strrchr(r->model_path, '/');
         report_table_cell(&t, "%s", base ? base + 1 : r->model_path);
-        report_table_cell(&t, "%s", r->model_sha256);
+        report_table_cell_cls(&t, "hash", "%s", r->model_sha256);
         report_table_cell(&t, "%s", r->tags);
         if (r->shots >= 0) report_table_cell(&t, "%d", r->shots);
         else report_table_cell(&t, "default");
@@ -73,7 +73,7 @@ static void definitions_table(report_ctx *c) {
             const char *ver = c->o->task_version ? c->o->task_version(tasks.v[i], s, c->o->ctx) : NULL;
             report_table_cell(&t, "%s", tasks.v[i]);
             report_table_cell(&t, "%s", ver ? ver : "-");
-            report_table_cell(&t, "%s", s);
+            report_table_cell_cls(&t, "hash", "%s", s);
             if (same) {
                 report_table_cell(&t, "all");
                 break;

@@ -123,7 +123,7 @@ __attribute__((format(printf, 2, 3))) void report_p(report_doc *d, const char *f
  * then fill it row by row. */
 void report_table_begin(report_table *t, report_doc *d, int ncols, const char *const *heads, const char *align);
 __attribute__((format(printf, 2, 3))) void report_table_cell(report_table *t, const char *fmt, ...);
-/* A cell with an HTML class (better / worse / sub); Markdown gets the text. */
+/* A cell with an HTML class (better / worse / sub / hash); Markdown gets the text. */
 __attribute__((format(printf, 3, 4))) void report_table_cell_cls(report_table *t, const char *cls, const char *fmt,
                                                                    ...);
 void report_table_end(report_table *t);

@@ -194,7 +194,7 @@ static const char CSS[] =
     "figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}"
     "figcaption{font-size:.85em;color:#57606a}.protocol{font-size:.8em;color:#57606a}.note{color:#9a6700}"
     "td.better{background:#dafbe1}td.worse{background:#ffebe9}td.sub{padding-left:1.6em;color:#3d444d}"
-    "details{margin:.6em 0}summary{cursor:pointer;font-weight:600}";
+    "details{margin:.6em 0}summary{cursor:pointer;font-weight:600}.tw{overflow-x:auto}";
 
 static int mkdir_p(const char *dir, cj_err *e) {
     char *p = cj_xstrdup(dir);

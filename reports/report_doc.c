@@ -77,7 +77,8 @@ void report_table_begin(report_table *t, report_doc *d, int ncols, const char *c
     t->ncols = ncols;
     t->col = 0;
     sb_puts(&d->md, "|");
-    sb_puts(&d->html, "<table>\n<tr>");
+    /* a table wider than the page scrolls inside its box, not the page */
+    sb_puts(&d->html, "<div class=\"tw\"><table>\n<tr>");
     for (int i = 0; i < ncols; i++) {
         sb_putc(&d->md, ' ');
         report_md_esc(&d->md, heads[i]);
@@ -129,7 +130,7 @@ void report_table_cell_cls(report_table *t, const char *cls, const char *fmt, ..
 
 void report_table_end(report_table *t) {
     sb_puts(&t->d->md, "\n");
-    sb_puts(&t->d->html, "</table>\n");
+    sb_puts(&t->d->html, "</table></div>\n");
 }
 
 const char **report_heads_with_runs(const char *const *fixed, int nf, const report_run *runs, int n_runs) {

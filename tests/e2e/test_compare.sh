@@ -171,9 +171,9 @@ fi
 expect report_unknown_run 2 "$CJ" report 999 --db "$DB" --out "$TMP/r3"
 
 # In headless Chromium at 1280 px: the first screen (1280x800) shows the
-# summary with its "worse" cell, nothing is wider than the window (the
-# details unfolded), and no chart is shrunk below 80% of its drawn width (its
-# labels stay readable).
+# summary with its "worse" cell, nothing is wider than the window and no
+# table scrolls in its box (the details unfolded), and no chart is shrunk
+# below 80% of its drawn width (its labels stay readable).
 CHROME=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
 if [ -n "$CHROME" ]; then
     timeout 120 "$CHROME" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,800 \
@@ -226,7 +226,9 @@ EOF
 document.getElementById("f").onload = function () {
   var d = this.contentDocument, folds = d.querySelectorAll("details");
   for (var i = 0; i < folds.length; i++) folds[i].open = true;
-  var out = ["page " + d.documentElement.scrollWidth];
+  var out = ["page " + d.documentElement.scrollWidth], boxes = d.querySelectorAll(".tw");
+  for (var i = 0; i < boxes.length; i++)
+    if (boxes[i].scrollWidth > boxes[i].clientWidth) out.push("table " + i + " " + boxes[i].scrollWidth + " " + boxes[i].clientWidth);
   for (var i = 0; i < d.images.length; i++)
     out.push("img " + d.images[i].title + " " + d.images[i].naturalWidth + " " + d.images[i].clientWidth);
   var p = document.createElement("pre"); p.id = "m"; p.textContent = out.join("\n"); document.body.appendChild(p);
@@ -244,8 +246,10 @@ for line in lines:
     f = line.split()
     if f[0] == "page" and int(f[1]) > 1280: bad.append(line)
     if f[0] == "img" and int(f[3]) < 0.8 * int(f[2]): bad.append(line)
-print("  %s; %d charts measured%s" % (lines[0], len(lines) - 1, "; too wide or shrunk: " + ", ".join(bad) if bad else ""))
-sys.exit(1 if bad or len(lines) < 8 else 0)
+    if f[0] == "table": bad.append(line)
+charts = sum(1 for line in lines if line.startswith("img "))
+print("  %s; %d charts measured%s" % (lines[0], charts, "; too wide or shrunk: " + ", ".join(bad) if bad else ""))
+sys.exit(1 if bad or charts < 7 else 0)
 EOF
 elif [ "${CI:-}" = true ]; then
     fail report_renders_in_chromium "chromium is not installed"

@@ -5,9 +5,8 @@
 #include <string.h>
 
 #include "../common/sb.h"
-#include "../tasks/task.h"
+#include "cli_registry.h"
 #include "commands.h"
-#include "../reports/compare.h"
 
 static void usage(FILE *f) {
     fputs("usage: chaejeom compare BASE CANDIDATE [options]\n\n"
@@ -29,53 +28,6 @@ static void usage(FILE *f) {
           "  --gate-latency       a flagged total slow-down also fails the gate\n\n"
           "exit status: 0 no significant drop beyond --max-drop, 1 gate failed, 2 bad usage or input\n",
           f);
-}
-
-/* Registry-derived context: primary metrics and groups expanded to leaves. */
-typedef struct {
-    task_registry *reg;
-    compare_group *groups;
-    int n_groups;
-} reg_ctx;
-
-static const char *primary_metric(const char *name, void *ctx) {
-    reg_ctx *c = ctx;
-    task *t = c->reg ? task_find(c->reg, name) : NULL;
-    return t && task_n_metrics(t) > 0 ? task_metric(t, 0) : NULL;
-}
-
-/* The registry is optional: without task definitions at hand compare still
- * works, only without group rows and per-task primary metrics. */
-static void load_registry(reg_ctx *c) {
-    memset(c, 0, sizeof *c);
-    char *dir = task_default_dir();
-    cj_err e;
-    if (!dir || task_registry_load(dir, &c->reg, &e)) {
-        c->reg = NULL;
-        free(dir);
-        return;
-    }
-    free(dir);
-    int ng = task_registry_n_groups(c->reg);
-    c->groups = cj_xcalloc((size_t)(ng > 0 ? ng : 1), sizeof *c->groups);
-    for (int i = 0; i < ng; i++) {
-        const task_group *g = task_registry_group(c->reg, i);
-        task **leaves = NULL;
-        const task_group **sub = NULL;
-        int nl = 0, ns = 0;
-        if (task_select(c->reg, g->name, &leaves, &nl, &sub, &ns, &e)) continue;
-        const char **names = cj_xmalloc((size_t)(nl > 0 ? nl : 1) * sizeof *names);
-        for (int k = 0; k < nl; k++) names[k] = task_name(leaves[k]);
-        c->groups[c->n_groups++] = (compare_group){g->name, nl, names};
-        free(leaves);
-        free(sub);
-    }
-}
-
-static void free_registry(reg_ctx *c) {
-    for (int i = 0; i < c->n_groups; i++) free((void *)c->groups[i].members);
-    free(c->groups);
-    if (c->reg) task_registry_free(c->reg);
 }
 
 static int parse_double(const char *opt, const char *s, double *v) {
@@ -193,15 +145,15 @@ int cmd_compare(int argc, char **argv) {
             sqlite3_close(db);
             return 2;
         }
-    reg_ctx rc;
-    load_registry(&rc);
-    o.primary_metric = primary_metric;
+    cli_registry rc;
+    cli_registry_load(&rc);
+    o.primary_metric = cli_registry_primary_metric;
     o.ctx = &rc;
     o.groups = rc.groups;
     o.n_groups = rc.n_groups;
     compare_result res;
     int failed = compare_runs(db, ids[0], ids[1], &o, &res, &e);
-    free_registry(&rc);
+    cli_registry_free(&rc);
     sqlite3_close(db);
     if (failed) {
         fprintf(stderr, "chaejeom compare: %s\n", e.msg);

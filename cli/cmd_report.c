@@ -4,9 +4,8 @@
 #include <string.h>
 
 #include "../reports/report.h"
-#include "../tasks/task.h"
+#include "cli_registry.h"
 #include "commands.h"
-#include "../reports/compare.h"
 
 static void usage(FILE *f) {
     fputs("usage: chaejeom report RUN... --out DIR [--db FILE]\n\n"
@@ -18,18 +17,6 @@ static void usage(FILE *f) {
           "  --out DIR     output folder (created if missing)\n"
           "  --db FILE     results database (default chaejeom.db)\n",
           f);
-}
-
-static const char *primary_metric(const char *name, void *ctx) {
-    task *t = ctx ? task_find(ctx, name) : NULL;
-    return t && task_n_metrics(t) > 0 ? task_metric(t, 0) : NULL;
-}
-
-/* The version of the definition at hand, if it is the one the run used. */
-static const char *task_version_of(const char *name, const char *def_hash, void *ctx) {
-    task *t = ctx ? task_find(ctx, name) : NULL;
-    const char *h = t ? task_def_sha256(t) : NULL;
-    return h && !strcmp(h, def_hash) ? task_version(t) : NULL;
 }
 
 int cmd_report(int argc, char **argv) {
@@ -76,11 +63,10 @@ int cmd_report(int argc, char **argv) {
             fprintf(stderr, "chaejeom report: %s\n", ids ? e.msg : "out of memory");
             status = 2;
         }
-    task_registry *reg = NULL;
-    char *dir = status ? NULL : task_default_dir();
-    if (dir && task_registry_load(dir, &reg, &e)) reg = NULL;
-    free(dir);
-    report_opts o = {out, NULL, primary_metric, task_version_of, reg};
+    cli_registry reg;
+    cli_registry_load(&reg);
+    report_opts o = {out, NULL, cli_registry_primary_metric, cli_registry_task_version, &reg, reg.groups,
+                     reg.n_groups};
     report_info info;
     if (!status && report_write(db, ids, n_specs, &o, &info, &e)) {
         fprintf(stderr, "chaejeom report: %s\n", e.msg);
@@ -91,7 +77,7 @@ int cmd_report(int argc, char **argv) {
         printf("wrote %s/report.md and %s/index.html (%d chart%s)\n", out, out, info.n_charts,
                info.n_charts == 1 ? "" : "s");
     }
-    if (reg) task_registry_free(reg);
+    cli_registry_free(&reg);
     sqlite3_close(db);
     free(ids);
     free(specs);

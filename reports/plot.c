@@ -132,10 +132,11 @@ static int render(const plot_ctx *p, const char *stem, const char *body, int w, 
 
     sb_printf(&s, "set terminal %s noenhanced size %d,%d font 'sans,10'\nset output ", p->png_term, w, h);
     gp_str(&s, png);
-    sb_printf(&s, "\n%s\nset terminal svg noenhanced size %d,%d font 'sans,10' background '#ffffff'\nset output ",
+    sb_printf(&s, "\n%s\nunset output\nset terminal svg noenhanced size %d,%d font 'sans,10' background '#ffffff'\n"
+                  "set output ",
               body, w, h);
     gp_str(&s, svg);
-    sb_puts(&s, "\nreplot\nunset output\n");
+    sb_printf(&s, "\n%s\nunset output\n", body);
 
     int rc = -1;
     FILE *f = fopen(gp, "wb");
@@ -213,32 +214,117 @@ int plot_bars(const plot_ctx *p, const char *stem, const plot_bars_spec *s, cj_e
     return rc;
 }
 
+/* The data blocks ($<prefix>s<k>) and plot command of one line chart. */
+static void lines_body(sb *b, const plot_lines_spec *s, const char *prefix, int with_key) {
+    gp_header(b, s->title, s->xlabel, s->ylabel, s->ymin, s->ymax);
+    if (!with_key) sb_puts(b, "unset key\n");
+    if (s->logx) sb_puts(b, "set logscale x\n");
+    if (s->diagonal) sb_puts(b, "set xrange [0:1]\n");
+    for (int k = 0; k < s->n_series; k++) {
+        sb_printf(b, "$%ss%d << EOD\n", prefix, k);
+        for (int i = 0; i < s->n_points[k]; i++) {
+            gp_num(b, s->x[k][i]);
+            gp_num(b, s->y[k][i]);
+            sb_putc(b, '\n');
+        }
+        sb_puts(b, "EOD\n");
+    }
+    sb_puts(b, "plot ");
+    const char *style = s->steps ? "steps lw 2" : s->points ? "linespoints lw 2 pt 7 ps 0.8" : "lines lw 2";
+    for (int k = 0; k < s->n_series; k++) {
+        sb_printf(b, "%s$%ss%d using 1:2 with %s title ", k ? ", " : "", prefix, k, style);
+        gp_str(b, s->series[k]);
+    }
+    if (s->diagonal) sb_puts(b, ", x with lines dt 2 lc rgb '#888888' title 'perfectly calibrated'");
+    sb_putc(b, '\n');
+}
+
 int plot_lines(const plot_ctx *p, const char *stem, const plot_lines_spec *s, cj_err *e) {
     if (s->n_series < 1) return cj_fail(e, "chart %s: nothing to plot", stem);
     sb b;
     sb_init(&b);
-    gp_header(&b, s->title, s->xlabel, s->ylabel, s->ymin, s->ymax);
     sb_puts(&b, "set key outside right top vertical\n");
-    if (s->logx) sb_puts(&b, "set logscale x\n");
-    if (s->diagonal) sb_puts(&b, "set xrange [0:1]\nset size ratio -1\n");
-    for (int k = 0; k < s->n_series; k++) {
-        sb_printf(&b, "$s%d << EOD\n", k);
-        for (int i = 0; i < s->n_points[k]; i++) {
-            gp_num(&b, s->x[k][i]);
-            gp_num(&b, s->y[k][i]);
+    if (s->diagonal) sb_puts(&b, "set size ratio -1\n");
+    lines_body(&b, s, "", 1);
+    int rc = render(p, stem, b.s, s->diagonal ? 760 : 860, s->diagonal ? 600 : 500, e);
+    sb_free(&b);
+    return rc;
+}
+
+int plot_panels(const plot_ctx *p, const char *stem, const plot_lines_spec *panels, int n, int cols, cj_err *e) {
+    if (n < 1 || cols < 1) return cj_fail(e, "chart %s: nothing to plot", stem);
+    int rows = (n + cols - 1) / cols;
+    if (cols > n) cols = n;
+    sb b;
+    sb_init(&b);
+    /* the top band holds the one key, so that no panel's key covers its lines */
+    /* margins place the plot areas only: leave room for each panel's title
+     * above it and its tics and x label below it, and for the key on top */
+    int band = 16 + 18 * (panels[0].n_series + (panels[0].diagonal ? 1 : 0)), title = 28, below = 58, ph = 290;
+    int h = band + rows * (title + ph + below);
+    sb_printf(&b, "set multiplot layout %d,%d margins 0.07,0.98,%.4f,%.4f spacing 0.07,%.4f\n", rows, cols,
+              (double)below / h, 1 - (double)(band + title) / h, (double)(below + title) / h);
+    sb_puts(&b, "set key at screen 0.5,0.995 center top vertical\n");
+    for (int i = 0; i < n; i++) {
+        char prefix[16];
+        snprintf(prefix, sizeof prefix, "p%d", i);
+        lines_body(&b, &panels[i], prefix, i == 0);
+    }
+    sb_puts(&b, "unset multiplot\n");
+    int rc = render(p, stem, b.s, 400 * cols + 40, h, e);
+    sb_free(&b);
+    return rc;
+}
+
+static size_t longest(const char *const *v, int n) {
+    size_t m = 0;
+    for (int i = 0; i < n; i++)
+        if (strlen(v[i]) > m) m = strlen(v[i]);
+    return m;
+}
+
+/* About 7 px per character of the 10-point font: columns as wide as their
+ * labels, so that neighbouring labels never touch. */
+int plot_heatmap_width(const plot_heatmap_spec *s) {
+    int col = 7 * (int)longest(s->cols, s->n_cols) + 30;
+    return 250 + 7 * (int)longest(s->rows, s->n_rows) + (col < 110 ? 110 : col) * s->n_cols;
+}
+
+int plot_heatmap(const plot_ctx *p, const char *stem, const plot_heatmap_spec *s, cj_err *e) {
+    if (s->n_rows < 1 || s->n_cols < 1) return cj_fail(e, "chart %s: nothing to plot", stem);
+    sb b;
+    sb_init(&b);
+    gp_header(&b, s->title, "", "", NAN, NAN);
+    sb_puts(&b, "unset key\nunset grid\nset border 0\nset tics scale 0\nunset xtics\nset x2tics (");
+    for (int j = 0; j < s->n_cols; j++) {
+        sb_puts(&b, j ? ", " : "");
+        gp_str(&b, s->cols[j]);
+        sb_printf(&b, " %d", j);
+    }
+    sb_puts(&b, ")\nset ytics (");
+    for (int i = 0; i < s->n_rows; i++) {
+        sb_puts(&b, i ? ", " : "");
+        gp_str(&b, s->rows[i]);
+        sb_printf(&b, " %d", i);
+    }
+    sb_printf(&b, ")\nset xrange [-0.5:%d.5]\nset x2range [-0.5:%d.5]\nset yrange [%d.5:-0.5]\n", s->n_cols - 1,
+              s->n_cols - 1, s->n_rows - 1);
+    sb_printf(&b, "set cbrange [%.10g:%.10g]\nset palette defined (0 '#fbfbfb', 0.5 '#c6dbef', 1 '#6baed6')\n",
+              s->vmin, s->vmax);
+    sb_puts(&b, "$cells << EOD\n");
+    for (int i = 0; i < s->n_rows; i++)
+        for (int j = 0; j < s->n_cols; j++) {
+            size_t at = (size_t)i * (size_t)s->n_cols + (size_t)j;
+            sb_printf(&b, "%d %d", j, i);
+            gp_num(&b, s->v[at]);
+            sb_putc(&b, ' ');
+            gp_data_str(&b, s->text && s->text[at] ? s->text[at] : "");
             sb_putc(&b, '\n');
         }
-        sb_puts(&b, "EOD\n");
-    }
-    sb_puts(&b, "plot ");
-    const char *style = s->steps ? "steps lw 2" : s->points ? "linespoints lw 2 pt 7 ps 0.8" : "lines lw 2";
-    for (int k = 0; k < s->n_series; k++) {
-        sb_printf(&b, "%s$s%d using 1:2 with %s title ", k ? ", " : "", k, style);
-        gp_str(&b, s->series[k]);
-    }
-    if (s->diagonal) sb_puts(&b, ", x with lines dt 2 lc rgb '#888888' title 'perfectly calibrated'");
-    sb_putc(&b, '\n');
-    int rc = render(p, stem, b.s, s->diagonal ? 760 : 860, s->diagonal ? 600 : 500, e);
+    sb_puts(&b, "EOD\nplot $cells using 1:2:(0.5):(0.5):3 with boxxyerror fs solid 1.0 noborder lc palette, "
+                "'' using 1:2:4 with labels font 'sans,9'\n");
+    int w = plot_heatmap_width(s);
+    int rc = render(p, stem, b.s, w > PLOT_MAX_WIDTH ? PLOT_MAX_WIDTH : w, 110 + 20 * s->n_rows, e);
     sb_free(&b);
     return rc;
 }

@@ -3,7 +3,8 @@
  * Each chart is one gnuplot script (data inline, as here-documents) run by
  * one gnuplot process, and becomes two files in the output folder:
  * STEM.png (pngcairo when gnuplot has it, else the libgd png terminal) and
- * STEM.svg. Text is set with `noenhanced` so that task names such as
+ * STEM.svg (the script draws the same body once per terminal, so that
+ * multiplots come out in both). Text is set with `noenhanced` so that task names such as
  * arc_easy are printed as written, not as subscripts. Labels are sanitised
  * for gnuplot's quoted strings (quotes and backslashes become harmless).
  *
@@ -56,5 +57,30 @@ typedef struct {
 } plot_lines_spec;
 
 int plot_lines(const plot_ctx *p, const char *stem, const plot_lines_spec *s, cj_err *e);
+
+/* Several line charts as panels of one image, cols per row, sharing one
+ * key at the top (the first panel's series names). */
+int plot_panels(const plot_ctx *p, const char *stem, const plot_lines_spec *panels, int n, int cols, cj_err *e);
+
+/* A heatmap: a row per rows[i] (top to bottom), a column per cols[j], each
+ * cell coloured by v[i][j] (row-major; NAN: blank) on [vmin, vmax] and
+ * labelled with text[i][j] (NULL: none). */
+typedef struct {
+    const char *title;
+    int n_rows;
+    const char *const *rows;
+    int n_cols;
+    const char *const *cols;
+    const double *v;
+    const char *const *text;
+    double vmin, vmax;
+} plot_heatmap_spec;
+
+int plot_heatmap(const plot_ctx *p, const char *stem, const plot_heatmap_spec *s, cj_err *e);
+/* The width in pixels the heatmap needs for its labels; it is drawn at most
+ * PLOT_MAX_WIDTH wide (what a 1280 px window shows unscaled), so a caller
+ * whose labels need more passes shorter ones. */
+int plot_heatmap_width(const plot_heatmap_spec *s);
+#define PLOT_MAX_WIDTH 1200
 
 #endif

@@ -1,7 +1,8 @@
 /* report — writes the report of runs (report.h): reads each run from the
- * database, runs the sections into the two documents and writes report.md
- * and index.html. The building blocks are in report_doc.c, the sections in
- * report_sections.c and report_latency.c. */
+ * database, lays out and compares them (report_layout.c), runs the sections
+ * into the two documents and writes report.md and index.html. The building
+ * blocks are in report_doc.c, the sections in report_summary.c,
+ * report_sections.c, report_latency.c and report_details.c. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -93,6 +94,9 @@ static int load_tags(sqlite3 *db, report_run *r, cj_err *e) {
     sqlite3_finalize(st);
     r->tags = sb_take(&tags);
     r->label = sb_take(&label);
+    sb_init(&label);
+    sb_printf(&label, "run %lld", (long long)r->id);
+    r->name = sb_take(&label);
     if (rc != SQLITE_DONE) return db_fail(db, e, "reading tags");
     return 0;
 }
@@ -169,6 +173,7 @@ static void run_free(report_run *r) {
     json_decref(r->task_hashes);
     free(r->tags);
     free(r->label);
+    free(r->name);
     for (int i = 0; i < r->n_m; i++) {
         free(r->m[i].task);
         free(r->m[i].kind);
@@ -181,12 +186,15 @@ static void run_free(report_run *r) {
 static const char CSS[] =
     "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;"
     "color:#1b1f24;background:#fff}"
-    "h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #d0d7de;padding-bottom:.2em}"
+    "h1{font-size:1.6em}h2{margin-top:1.4em;border-bottom:1px solid #d0d7de;padding-bottom:.2em}"
     "table{border-collapse:collapse;margin:.8em 0;font-size:.9em}"
-    "th,td{border:1px solid #d0d7de;padding:.25em .6em;overflow-wrap:anywhere}th{background:#f6f8fa}"
+    "th,td{border:1px solid #d0d7de;padding:.25em .6em}th{background:#f6f8fa}td.hash{overflow-wrap:anywhere}"
+    "td.r{white-space:nowrap}"
     ".r{text-align:right;font-variant-numeric:tabular-nums}.l{text-align:left}"
     "figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}"
-    "figcaption{font-size:.85em;color:#57606a}.protocol{font-size:.8em;color:#57606a}.note{color:#9a6700}";
+    "figcaption{font-size:.85em;color:#57606a}.protocol{font-size:.8em;color:#57606a}.note{color:#9a6700}"
+    "td.better{background:#dafbe1}td.worse{background:#ffebe9}td.sub{padding-left:1.6em;color:#3d444d}"
+    "details{margin:.6em 0}summary{cursor:pointer;font-weight:600}.tw{overflow-x:auto}";
 
 static int mkdir_p(const char *dir, cj_err *e) {
     char *p = cj_xstrdup(dir);
@@ -219,6 +227,25 @@ static int write_text(const char *dir, const char *name, const sb *s, cj_err *e)
     return rc;
 }
 
+/* "stories260K.bin" or "2 models (a.gguf, b.gguf)". Static buffer. */
+static const char *models_line(const report_ctx *c) {
+    static char buf[512];
+    int distinct = 0;
+    sb s;
+    sb_init(&s);
+    for (int k = 0; k < c->n_runs; k++) {
+        int seen = 0;
+        for (int j = 0; j < k && !seen; j++) seen = !strcmp(c->runs[j].model_path, c->runs[k].model_path);
+        if (seen) continue;
+        const char *base = strrchr(c->runs[k].model_path, '/');
+        sb_printf(&s, "%s%s", distinct++ ? ", " : "", base ? base + 1 : c->runs[k].model_path);
+    }
+    if (distinct > 1) snprintf(buf, sizeof buf, "%d models (%.400s)", distinct, s.s);
+    else snprintf(buf, sizeof buf, "%.400s", s.len ? s.s : "?");
+    sb_free(&s);
+    return buf;
+}
+
 /* The title, the style sheet and the opening paragraph; and, when gnuplot
  * cannot run (plot_err says why), the note that the charts are missing. */
 static void page_head(report_ctx *c, const cj_err *plot_err) {
@@ -229,8 +256,9 @@ static void page_head(report_ctx *c, const cj_err *plot_err) {
                         "<title>chaejeom report</title>\n<style>");
     sb_puts(&c->d.html, CSS);
     sb_puts(&c->d.html, "</style>\n</head>\n<body>\n<h1>chaejeom report</h1>\n");
-    report_p(&c->d, "%d run%s, read from the results database; every number below can be recomputed from it.",
-             c->n_runs, c->n_runs == 1 ? "" : "s");
+    report_p(&c->d,
+             "%d run%s of %s, read from the results database; every number below can be recomputed from it%s.",
+             c->n_runs, c->n_runs == 1 ? "" : "s", models_line(c), c->n_runs > 1 ? ". The first run is the base" : "");
     if (!c->can_plot) {
         snprintf(info->note, sizeof info->note, "charts skipped: %.900s (install gnuplot, e.g. gnuplot-nox)",
                  plot_err->msg);
@@ -261,17 +289,22 @@ int report_write(sqlite3 *db, const int64_t *ids, int n_runs, const report_opts 
     c.d.dir = o->out_dir;
     cj_err pe;
     c.can_plot = plot_init(&c.plot, o->gnuplot, o->out_dir, &pe) == 0;
+    report_layout(&c);
+    report_compare(&c, db);
     page_head(&c, &pe);
     report_section_runs(&c);
-    report_section_protocol(&c);
-    if (report_section_results(&c, e) || report_section_steps(&c, e) || report_section_calibration(&c, e) ||
-        report_section_hallucination(&c, e) || report_section_latency(&c, e))
+    if (report_section_summary(&c, e) || report_section_subjects(&c, e) || report_section_steps(&c, e) ||
+        report_section_calibration(&c, e))
         goto out_doc;
+    report_section_hallucination(&c);
+    if (report_section_latency(&c, e)) goto out_doc;
+    report_section_details(&c);
     sb_puts(&c.d.html, "</body>\n</html>\n");
     if (write_text(o->out_dir, "report.md", &c.d.md, e) || write_text(o->out_dir, "index.html", &c.d.html, e))
         goto out_doc;
     rc = 0;
 out_doc:
+    report_layout_free(&c);
     sb_free(&c.d.md);
     sb_free(&c.d.html);
 out:

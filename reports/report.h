@@ -7,23 +7,31 @@
  *   index.html  the same, every chart embedded as a base64 data URI (and
  *               linked to its STEM.svg), no script, no network
  *   STEM.png / STEM.svg for each chart gnuplot drew (plot.h)
- * Sections: runs and protocol (model sha256, shots, limit, seed, task
- * versions and definition hashes), results with 95% intervals (bars, several
- * runs side by side), score against checkpoint step (runs tagged step=N),
- * calibration (ece / brier / confident_error_rate, and a reliability
- * diagram from ece_bin_* metrics) and hallucination metrics (TruthfulQA,
- * abstain_rate, hallucination_rate) — each only when the database has
- * those metrics — and latency (per-doc histogram and CDF, tokens/s).
+ * The first screen holds the runs (model, tags, date) and the summary: one
+ * row per group, subgroup and task in no group, by its headline metric with
+ * a 95% interval and n; with two or more runs, each later run's difference
+ * from the first with the paired test's verdict, computed by compare_runs
+ * (compare.h) exactly as `compare` does, and a bar chart of those rows.
+ * Then one heatmap per group of its subjects (a row per subject, a column
+ * per run), score against checkpoint step (runs tagged step=N),
+ * calibration (ece / brier / confident_error_rate of the summary rows, and
+ * one reliability diagram per group or task in no group), hallucination
+ * metrics and latency; at the end, folded (<details>): the protocol (model
+ * sha256, shots, limit, seed, host), task versions and definition hashes,
+ * every metric of every task, and each comparison in full.
+ *
+ * Groups are known from opts.groups (leaf members); a group missing there
+ * holds the tasks named GROUP_*.
  *
  * Without gnuplot the report is still written, with the tables and a note
  * that says why there are no charts (info->note); a chart gnuplot fails to
- * draw is left out the same way. Only a database or file-system error
- * fails the call.
+ * draw is left out the same way, and a comparison compare refuses (other
+ * definitions or data) is noted in place of its differences. Only a
+ * database or file-system error fails the call.
  *
  * Reliability bins are read from metrics named ece_bin_<i> (value: the
  * accuracy in bin i of 10 equal-width confidence bins, or more if a higher
- * index appears; n: its doc count) or
- * ece_bin_<i>_acc / _conf / _n; bins are pooled over tasks by doc count. */
+ * index appears; n: its doc count) or ece_bin_<i>_acc / _conf / _n. */
 #ifndef CJ_REPORT_H
 #define CJ_REPORT_H
 
@@ -31,6 +39,7 @@
 #include <stdint.h>
 
 #include "../common/err.h"
+#include "compare.h"
 
 typedef struct {
     const char *out_dir;
@@ -40,6 +49,8 @@ typedef struct {
     const char *(*primary_metric)(const char *task, void *ctx);
     const char *(*task_version)(const char *task, const char *def_hash, void *ctx);
     void *ctx;
+    const compare_group *groups; /* groups with their leaf tasks; may be NULL */
+    int n_groups;
 } report_opts;
 
 typedef struct {

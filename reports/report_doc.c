@@ -35,6 +35,29 @@ void report_h2(report_doc *d, const char *title) {
     sb_puts(&d->html, "</h2>\n");
 }
 
+void report_h3(report_doc *d, const char *title) {
+    sb_printf(&d->md, "\n### %s\n\n", title);
+    sb_puts(&d->html, "<h3>");
+    report_html_esc(&d->html, title);
+    sb_puts(&d->html, "</h3>\n");
+}
+
+/* GitHub renders <details> in Markdown too; the blank lines let the
+ * Markdown inside it be parsed as Markdown. */
+void report_fold_begin(report_doc *d, const char *summary) {
+    sb_puts(&d->md, "<details><summary>");
+    report_html_esc(&d->md, summary);
+    sb_puts(&d->md, "</summary>\n\n");
+    sb_puts(&d->html, "<details><summary>");
+    report_html_esc(&d->html, summary);
+    sb_puts(&d->html, "</summary>\n");
+}
+
+void report_fold_end(report_doc *d) {
+    sb_puts(&d->md, "\n</details>\n\n");
+    sb_puts(&d->html, "</details>\n");
+}
+
 void report_p(report_doc *d, const char *fmt, ...) {
     char buf[2048];
     va_list ap;
@@ -54,7 +77,8 @@ void report_table_begin(report_table *t, report_doc *d, int ncols, const char *c
     t->ncols = ncols;
     t->col = 0;
     sb_puts(&d->md, "|");
-    sb_puts(&d->html, "<table>\n<tr>");
+    /* a table wider than the page scrolls inside its box, not the page */
+    sb_puts(&d->html, "<div class=\"tw\"><table>\n<tr>");
     for (int i = 0; i < ncols; i++) {
         sb_putc(&d->md, ' ');
         report_md_esc(&d->md, heads[i]);
@@ -69,12 +93,9 @@ void report_table_begin(report_table *t, report_doc *d, int ncols, const char *c
     sb_puts(&d->html, "</tr>\n");
 }
 
-void report_table_cell(report_table *t, const char *fmt, ...) {
+static void vcell(report_table *t, const char *cls, const char *fmt, va_list ap) {
     char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
     report_doc *d = t->d;
     if (t->col == 0) {
         sb_puts(&d->md, "|");
@@ -83,7 +104,7 @@ void report_table_cell(report_table *t, const char *fmt, ...) {
     sb_putc(&d->md, ' ');
     report_md_esc(&d->md, buf);
     sb_puts(&d->md, " |");
-    sb_printf(&d->html, "<td class=\"%c\">", t->align[t->col]);
+    sb_printf(&d->html, "<td class=\"%c%s%s\">", t->align[t->col], cls ? " " : "", cls ? cls : "");
     report_html_esc(&d->html, buf);
     sb_puts(&d->html, "</td>");
     if (++t->col == t->ncols) {
@@ -93,15 +114,29 @@ void report_table_cell(report_table *t, const char *fmt, ...) {
     }
 }
 
+void report_table_cell(report_table *t, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vcell(t, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void report_table_cell_cls(report_table *t, const char *cls, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vcell(t, cls, fmt, ap);
+    va_end(ap);
+}
+
 void report_table_end(report_table *t) {
     sb_puts(&t->d->md, "\n");
-    sb_puts(&t->d->html, "</table>\n");
+    sb_puts(&t->d->html, "</table></div>\n");
 }
 
 const char **report_heads_with_runs(const char *const *fixed, int nf, const report_run *runs, int n_runs) {
     const char **h = cj_xmalloc((size_t)(nf + n_runs) * sizeof *h);
     for (int i = 0; i < nf; i++) h[i] = fixed[i];
-    for (int k = 0; k < n_runs; k++) h[nf + k] = runs[k].label;
+    for (int k = 0; k < n_runs; k++) h[nf + k] = runs[k].name;
     return h;
 }
 

@@ -1,6 +1,7 @@
-/* report_sections — the sections drawn from the runs and metrics tables:
- * runs, protocol, results, score against checkpoint step, calibration and
- * hallucination, with the rows and charts they share (report_impl.h). */
+/* report_sections — the sections drawn from the metrics table after the
+ * first screen: score against checkpoint step, calibration (its table and
+ * one reliability diagram per group or task in no group) and hallucination,
+ * and the metric table they share with the details (report_impl.h). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,324 +9,41 @@
 
 #include "report_impl.h"
 
-/* Bars per chart: more categories than this are split over several charts. */
-#define CATS_PER_CHART 20
 /* Lines per step chart: groups first, then tasks. */
 #define MAX_STEP_SERIES 10
-
-static const report_metric *find_metric(const report_run *r, const char *task, const char *metric) {
-    for (int i = 0; i < r->n_m; i++)
-        if (!strcmp(r->m[i].task, task) && !strcmp(r->m[i].metric, metric)) return &r->m[i];
-    return NULL;
-}
-
-/* ---- names and metrics seen across runs --------------------------------- */
-
-typedef struct {
-    char **v;
-    int n;
-} strlist;
-
-static int sl_find(const strlist *l, const char *s) {
-    for (int i = 0; i < l->n; i++)
-        if (!strcmp(l->v[i], s)) return i;
-    return -1;
-}
-
-static void sl_add(strlist *l, const char *s) {
-    if (sl_find(l, s) >= 0) return;
-    l->v = cj_xrealloc(l->v, (size_t)(l->n + 1) * sizeof *l->v);
-    l->v[l->n++] = cj_xstrdup(s);
-}
-
-static void sl_free(strlist *l) {
-    for (int i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
-}
-
-static int is_bin_metric(const char *m) { return !strncmp(m, "ece_bin_", 8); }
-
-/* Metrics on a 0..1 scale that charts show in percent. */
-static int is_proportion(const char *m) {
-    static const char *const P[] = {"acc", "acc_norm", "acc_bytes", "exact_match", "mc1", "mc2", "f1",
-                                    "bleu_acc", "rouge1_acc", "rouge2_acc", "rougeL_acc", "abstain_rate",
-                                    "hallucination_rate", "confident_error_rate", "ece", "brier"};
-    for (size_t i = 0; i < sizeof P / sizeof P[0]; i++)
-        if (!strcmp(P[i], m)) return 1;
-    return 0;
-}
-
-static int is_calibration(const char *m) {
-    return !strcmp(m, "ece") || !strcmp(m, "brier") || !strcmp(m, "confident_error_rate");
-}
+/* Reliability panels per row. */
+#define PANEL_COLS 3
 
 static int is_hallucination(const char *task, const char *m) {
     return !strncmp(task, "truthfulqa", 10) || !strcmp(m, "abstain_rate") || !strcmp(m, "hallucination_rate");
 }
 
-/* The metric a task is charted by: its primary one if known and present,
- * else the first present of a fixed preference. */
-static const char *main_metric(const report_run *runs, int n_runs, const char *task, const report_opts *o) {
-    static const char *const PREF[] = {"acc", "acc_norm", "mc2", "exact_match", "f1"};
-    const char *pm = o->primary_metric ? o->primary_metric(task, o->ctx) : NULL;
-    for (int k = 0; k < n_runs; k++)
-        if (pm && is_proportion(pm) && find_metric(&runs[k], task, pm)) return pm;
-    for (size_t i = 0; i < sizeof PREF / sizeof PREF[0]; i++)
-        for (int k = 0; k < n_runs; k++)
-            if (find_metric(&runs[k], task, PREF[i])) return PREF[i];
-    return NULL;
-}
-
-/* ---- the sections ------------------------------------------------------- */
-
-void report_protocol_footer(report_ctx *c) {
-    sb s;
-    sb_init(&s);
-    sb_puts(&s, "Protocol: ");
-    for (int k = 0; k < c->n_runs; k++) {
-        const report_run *r = &c->runs[k];
-        sb_printf(&s, "%srun %lld: shots ", k ? "; " : "", (long long)r->id);
-        if (r->shots >= 0) sb_printf(&s, "%d", r->shots);
-        else sb_puts(&s, "task default");
-        if (r->limit > 0) sb_printf(&s, ", limit %d", r->limit);
-        else sb_puts(&s, ", all docs");
-        if (r->has_seed) sb_printf(&s, ", seed %lld", (long long)r->seed);
-        sb_printf(&s, ", model sha256 %.12s", r->model_sha256[0] ? r->model_sha256 : "?");
-    }
-    sb_puts(&s, ". Task versions and definition hashes: see Protocol.");
-    sb_puts(&c->d.md, "<sub>");
-    report_md_esc(&c->d.md, s.s);
-    sb_puts(&c->d.md, "</sub>\n\n");
-    sb_puts(&c->d.html, "<p class=\"protocol\">");
-    report_html_esc(&c->d.html, s.s);
-    sb_puts(&c->d.html, "</p>\n");
-    sb_free(&s);
-}
-
-void report_section_runs(report_ctx *c) {
-    static const char *const H[] = {"run", "model", "model sha256", "tags", "shots", "limit", "seed", "status",
-                                    "started", "host"};
-    report_table t;
-    report_h2(&c->d, "Runs");
-    report_table_begin(&t, &c->d, 10, H, "llllrrrlll");
-    for (int k = 0; k < c->n_runs; k++) {
-        const report_run *r = &c->runs[k];
-        const char *base = strrchr(r->model_path, '/');
-        report_table_cell(&t, "%lld", (long long)r->id);
-        report_table_cell(&t, "%s", base ? base + 1 : r->model_path);
-        report_table_cell(&t, "%s", r->model_sha256);
-        report_table_cell(&t, "%s", r->tags);
-        if (r->shots >= 0) report_table_cell(&t, "%d", r->shots);
-        else report_table_cell(&t, "default");
-        if (r->limit > 0) report_table_cell(&t, "%d", r->limit);
-        else report_table_cell(&t, "all");
-        if (r->has_seed) report_table_cell(&t, "%lld", (long long)r->seed);
-        else report_table_cell(&t, "-");
-        report_table_cell(&t, "%s", r->status);
-        report_table_cell(&t, "%s", r->started_at);
-        report_table_cell(&t, "%s", r->host);
-    }
-    report_table_end(&t);
-    const report_run *r0 = &c->runs[0];
-    report_p(&c->d, "chaejeom %s%s%s.", r0->harness_version[0] ? r0->harness_version : "?",
-             r0->git_commit[0] ? ", commit " : "", r0->git_commit);
-}
-
-static const char *run_hash(const report_run *r, const char *task) {
-    json_t *h = r->task_hashes ? json_object_get(r->task_hashes, task) : NULL;
-    return json_is_string(h) ? json_string_value(h) : NULL;
-}
-
-/* Tasks and their definition hashes; one row when every run agrees. */
-void report_section_protocol(report_ctx *c) {
-    static const char *const H[] = {"task", "version", "definition sha256", "runs"};
-    strlist tasks = {0};
-    for (int k = 0; k < c->n_runs; k++) {
-        const char *key;
-        json_t *v;
-        if (json_is_object(c->runs[k].task_hashes))
-            json_object_foreach(c->runs[k].task_hashes, key, v) sl_add(&tasks, key);
-    }
-    report_h2(&c->d, "Protocol");
-    if (!tasks.n) {
-        report_p(&c->d, "No task definition hashes are recorded for these runs.");
-        return;
-    }
-    report_table t;
-    report_table_begin(&t, &c->d, 4, H, "llll");
-    for (int i = 0; i < tasks.n; i++) {
-        const char *first = NULL;
-        int same = 1;
-        for (int k = 0; k < c->n_runs; k++) {
-            const char *s = run_hash(&c->runs[k], tasks.v[i]);
-            if (s && !first) first = s;
-            else if (s && strcmp(first, s)) same = 0;
-        }
-        for (int k = 0; k < c->n_runs; k++) {
-            const char *s = run_hash(&c->runs[k], tasks.v[i]);
-            if (!s) continue;
-            const char *ver = c->o->task_version ? c->o->task_version(tasks.v[i], s, c->o->ctx) : NULL;
-            report_table_cell(&t, "%s", tasks.v[i]);
-            report_table_cell(&t, "%s", ver ? ver : "-");
-            report_table_cell(&t, "%s", s);
-            if (same) {
-                report_table_cell(&t, "all");
-                break;
-            }
-            report_table_cell(&t, "%lld", (long long)c->runs[k].id);
-        }
-    }
-    report_table_end(&t);
-    report_p(&c->d, "A version is shown when the task definition at hand still has the recorded hash. "
-                    "Shots, limit, seed and model sha256 of each run are in the Runs table.");
-    sl_free(&tasks);
-}
-
-/* (task, metric) pairs any run has, in the first run's order. */
-typedef struct {
-    strlist task, metric;
-} rows;
-
-static void rows_free(rows *r) {
-    sl_free(&r->task);
-    sl_free(&r->metric);
-}
-
-static void rows_add(rows *r, const char *task, const char *metric) {
-    for (int j = 0; j < r->task.n; j++)
-        if (!strcmp(r->task.v[j], task) && !strcmp(r->metric.v[j], metric)) return;
-    r->task.v = cj_xrealloc(r->task.v, (size_t)(r->task.n + 1) * sizeof *r->task.v);
-    r->metric.v = cj_xrealloc(r->metric.v, (size_t)(r->metric.n + 1) * sizeof *r->metric.v);
-    r->task.v[r->task.n++] = cj_xstrdup(task);
-    r->metric.v[r->metric.n++] = cj_xstrdup(metric);
-}
-
-static void collect_rows(report_ctx *c, rows *out, int (*keep)(const char *task, const char *metric)) {
-    memset(out, 0, sizeof *out);
-    for (int k = 0; k < c->n_runs; k++)
-        for (int i = 0; i < c->runs[k].n_m; i++)
-            if (keep(c->runs[k].m[i].task, c->runs[k].m[i].metric))
-                rows_add(out, c->runs[k].m[i].task, c->runs[k].m[i].metric);
-}
-
-static int keep_result(const char *task, const char *m) {
-    (void)task;
-    return !is_bin_metric(m);
-}
-
-static int keep_calibration(const char *task, const char *m) {
-    (void)task;
-    return is_calibration(m);
-}
-
-static int keep_hallucination(const char *task, const char *m) {
-    return is_hallucination(task, m) && !is_bin_metric(m);
-}
-
-/* One row per (task, metric), one "value ± 95%" column per run. */
-static void metric_table(report_ctx *c, const rows *r) {
+void report_metric_table(report_ctx *c, const report_pairs *p) {
     static const char *const H[] = {"task", "metric", "n"};
     const char **heads = report_heads_with_runs(H, 3, c->runs, c->n_runs);
     char *align = report_align_str("llr", c->n_runs, 'r');
     report_table t;
     report_table_begin(&t, &c->d, 3 + c->n_runs, heads, align);
-    for (int i = 0; i < r->task.n; i++) {
-        long n = -1;
-        for (int k = 0; k < c->n_runs && n < 0; k++) {
-            const report_metric *m = find_metric(&c->runs[k], r->task.v[i], r->metric.v[i]);
-            if (m) n = m->n;
+    for (int i = 0; i < p->n; i++) {
+        const char *task = p->task[i], *metric = p->metric[i];
+        long cnt = -1;
+        for (int k = 0; k < c->n_runs && cnt < 0; k++) {
+            const report_metric *m = report_find_metric(&c->runs[k], task, metric);
+            if (m) cnt = m->n;
         }
-        report_table_cell(&t, "%s", r->task.v[i]);
-        report_table_cell(&t, "%s", r->metric.v[i]);
-        report_table_cell(&t, "%ld", n < 0 ? 0 : n);
+        report_table_cell(&t, "%s", task);
+        report_table_cell(&t, "%s", metric);
+        report_table_cell(&t, "%ld", cnt < 0 ? 0 : cnt);
         for (int k = 0; k < c->n_runs; k++) {
-            const report_metric *m = find_metric(&c->runs[k], r->task.v[i], r->metric.v[i]);
-            if (!m || !isfinite(m->value)) report_table_cell(&t, "-");
-            else if (isfinite(m->se)) report_table_cell(&t, "%.4f ± %.4f", m->value, 1.96 * m->se);
-            else report_table_cell(&t, "%.4f", m->value);
+            char buf[64];
+            report_table_cell(&t, "%s",
+                              report_fmt_value(buf, sizeof buf, report_find_metric(&c->runs[k], task, metric),
+                                               metric));
         }
     }
     report_table_end(&t);
     free(heads);
     free(align);
-}
-
-static const char **run_labels(const report_ctx *c) {
-    const char **s = cj_xmalloc((size_t)c->n_runs * sizeof *s);
-    for (int k = 0; k < c->n_runs; k++) s[k] = c->runs[k].label;
-    return s;
-}
-
-/* Bars of r's rows in percent, runs side by side, 95% bars; split into
- * charts of CATS_PER_CHART categories (stem, stem_2, ...). */
-static int chart_rows(report_ctx *c, const rows *r, const char *stem, const char *title, cj_err *e) {
-    const char **series = run_labels(c);
-    int rc = 0;
-    for (int start = 0, part = 1; start < r->task.n && !rc; start += CATS_PER_CHART, part++) {
-        int nc = r->task.n - start < CATS_PER_CHART ? r->task.n - start : CATS_PER_CHART;
-        size_t cells = (size_t)nc * (size_t)c->n_runs;
-        double *y = cj_xmalloc(cells * sizeof *y), *err = cj_xmalloc(cells * sizeof *err);
-        char **labels = cj_xmalloc((size_t)nc * sizeof *labels);
-        for (int j = 0; j < nc; j++) {
-            const char *task = r->task.v[start + j], *met = r->metric.v[start + j];
-            sb l;
-            sb_init(&l);
-            sb_printf(&l, "%s %s", task, met);
-            labels[j] = sb_take(&l);
-            for (int k = 0; k < c->n_runs; k++) {
-                const report_metric *m = find_metric(&c->runs[k], task, met);
-                y[(size_t)k * (size_t)nc + (size_t)j] = m && isfinite(m->value) ? 100 * m->value : NAN;
-                err[(size_t)k * (size_t)nc + (size_t)j] = m && isfinite(m->se) ? 100 * 1.96 * m->se : 0;
-            }
-        }
-        char st[64], ti[160];
-        if (part == 1) snprintf(st, sizeof st, "%s", stem);
-        else snprintf(st, sizeof st, "%s_%d", stem, part);
-        if (r->task.n > CATS_PER_CHART) snprintf(ti, sizeof ti, "%s (part %d)", title, part);
-        else snprintf(ti, sizeof ti, "%s", title);
-        plot_bars_spec s = {ti, "", "percent", nc, (const char *const *)labels, c->n_runs, series, y, err, 0, NAN};
-        cj_err pe;
-        rc = report_chart_done(c, plot_bars(&c->plot, st, &s, &pe), st, ti, &pe, e);
-        for (int j = 0; j < nc; j++) free(labels[j]);
-        free(labels);
-        free(y);
-        free(err);
-    }
-    free(series);
-    return rc;
-}
-
-/* Each task's main metric (the charted one), in the Results order. */
-static void main_rows(report_ctx *c, rows *out, int groups_only) {
-    memset(out, 0, sizeof *out);
-    for (int k = 0; k < c->n_runs; k++)
-        for (int i = 0; i < c->runs[k].n_m; i++) {
-            const report_metric *m = &c->runs[k].m[i];
-            if (groups_only && strcmp(m->kind, "group")) continue;
-            const char *mm = main_metric(c->runs, c->n_runs, m->task, c->o);
-            if (mm && !strcmp(mm, m->metric)) rows_add(out, m->task, mm);
-        }
-}
-
-int report_section_results(report_ctx *c, cj_err *e) {
-    rows r;
-    collect_rows(c, &r, keep_result);
-    report_h2(&c->d, "Results");
-    if (!r.task.n) {
-        report_p(&c->d, "No metrics are stored for these runs.");
-        rows_free(&r);
-        return 0;
-    }
-    report_p(&c->d, "Each value is followed by its 95%% interval (1.96 standard errors); n is the number of docs.");
-    metric_table(c, &r);
-    report_protocol_footer(c);
-    rows_free(&r);
-    if (!c->can_plot) return 0;
-    rows mr;
-    main_rows(c, &mr, 0);
-    int rc = mr.task.n ? chart_rows(c, &mr, "scores", "Scores with 95% intervals", e) : 0;
-    rows_free(&mr);
-    return rc;
 }
 
 typedef struct {
@@ -340,7 +58,7 @@ static int step_cmp(const void *a, const void *b) {
 }
 
 /* The table of g's rows (percent) against the runs ix[0..n), in step order. */
-static void steps_table(report_ctx *c, const step_ix *ix, int n, const rows *g) {
+static void steps_table(report_ctx *c, const step_ix *ix, int n, const report_pairs *g) {
     const char **heads = cj_xmalloc((size_t)(2 + n) * sizeof *heads);
     char **stepnames = cj_xmalloc((size_t)n * sizeof *stepnames);
     heads[0] = "task";
@@ -355,11 +73,11 @@ static void steps_table(report_ctx *c, const step_ix *ix, int n, const rows *g) 
     char *align = report_align_str("ll", n, 'r');
     report_table t;
     report_table_begin(&t, &c->d, 2 + n, heads, align);
-    for (int j = 0; j < g->task.n; j++) {
-        report_table_cell(&t, "%s", g->task.v[j]);
-        report_table_cell(&t, "%s", g->metric.v[j]);
+    for (int j = 0; j < g->n; j++) {
+        report_table_cell(&t, "%s", g->task[j]);
+        report_table_cell(&t, "%s", g->metric[j]);
         for (int i = 0; i < n; i++) {
-            const report_metric *m = find_metric(&c->runs[ix[i].run], g->task.v[j], g->metric.v[j]);
+            const report_metric *m = report_find_metric(&c->runs[ix[i].run], g->task[j], g->metric[j]);
             if (m && isfinite(m->value)) report_table_cell(&t, "%.2f", 100 * m->value);
             else report_table_cell(&t, "-");
         }
@@ -372,23 +90,23 @@ static void steps_table(report_ctx *c, const step_ix *ix, int n, const rows *g) 
 }
 
 /* A line per row of g (the first MAX_STEP_SERIES), score against step. */
-static int steps_chart(report_ctx *c, const step_ix *ix, int n, const rows *g, cj_err *e) {
-    int ns = g->task.n < MAX_STEP_SERIES ? g->task.n : MAX_STEP_SERIES;
+static int steps_chart(report_ctx *c, const step_ix *ix, int n, const report_pairs *g, cj_err *e) {
+    int ns = g->n < MAX_STEP_SERIES ? g->n : MAX_STEP_SERIES;
     if (!c->can_plot || ns <= 0) return 0;
-    if (g->task.n > ns) report_p(&c->d, "The chart shows the first %d of %d rows (groups first).", ns, g->task.n);
+    if (g->n > ns) report_p(&c->d, "The chart shows the first %d of %d rows (groups first).", ns, g->n);
     char **names = cj_xmalloc((size_t)ns * sizeof *names);
     double **xs = cj_xmalloc((size_t)ns * sizeof *xs), **ys = cj_xmalloc((size_t)ns * sizeof *ys);
     int *np = cj_xmalloc((size_t)ns * sizeof *np);
     for (int j = 0; j < ns; j++) {
         sb s;
         sb_init(&s);
-        sb_printf(&s, "%s %s", g->task.v[j], g->metric.v[j]);
+        sb_printf(&s, "%s %s", g->task[j], g->metric[j]);
         names[j] = sb_take(&s);
         xs[j] = cj_xmalloc((size_t)n * sizeof **xs);
         ys[j] = cj_xmalloc((size_t)n * sizeof **ys);
         np[j] = 0;
         for (int i = 0; i < n; i++) {
-            const report_metric *m = find_metric(&c->runs[ix[i].run], g->task.v[j], g->metric.v[j]);
+            const report_metric *m = report_find_metric(&c->runs[ix[i].run], g->task[j], g->metric[j]);
             if (!m || !isfinite(m->value)) continue;
             xs[j][np[j]] = ix[i].step;
             ys[j][np[j]++] = 100 * m->value;
@@ -422,71 +140,69 @@ int report_section_steps(report_ctx *c, cj_err *e) {
         return 0;
     }
     qsort(ix, (size_t)n, sizeof *ix, step_cmp);
-    /* groups first (they summarise), then tasks */
-    rows all, g;
-    main_rows(c, &g, 1);
-    main_rows(c, &all, 0);
-    for (int i = 0; i < all.task.n; i++) rows_add(&g, all.task.v[i], all.metric.v[i]);
-    rows_free(&all);
+    /* the summary's rows: groups first (they summarise), then tasks */
+    report_pairs g = {0};
+    for (int i = 0; i < c->n_items; i++)
+        if (report_is_proportion(c->items[i].metric)) report_pairs_add(&g, c->items[i].name, c->items[i].metric);
     report_h2(&c->d, "Score against checkpoint step");
-    report_p(&c->d, "Runs tagged step=N, in step order; each task or group by its main metric, in percent.");
+    report_p(&c->d, "Runs tagged step=N, in step order; each group or task of the summary by its headline metric, in "
+                    "percent.");
     steps_table(c, ix, n, &g);
     report_protocol_footer(c);
     int rc = steps_chart(c, ix, n, &g, e);
     free(ix);
-    rows_free(&g);
+    report_pairs_free(&g);
     return rc;
 }
 
-/* Reliability bins of one run pooled over tasks by doc count. */
+/* Reliability bins of one task or group in one run. */
 typedef struct {
     double acc_n[64], conf_n[64], n[64];
     int has_conf[64];
     int k; /* bins seen: max index + 1 */
 } bins;
 
-static void pool_bins(const report_run *r, bins *b) {
+static void task_bins(const report_run *r, const char *task, bins *b) {
     memset(b, 0, sizeof *b);
     /* first the per-bin counts, so that _acc / _conf rows can be weighted */
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < r->n_m; i++) {
             const report_metric *m = &r->m[i];
-            if (!is_bin_metric(m->metric) || !isfinite(m->value)) continue;
+            if (strcmp(m->task, task) || !report_is_bin_metric(m->metric) || !isfinite(m->value)) continue;
             char *end;
             long bi = strtol(m->metric + 8, &end, 10);
             if (end == m->metric + 8 || bi < 0 || bi >= 64) continue;
             double w = m->n > 0 ? (double)m->n : 0;
-            if (pass == 0 && (!*end || !strcmp(end, "_acc") || !strcmp(end, "_n"))) {
+            if (pass == 0 && (!*end || !strcmp(end, "_n"))) {
                 if (!strcmp(end, "_n")) w = m->value > 0 ? m->value : 0;
                 if (bi + 1 > b->k) b->k = (int)bi + 1;
-                if (!*end || !strcmp(end, "_n")) b->n[bi] += w;
+                b->n[bi] += w;
                 if (!*end) b->acc_n[bi] += w * m->value;
             } else if (pass == 1 && (!strcmp(end, "_acc") || !strcmp(end, "_conf"))) {
-                /* the weight of a task's bin is its _n row when there is one */
-                char key[160];
-                snprintf(key, sizeof key, "ece_bin_%ld_n", bi);
-                const report_metric *nm = find_metric(r, m->task, key);
-                double wt = nm && nm->value > 0 ? nm->value : w;
-                if (!strcmp(end, "_acc")) b->acc_n[bi] += wt * m->value;
+                if (!strcmp(end, "_acc")) b->acc_n[bi] += b->n[bi] * m->value;
                 else {
-                    b->conf_n[bi] += wt * m->value;
+                    b->conf_n[bi] += b->n[bi] * m->value;
                     b->has_conf[bi] = 1;
                 }
             }
         }
 }
 
-/* The reliability diagram: each run's bins, pooled over its tasks. */
-static int reliability_chart(report_ctx *c, cj_err *e) {
-    char **names = cj_xmalloc((size_t)c->n_runs * sizeof *names);
-    double **xs = cj_xmalloc((size_t)c->n_runs * sizeof *xs), **ys = cj_xmalloc((size_t)c->n_runs * sizeof *ys);
-    int *np = cj_xmalloc((size_t)c->n_runs * sizeof *np);
+static int has_bins(const report_ctx *c, const char *task) {
+    for (int k = 0; k < c->n_runs; k++)
+        for (int i = 0; i < c->runs[k].n_m; i++)
+            if (!strcmp(c->runs[k].m[i].task, task) && report_is_bin_metric(c->runs[k].m[i].metric)) return 1;
+    return 0;
+}
+
+/* One panel: each run's bins of task as a line; the points live in xs, ys
+ * (n_runs arrays of 64, the caller's). */
+static void reliability_panel(report_ctx *c, const char *task, plot_lines_spec *s, const char **names, double **xs,
+                              double **ys, int *np) {
     for (int k = 0; k < c->n_runs; k++) {
         bins b;
-        pool_bins(&c->runs[k], &b);
+        task_bins(&c->runs[k], task, &b);
         names[k] = c->runs[k].label;
-        xs[k] = cj_xmalloc(64 * sizeof **xs);
-        ys[k] = cj_xmalloc(64 * sizeof **ys);
         np[k] = 0;
         for (int i = 0; i < b.k; i++) {
             if (!(b.n[i] > 0)) continue;
@@ -497,67 +213,125 @@ static int reliability_chart(report_ctx *c, cj_err *e) {
             ys[k][np[k]++] = b.acc_n[i] / b.n[i];
         }
     }
-    plot_lines_spec s = {"Reliability diagram", "confidence", "accuracy", c->n_runs, (const char *const *)names, np,
-                         (const double *const *)xs, (const double *const *)ys, 0, 0, 1, 1, 0, 1};
-    cj_err pe;
-    int rc = report_chart_done(c, plot_lines(&c->plot, "reliability", &s, &pe), "reliability",
-                               "Reliability diagram (all tasks pooled by doc count)", &pe, e);
-    for (int k = 0; k < c->n_runs; k++) {
-        free(xs[k]);
-        free(ys[k]);
+    *s = (plot_lines_spec){task, "confidence", "accuracy", c->n_runs, names, np, (const double *const *)xs,
+                           (const double *const *)ys, 0, 0, 1, 1, 0, 1};
+}
+
+/* The reliability diagrams: one panel per top-level summary row with bins. */
+static int reliability_chart(report_ctx *c, cj_err *e) {
+    int np = 0;
+    plot_lines_spec *panels = cj_xcalloc((size_t)c->n_items, sizeof *panels);
+    size_t per = (size_t)c->n_runs, all = (size_t)c->n_items * per;
+    const char **names = cj_xmalloc(all * sizeof *names);
+    double **xs = cj_xmalloc(all * sizeof *xs), **ys = cj_xmalloc(all * sizeof *ys);
+    int *npts = cj_xmalloc(all * sizeof *npts);
+    for (size_t i = 0; i < all; i++) {
+        xs[i] = cj_xmalloc(64 * sizeof **xs);
+        ys[i] = cj_xmalloc(64 * sizeof **ys);
     }
+    for (int i = 0; i < c->n_items; i++) {
+        if (c->items[i].depth || !has_bins(c, c->items[i].name)) continue;
+        size_t at = (size_t)np * per;
+        reliability_panel(c, c->items[i].name, &panels[np++], names + at, xs + at, ys + at, npts + at);
+    }
+    int rc = 0;
+    if (np) {
+        cj_err pe;
+        rc = report_chart_done(c, plot_panels(&c->plot, "reliability", panels, np, PANEL_COLS, &pe), "reliability",
+                               "Reliability diagrams, one per group or task in no group", &pe, e);
+    }
+    for (size_t i = 0; i < all; i++) {
+        free(xs[i]);
+        free(ys[i]);
+    }
+    free(panels);
     free(names);
     free(xs);
     free(ys);
-    free(np);
+    free(npts);
     return rc;
+}
+
+/* A row per top-level summary row and run, a column per calibration metric:
+ * as many columns whatever the number of runs, so the table fits the page. */
+static void calibration_table(report_ctx *c, const report_names *ms) {
+    int nc = 3 + ms->n;
+    const char **heads = cj_xmalloc((size_t)nc * sizeof *heads);
+    char **own = cj_xmalloc((size_t)ms->n * sizeof *own);
+    heads[0] = "group or task";
+    heads[1] = "run";
+    heads[2] = "n";
+    for (int j = 0; j < ms->n; j++) {
+        sb s;
+        sb_init(&s);
+        sb_printf(&s, "%s%s", ms->v[j], report_is_proportion(ms->v[j]) ? " (%)" : "");
+        heads[3 + j] = own[j] = sb_take(&s);
+    }
+    char *align = report_align_str("llr", ms->n, 'r');
+    report_table t;
+    report_table_begin(&t, &c->d, nc, heads, align);
+    for (int i = 0; i < c->n_items; i++) {
+        const report_item *it = &c->items[i];
+        for (int k = 0, shown = 0; k < c->n_runs && !it->depth; k++) {
+            const report_metric *first = NULL;
+            for (int j = 0; j < ms->n && !first; j++) first = report_find_metric(&c->runs[k], it->name, ms->v[j]);
+            if (!first) continue;
+            report_table_cell(&t, "%s", shown++ ? "" : it->name);
+            report_table_cell(&t, "%s", c->runs[k].name);
+            report_table_cell(&t, "%ld", first->n);
+            for (int j = 0; j < ms->n; j++) {
+                char buf[64];
+                report_table_cell(&t, "%s",
+                                  report_fmt_value(buf, sizeof buf, report_find_metric(&c->runs[k], it->name, ms->v[j]),
+                                                   ms->v[j]));
+            }
+        }
+    }
+    report_table_end(&t);
+    for (int j = 0; j < ms->n; j++) free(own[j]);
+    free(own);
+    free(heads);
+    free(align);
 }
 
 int report_section_calibration(report_ctx *c, cj_err *e) {
-    rows r;
-    collect_rows(c, &r, keep_calibration);
+    static const char *const CAL[] = {"ece", "brier", "confident_error_rate"};
+    report_names ms = {0};
     int any_bins = 0;
-    for (int k = 0; k < c->n_runs; k++)
-        for (int i = 0; i < c->runs[k].n_m && !any_bins; i++) any_bins = is_bin_metric(c->runs[k].m[i].metric);
-    if (!r.task.n && !any_bins) {
-        rows_free(&r);
-        return 0;
+    for (int i = 0; i < c->n_items; i++) {
+        if (c->items[i].depth) continue;
+        any_bins |= has_bins(c, c->items[i].name);
+        for (size_t j = 0; j < sizeof CAL / sizeof CAL[0]; j++)
+            for (int k = 0; k < c->n_runs; k++)
+                if (report_find_metric(&c->runs[k], c->items[i].name, CAL[j])) report_names_add(&ms, CAL[j]);
     }
+    if (!ms.n && !any_bins) return 0;
     report_h2(&c->d, "Calibration");
     report_p(&c->d, "ece: expected calibration error (10 equal-width confidence bins); brier: mean squared error of "
                     "the choice probabilities; confident_error_rate: wrong answers given with high confidence. Lower "
-                    "is better for all three.");
-    int rc = 0;
-    if (r.task.n) {
-        metric_table(c, &r);
-        report_protocol_footer(c);
-        if (c->can_plot) rc = chart_rows(c, &r, "calibration", "Calibration (lower is better)", e);
-    }
-    rows_free(&r);
-    if (rc || !any_bins || !c->can_plot) return rc;
+                    "is better for all three. Each group (its subjects pooled) and task in no group; every subject's "
+                    "are in Details.");
+    if (ms.n) calibration_table(c, &ms);
+    report_names_free(&ms);
+    if (!any_bins || !c->can_plot) return 0;
+    report_p(&c->d, "Reliability: accuracy against mean confidence per confidence bin, one diagram per group or task "
+                    "in no group; points under the diagonal are overconfident.");
     return reliability_chart(c, e);
 }
 
-int report_section_hallucination(report_ctx *c, cj_err *e) {
-    rows r;
-    collect_rows(c, &r, keep_hallucination);
-    if (!r.task.n) {
-        rows_free(&r);
-        return 0;
+void report_section_hallucination(report_ctx *c) {
+    report_pairs r = {0};
+    for (int k = 0; k < c->n_runs; k++)
+        for (int i = 0; i < c->runs[k].n_m; i++) {
+            const report_metric *m = &c->runs[k].m[i];
+            if (is_hallucination(m->task, m->metric) && !report_is_bin_metric(m->metric))
+                report_pairs_add(&r, m->task, m->metric);
+        }
+    if (r.n) {
+        report_h2(&c->d, "Hallucination");
+        report_p(&c->d, "TruthfulQA (mc1, mc2: the probability given to true answers; generation scored against true "
+                        "and false references), and the abstention and hallucination rates of generative tasks.");
+        report_metric_table(c, &r);
     }
-    report_h2(&c->d, "Hallucination");
-    report_p(&c->d, "TruthfulQA (mc1, mc2: the probability given to true answers; generation scored against true and "
-                    "false references), and the abstention and hallucination rates of generative tasks.");
-    metric_table(c, &r);
-    report_protocol_footer(c);
-    int rc = 0;
-    if (c->can_plot) {
-        rows p = {0};
-        for (int i = 0; i < r.task.n; i++)
-            if (is_proportion(r.metric.v[i])) rows_add(&p, r.task.v[i], r.metric.v[i]);
-        if (p.task.n) rc = chart_rows(c, &p, "hallucination", "Hallucination metrics side by side", e);
-        rows_free(&p);
-    }
-    rows_free(&r);
-    return rc;
+    report_pairs_free(&r);
 }

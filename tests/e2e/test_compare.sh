@@ -3,15 +3,18 @@
 # stories260K model. Three runs of the same model (tagged step=1,2,3) must
 # compare as unchanged; a copy of the database whose candidate run is edited
 # to give wrong answers must fail the gate naming the task; the report must
-# hold valid PNG/SVG charts that index.html references, also render in
-# headless Chromium, and still be written without gnuplot.
+# open on the runs and the summary (with compare's verdicts, the edited task
+# marked worse), draw one heatmap per group and one reliability figure, fold
+# the protocol and hashes at the end, hold valid PNG/SVG charts that
+# index.html references, fit 1280 px in headless Chromium with the verdicts
+# on the first screen, and still be written without gnuplot.
 . "$(dirname "$0")/lib.sh"
 
 M=$ASSETS/models/stories260K
 DB=$TMP/runs.db
 
 cj_run() {
-    "$CJ" run -m "$M/stories260K.bin" --tokenizer "$M/tok512.bin" --tasks arc_easy,arc_challenge --limit 40 \
+    "$CJ" run -m "$M/stories260K.bin" --tokenizer "$M/tok512.bin" --tasks ai2_arc --limit 40 \
         --seed 7 -t 2 --db "$DB" --no-resume "$@" >"$TMP/run.out" 2>"$TMP/run.err"
 }
 if cj_run --tag step=1 && cj_run --tag step=2 && cj_run --tag step=3; then
@@ -82,7 +85,7 @@ expect compare_bad_task 2 "$CJ" compare "$A" "$B" --db "$DB" --tasks nosuchtask
 R=$TMP/report
 expect report_exit_0 0 "$CJ" report "$A" "$B" "$C" --db "$DB" --out "$R"
 ok=1
-for f in scores steps latency_hist latency_cdf tokens_per_s; do
+for f in summary subjects_ai2_arc reliability steps latency_hist latency_cdf tokens_per_s; do
     for ext in png svg; do
         [ -s "$R/$f.$ext" ] || { ok=0; echo "  missing or empty: $f.$ext"; }
     done
@@ -93,41 +96,73 @@ for f in scores steps latency_hist latency_cdf tokens_per_s; do
     grep -q "$f.png" "$R/report.md" 2>/dev/null || { ok=0; echo "  report.md does not reference $f.png"; }
 done
 [ $ok -eq 1 ] && pass report_charts_valid || fail report_charts_valid
+# one chart per idea: no per-subject or per-task chart series
+n_png=$(ls "$R" | grep -c '\.png$')
+[ "$n_png" -eq 7 ] && pass report_chart_count || fail report_chart_count "$n_png charts: $(ls "$R" | grep '\.png$' | tr '\n' ' ')"
 if grep -q 'src="data:image/png;base64,' "$R/index.html" && ! grep -Eq '(src|href)="https?:' "$R/index.html"; then
     pass report_html_self_contained
 else
     fail report_html_self_contained
 fi
-if grep -q "Score against checkpoint step" "$R/report.md" && grep -q "model sha256" "$R/report.md" &&
-    grep -q "step 3 (run $C)" "$R/report.md" && grep -q "definition sha256" "$R/report.md"; then
-    pass report_sections
+# section order: runs and summary first, the folded details last
+order=$(grep '^## ' "$R/report.md" | tr '\n' '/')
+case $order in
+"## Runs/## Summary/## Subjects/## Score against checkpoint step/## Calibration/## Latency/## Details/")
+    pass report_section_order ;;
+*) fail report_section_order "$order" ;;
+esac
+# the summary: ai2_arc's row (its tasks are its subjects, in the heatmap) with
+# compare's numbers: no change between runs of the same model
+if grep -q '^| ai2\\_arc | acc | 80 | ' "$R/report.md" && grep -q "Δ run $C − run $A" "$R/report.md" &&
+    grep -q "^Run $B vs run $A: no significant change in [0-9]* rows compared" "$R/report.md" &&
+    grep '^| ai2\\_arc ' "$R/report.md" | grep -q ' n\.s\. |'; then
+    pass report_summary_verdicts
 else
-    fail report_sections
+    fail report_summary_verdicts "$(grep -E '^(\| ai2|Run )' "$R/report.md")"
+fi
+details=$(sed -n '/^## Details/,$p' "$R/report.md")
+if echo "$details" | grep -q '^<details><summary>Task versions and definition hashes</summary>' &&
+    echo "$details" | grep -q 'definition sha256' && echo "$details" | grep -q 'model sha256' &&
+    echo "$details" | grep -q "Comparison: run $C against run $A" &&
+    ! sed -n '1,/^## Details/p' "$R/report.md" | grep -q 'definition sha256'; then
+    pass report_details_folded
+else
+    fail report_details_folded
+fi
+grep -q "step 3 (run $C)" "$R/report.md" && pass report_steps_table || fail report_steps_table
+# a worse candidate: the summary says so, in words and in colour
+RW=$TMP/report_worse
+expect report_worse_exit_0 0 "$CJ" report "$A" "$B" --db "$TMP/worse.db" --out "$RW"
+if grep -q "^Run $B vs run $A: [0-9]* worse (arc\\\\_easy" "$RW/report.md" &&
+    grep -q '<td class="r worse">-[0-9.]* \[-[0-9.]*, -[0-9.]*\] worse</td>' "$RW/index.html" &&
+    grep -q '▼' "$RW/subjects_ai2_arc.svg"; then
+    pass report_worse_marked
+else
+    fail report_worse_marked "$(grep -E '^Run ' "$RW/report.md")"
+fi
+# a pair compare refuses is reported as such, with the summary still written
+expect report_refused_pair_exit_0 0 "$CJ" report "$A" "$B" --db "$TMP/otherdef.db" --out "$TMP/report_otherdef"
+if grep -q "^Run $B vs run $A: not compared: task arc\\\\_easy: the task definitions differ" \
+    "$TMP/report_otherdef/report.md" && grep -q '^| ai2\\_arc | acc | 80 | .* | - |$' "$TMP/report_otherdef/report.md"; then
+    pass report_refused_pair_noted
+else
+    fail report_refused_pair_noted "$(grep -E '^(Run |\| ai2)' "$TMP/report_otherdef/report.md")"
 fi
 # calibration metrics (written by the scorer of generative/MC calibration):
 # the section and the reliability diagram appear only when they exist
-sqlite3 "$DB" ".backup '$TMP/calib.db'"
 sqlite3 "$DB" ".backup '$TMP/nocalib.db'"
 sqlite3 "$TMP/nocalib.db" "DELETE FROM metrics WHERE metric IN ('ece', 'brier', 'confident_error_rate')
     OR metric LIKE 'ece_bin_%'"
-"$CJ" report "$A" "$B" --db "$TMP/nocalib.db" --out "$TMP/report_nocal" >/dev/null 2>&1
-for r in $A $B; do
-    sqlite3 "$TMP/calib.db" "INSERT OR REPLACE INTO metrics (run_id, task, kind, metric, value, stderr, n) VALUES
-      ($r, 'arc_easy', 'task', 'ece', 0.12, NULL, 40), ($r, 'arc_easy', 'task', 'brier', 0.8, 0.02, 40),
-      ($r, 'arc_easy', 'task', 'confident_error_rate', 0.05, 0.03, 40),
-      ($r, 'arc_easy', 'task', 'ece_bin_0', 0.1, NULL, 10), ($r, 'arc_easy', 'task', 'ece_bin_3', 0.3, NULL, 20),
-      ($r, 'arc_easy', 'task', 'ece_bin_7', 0.6, NULL, 10)"
-done
-expect report_calibration_exit_0 0 "$CJ" report "$A" "$B" --db "$TMP/calib.db" --out "$TMP/report_cal"
-if grep -q "## Calibration" "$TMP/report_cal/report.md" && [ -s "$TMP/report_cal/reliability.png" ] &&
-    [ -s "$TMP/report_cal/calibration.svg" ] && ! grep -q "## Calibration" "$TMP/report_nocal/report.md"; then
+expect report_nocalibration_exit_0 0 "$CJ" report "$A" "$B" --db "$TMP/nocalib.db" --out "$TMP/report_nocal"
+if grep -q "## Calibration" "$R/report.md" && grep -q '^| ai2\\_arc | run [0-9]* | 80 | ' "$R/report.md" &&
+    ! grep -q "## Calibration" "$TMP/report_nocal/report.md" && [ ! -e "$TMP/report_nocal/reliability.png" ]; then
     pass report_calibration_section
 else
     fail report_calibration_section
 fi
 # without gnuplot: tables and a note, still exit 0
 expect report_without_gnuplot 0 env PATH=/nonexistent "$CJ" report "$A" "$B" --db "$DB" --out "$TMP/report_nogp"
-if grep -q "gnuplot" "$TMP/report_nogp/report.md" && grep -q "| arc" "$TMP/report_nogp/report.md" &&
+if grep -q "gnuplot" "$TMP/report_nogp/report.md" && grep -q "| ai2" "$TMP/report_nogp/report.md" &&
     [ -z "$(ls "$TMP/report_nogp" | grep '\.png$')" ]; then
     pass report_without_gnuplot_note
 else
@@ -135,14 +170,18 @@ else
 fi
 expect report_unknown_run 2 "$CJ" report 999 --db "$DB" --out "$TMP/r3"
 
-# the HTML rendered in headless Chromium is not a blank page
+# In headless Chromium at 1280 px: the first screen (1280x800) shows the
+# summary with its "worse" cell, nothing is wider than the window and no
+# table scrolls in its box (the details unfolded), and no chart is shrunk
+# below 80% of its drawn width (its labels stay readable).
 CHROME=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
 if [ -n "$CHROME" ]; then
-    timeout 120 "$CHROME" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,1600 \
-        --screenshot="$TMP/shot.png" "file://$R/index.html" >/dev/null 2>&1
-    if python3 - "$TMP/shot.png" <<'EOF'; then pass report_renders_in_chromium; else fail report_renders_in_chromium; fi
-# Decodes the PNG (8-bit RGB/RGBA, no interlace: what Chromium writes) and
-# requires many colours and no single colour covering 97% of the page.
+    timeout 120 "$CHROME" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,800 \
+        --screenshot="$TMP/shot.png" "file://$RW/index.html" >/dev/null 2>&1
+    if python3 - "$TMP/shot.png" <<'EOF'; then pass report_first_screen_verdict; else fail report_first_screen_verdict; fi
+# Decodes the PNG (8-bit RGB/RGBA, no interlace: what Chromium writes);
+# requires many colours, no single colour covering 97% of the page, and the
+# "worse" cell's background (#ffebe9) on this first screen.
 import struct, sys, zlib
 data = open(sys.argv[1], "rb").read()
 assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -170,13 +209,47 @@ for y in range(h):
             p = a + b - c
             pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
             line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-    for x in range(0, stride, bpp * 4):
+    for x in range(0, stride, bpp):
         px = bytes(line[x:x + 3])
         counts[px] = counts.get(px, 0) + 1
     prev = line
 total = sum(counts.values())
-print("  screenshot %dx%d, %d colours, most common %.1f%%" % (w, h, len(counts), 100.0 * max(counts.values()) / total))
-sys.exit(0 if len(counts) >= 16 and max(counts.values()) < 0.97 * total else 1)
+worse = counts.get(bytes((0xff, 0xeb, 0xe9)), 0)
+print("  screenshot %dx%d, %d colours, most common %.1f%%, %d px of the worse colour"
+      % (w, h, len(counts), 100.0 * max(counts.values()) / total, worse))
+sys.exit(0 if len(counts) >= 16 and max(counts.values()) < 0.97 * total and worse > 500 else 1)
+EOF
+    cat >"$TMP/measure.html" <<EOF
+<!DOCTYPE html><html><body style="margin:0">
+<iframe id="f" src="file://$R/index.html" style="width:1280px;height:800px;border:0"></iframe>
+<script>
+document.getElementById("f").onload = function () {
+  var d = this.contentDocument, folds = d.querySelectorAll("details");
+  for (var i = 0; i < folds.length; i++) folds[i].open = true;
+  var out = ["page " + d.documentElement.scrollWidth], boxes = d.querySelectorAll(".tw");
+  for (var i = 0; i < boxes.length; i++)
+    if (boxes[i].scrollWidth > boxes[i].clientWidth) out.push("table " + i + " " + boxes[i].scrollWidth + " " + boxes[i].clientWidth);
+  for (var i = 0; i < d.images.length; i++)
+    out.push("img " + d.images[i].title + " " + d.images[i].naturalWidth + " " + d.images[i].clientWidth);
+  var p = document.createElement("pre"); p.id = "m"; p.textContent = out.join("\n"); document.body.appendChild(p);
+};
+</script></body></html>
+EOF
+    timeout 120 "$CHROME" --headless --no-sandbox --disable-gpu --allow-file-access-from-files \
+        --virtual-time-budget=10000 --dump-dom "file://$TMP/measure.html" >"$TMP/dom.html" 2>/dev/null
+    if python3 - "$TMP/dom.html" <<'EOF'; then pass report_fits_1280; else fail report_fits_1280; fi
+import html, re, sys
+m = re.search(r'<pre id="m">(.*?)</pre>', open(sys.argv[1]).read(), re.S)
+assert m, "no measurement in the dumped page"
+bad, lines = [], html.unescape(m.group(1)).split("\n")
+for line in lines:
+    f = line.split()
+    if f[0] == "page" and int(f[1]) > 1280: bad.append(line)
+    if f[0] == "img" and int(f[3]) < 0.8 * int(f[2]): bad.append(line)
+    if f[0] == "table": bad.append(line)
+charts = sum(1 for line in lines if line.startswith("img "))
+print("  %s; %d charts measured%s" % (lines[0], charts, "; too wide or shrunk: " + ", ".join(bad) if bad else ""))
+sys.exit(1 if bad or charts < 7 else 0)
 EOF
 elif [ "${CI:-}" = true ]; then
     fail report_renders_in_chromium "chromium is not installed"

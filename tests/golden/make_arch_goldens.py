@@ -24,6 +24,9 @@ Models:
                       names), llama3 RoPE in rope_scaling, tied, GQA 4/2, F16
   gpt2-f16            GPT2LMHeadModel: learned positions, Conv1D weights,
                       gelu_new, n_inner 128, tied, F16
+  mistral-swa16-f32   MistralForCausalLM, sliding_window 16 (shorter than
+                      every text), GQA 4/2; its GGUF (llama) carries
+                      llama.attention.sliding_window
 
 The tokenizer is a byte-level BPE (GPT-2 pre-tokenizer, as Polyglot-ko's)
 trained here on a few lines, so that the vocabulary and the files stay
@@ -31,7 +34,8 @@ small. Everything is seeded: a rerun gives the same files.
 
 Run by hand (CI only reads the output), in a venv under ~/.cache/chaejeom/
 with torch (CPU), transformers, tokenizers, safetensors and gguf:
-    python tests/golden/make_arch_goldens.py
+    python tests/golden/make_arch_goldens.py [NAME ...]
+(names: only those models; none: all of them).
 """
 import json
 import math
@@ -42,12 +46,17 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
 from transformers import (AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM,
-                          LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config,
+                          LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config,
                           Qwen3ForCausalLM)
 import gguf
 from safetensors.torch import load_file, save_file
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "arch")
+ONLY = set(sys.argv[1:])
+
+
+def wanted(name):
+    return not ONLY or name in ONLY
 
 TRAIN = [
     "The following are multiple choice questions (with answers) about anatomy.",
@@ -206,6 +215,8 @@ def gguf_llama(cfg, tok, tokpath, path, arch="llama", f16=False, pre="gpt-2"):
     if rp["rope_type"] == "linear":
         w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
         w.add_rope_scaling_factor(rp["factor"])
+    if getattr(cfg, "sliding_window", None):
+        w.add_sliding_window(cfg.sliding_window)
     add_vocab(w, tok, tokpath, pre)
     sd = llama_state(path)
     tensor(w, "token_embd.weight", sd["model.embed_tokens.weight"], f16)
@@ -293,6 +304,8 @@ def randomize(model, seed):
 
 
 def build(name, model, cfg, tok, tokpath, dtype, writer):
+    if not wanted(name):
+        return
     d = os.path.join(OUT, name)
     os.makedirs(d, exist_ok=True)
     model = model.to(dtype)
@@ -361,8 +374,34 @@ def main():
     m = GPT2LMHeadModel(cfg)
     randomize(m, 8)
     build("gpt2-f16", m, cfg, tok, tokpath, torch.float16, lambda p: gguf_gpt2(cfg, tok, tokpath, p))
+    build_mistral(tok, tokpath, V)
     os.remove(tokpath)
     return 0
+
+
+def build_mistral(tok, tokpath, V):
+    """Mistral with a window of 16 keys: every text is longer, so most
+    positions see only part of their prefix. eager attention: transformers'
+    sliding-window mask (key kept when q - k < 16) applied to the scores."""
+    if not wanted("mistral-swa16-f32"):
+        return
+    cfg = MistralConfig(vocab_size=V, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                        num_key_value_heads=2, head_dim=16, intermediate_size=128, max_position_embeddings=512,
+                        rms_norm_eps=1e-5, rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+                        sliding_window=16, bos_token_id=0, eos_token_id=0, tie_word_embeddings=False,
+                        attn_implementation="eager")
+    torch.manual_seed(9)
+    m = MistralForCausalLM(cfg)
+    randomize(m, 9)
+    build("mistral-swa16-f32", m, cfg, tok, tokpath, torch.float32, lambda p: gguf_llama(cfg, tok, tokpath, p))
+    # the window must have been applied: the same weights without it differ
+    full = MistralForCausalLM.from_pretrained(os.path.join(OUT, "mistral-swa16-f32"), dtype=torch.float64,
+                                              sliding_window=None).eval()
+    windowed = MistralForCausalLM.from_pretrained(os.path.join(OUT, "mistral-swa16-f32"),
+                                                  dtype=torch.float64).eval()
+    ids = torch.tensor([tok.encode(TEXTS[0]).ids])
+    with torch.no_grad():
+        assert not torch.allclose(full(ids).logits, windowed(ids).logits), "the window changed nothing"
 
 
 def build_exaone(tok, tokpath, V):
@@ -370,6 +409,8 @@ def build_exaone(tok, tokpath, V):
     layer_norm_epsilon, activation_function; transformer.h.N... tensors),
     made from a Llama model of the same weights; the golden comes from
     transformers loading that folder back (its exaone support)."""
+    if not wanted("exaone-tied-f16"):
+        return
     rope = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
             "original_max_position_embeddings": 64}
     cfg = LlamaConfig(vocab_size=V, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,

@@ -512,6 +512,19 @@ static void test_golden_qwen3(void) { arch_golden("qwen3-tied-f16"); }
 static void test_golden_qwen2_5(void) { arch_golden("qwen2.5-tied-f16"); }
 static void test_golden_exaone(void) { arch_golden("exaone-tied-f16"); }
 static void test_golden_gpt2(void) { arch_golden("gpt2-f16"); }
+/* Mistral with sliding_window 16, shorter than every text: the folder's
+ * config key and the GGUF's llama.attention.sliding_window both load. */
+static void test_golden_mistral_swa(void) {
+    const char *paths[] = {"tests/golden/arch/mistral-swa16-f32", "tests/golden/arch/mistral-swa16-f32/model.gguf"};
+    for (int i = 0; i < 2; i++) {
+        model *m = NULL;
+        cj_err e = {0};
+        CHECKF(model_load(paths[i], NULL, &m, &e) == 0, "%s", e.msg);
+        CHECKF(m && m->hp.sliding_window == 16, "%s: sliding_window %d", paths[i], m ? m->hp.sliding_window : -1);
+        model_free(m);
+    }
+    arch_golden("mistral-swa16-f32");
+}
 
 /* GPT-2 has no position past its n_positions (256 here): scoring one is an
  * error, not a read past the position table. */
@@ -650,6 +663,7 @@ int main(void) {
     RUN(test_golden_qwen2_5);
     RUN(test_golden_exaone);
     RUN(test_golden_gpt2);
+    RUN(test_golden_mistral_swa);
     RUN(test_gpt2_positions_end);
     RUN(test_mc_stories260K);
     RUN(test_mc_tiny_f16);

@@ -214,6 +214,14 @@ static void test_bulk_tiny_gguf(void) {
     free(m);
 }
 
+/* Mistral with sliding_window 16: contexts and generations run past the
+ * window, so decoding trims every row's keys. */
+static void test_bulk_mistral_swa(void) {
+    model_paths mp = {"tests/golden/arch/mistral-swa16-f32", NULL};
+    check_configs(&mp, 9, 24, 0);
+    check_configs(&mp, 9, 24, 1);
+}
+
 /* --- end-of-generation tokens ------------------------------------------------------ */
 
 static void put_u32(FILE *f, uint32_t v) { fwrite(&v, 4, 1, f); }
@@ -323,6 +331,7 @@ int main(void) {
     RUN(test_bulk_greedy_stories);
     RUN(test_bulk_sampled_stories);
     RUN(test_bulk_tiny_gguf);
+    RUN(test_bulk_mistral_swa);
     RUN(test_eot_stops);
     RUN(test_eog_vocab);
     return check_summary_();

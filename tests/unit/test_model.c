@@ -553,11 +553,18 @@ static void test_hf_config_new_archs(void) {
         {"\"n_inner\": 128", "\"n_inner\": null", "c_fc.weight' has shape [64, 128], expected [64, 256]"},
         {"\"n_positions\": 256", "\"n_positions\": 1024", "wpe.weight' has shape [256, 64], expected [1024, 64]"},
     };
+    static const cfg_edit mistral[] = {
+        {"\"sliding_window\": 16", "\"sliding_window\": -1", "sliding_window"},
+        {"\"sliding_window\": 16", "\"sliding_window\": 16, \"layer_types\": []", "layer_types"},
+    };
     struct {
         const char *name;
         const cfg_edit *cases;
         size_t n;
-    } archs[] = {{"qwen3-tied-f16", qwen3, 3}, {"exaone-tied-f16", exaone, 3}, {"gpt2-f16", gpt2, 4}};
+    } archs[] = {{"qwen3-tied-f16", qwen3, 3},
+                 {"exaone-tied-f16", exaone, 3},
+                 {"gpt2-f16", gpt2, 4},
+                 {"mistral-swa16-f32", mistral, 2}};
     for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++) {
         char *src = cj_path_join("tests/golden/arch", archs[a].name), *dst = tmp(archs[a].name), *cfg = NULL;
         size_t n;
@@ -571,6 +578,35 @@ static void test_hf_config_new_archs(void) {
         free(src);
         free(dst);
     }
+}
+
+/* Mistral's sliding_window: null is none, absent is MistralConfig's 4096. */
+static void test_hf_mistral_window(void) {
+    char *dst = tmp("mistral-window"), *cfg = NULL, *cfg_path = cj_path_join(dst, "config.json");
+    size_t n;
+    const char *key = "\"sliding_window\": 16,";
+    int staged = stage_folder("tests/golden/arch/mistral-swa16-f32", dst, &cfg, &n) == 0 && strstr(cfg, key);
+    CHECK(staged);
+    if (staged) {
+        const char *edits[] = {"\"sliding_window\": null,", ""};
+        int want[] = {0, 4096};
+        for (int i = 0; i < 2; i++) {
+            const char *at = strstr(cfg, key);
+            sb s;
+            sb_init(&s);
+            sb_putn(&s, cfg, (size_t)(at - cfg));
+            sb_puts(&s, edits[i]);
+            sb_puts(&s, at + strlen(key));
+            CHECK(write_file(cfg_path, s.s, s.len) == 0);
+            model *m = load(dst, NULL);
+            CHECKF(m && m->hp.sliding_window == want[i], "\"%s\": window %d", edits[i], m ? m->hp.sliding_window : -1);
+            model_free(m);
+            sb_free(&s);
+        }
+    }
+    free(cfg);
+    free(cfg_path);
+    free(dst);
 }
 
 /* --- safetensors --------------------------------------------------------------- */
@@ -737,6 +773,7 @@ int main(void) {
     RUN(test_hf_sharded);
     RUN(test_hf_config_errors);
     RUN(test_hf_config_new_archs);
+    RUN(test_hf_mistral_window);
     RUN(test_safetensors_parse);
     RUN(test_check_hparams);
     RUN(test_load_tokenizer_only);

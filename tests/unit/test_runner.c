@@ -194,6 +194,9 @@ static void test_determinism_exaone(void) { determinism_mmlu(cj_xstrdup("tests/g
 /* GPT-2 learned positions, transposed Conv1D weights (HF folder), gelu_new;
  * prompts within its 256 positions, so that none is truncated to the same length */
 static void test_determinism_gpt2(void) { determinism_mmlu_part(cj_xstrdup("tests/golden/arch/gpt2-f16"), 4); }
+/* Mistral's sliding window (16 keys, far shorter than the prompts): rows
+ * trimmed inside shared prefixes, sibling rows paired with the same trim */
+static void test_determinism_mistral_swa(void) { determinism_mmlu(cj_xstrdup("tests/golden/arch/mistral-swa16-f32")); }
 
 /* --- generation ---------------------------------------------------------------- */
 
@@ -454,6 +457,7 @@ int main(void) {
     RUN(test_determinism_qwen3);
     RUN(test_determinism_exaone);
     RUN(test_determinism_gpt2);
+    RUN(test_determinism_mistral_swa);
     RUN(test_greedy_golden_legacy);
     RUN(test_greedy_golden_v1);
     RUN(test_stop_strings);

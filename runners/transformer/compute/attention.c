@@ -407,15 +407,32 @@ static inline void mix_g(const fwd *f, float *const *o, int ng, const float *res
 }
 #endif
 
+/* Keys row r leaves out under the sliding window: a row at position p keeps
+ * the keys at positions > p - W (transformers' sliding_window_overlay,
+ * llama.cpp's LLAMA_SWA_TYPE_STANDARD), i.e. its last W keys. */
+static inline int row_skip(const fwd *f, int r) {
+    int w = f->m->hp.sliding_window;
+    return w > 0 ? imax(0, f->pos[r] + 1 - w) : 0;
+}
+
+/* Moves *lo (cache rows [*lo, hi)) past up to *skip of its keys, taking
+ * them off *skip. */
+static inline void trim_front(int *lo, int hi, int *skip) {
+    int d = imin(*skip, hi - *lo);
+    *lo += d;
+    *skip -= d;
+}
+
 /* Attention of rows r .. r + nrow - 1 (nrow 1 or 2) for query heads
- * h0 .. h0 + ng - 1 of KV head kh. Two rows share their chain of ranges:
+ * h0 .. h0 + ng - 1 of KV head kh, each row without its first `skip` keys
+ * (the same for both rows). Two rows share their chain of ranges:
  * the chain's keys and values, loaded once, serve both. If they are two
  * rows of one node (same own range but the second row's last key: `node`)
  * the own range is shared too; else each row's own range goes alone (two
  * sequences decoded together). Every score and output is the same
  * instruction sequence as for one row alone. */
-static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int l, int r, int nrow, int node, int kh,
-                                                               int h0, int ng, float *out, float *att) {
+static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int l, int r, int nrow, int node, int skip,
+                                                               int kh, int h0, int ng, float *out, float *att) {
     int hd = f->m->hp.head_dim, nq = ng * nrow;
     float scale = 1.0f / sqrtf((float)hd);
     const float *kt = f->kc[l] + (size_t)kh * hd * f->kv_cap, *vc = f->vc[l] + (size_t)kh * hd;
@@ -429,14 +446,16 @@ static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int
         a[k] = att + (size_t)k * f->att_stride;
         o[k] = out + row * f->q_dim + head * hd;
     }
-    int nk = 0; /* keys of the chain */
+    int nk = 0, left = skip; /* keys of the chain; keys still to skip */
     for (int c = 0; c < nr; c++) {
-        scores_g(f, q, nq, kt, rg[2 * c], rg[2 * c + 1], scale, a, nk);
-        nk += rg[2 * c + 1] - rg[2 * c];
+        int c0 = rg[2 * c], c1 = rg[2 * c + 1];
+        trim_front(&c0, c1, &left);
+        scores_g(f, q, nq, kt, c0, c1, scale, a, nk);
+        nk += c1 - c0;
     }
     int lo[2], hi[2];
-    for (int i = 0; i < nrow; i++) {
-        lo[i] = f->kvlo[r + i];
+    for (int i = 0; i < nrow; i++) { /* a row keeps at least its own key: left < its own range */
+        lo[i] = f->kvlo[r + i] + left;
         hi[i] = f->kvrow[r + i] + 1;
     }
     if (node) { /* the own range together, then the second row's own last key */
@@ -450,9 +469,12 @@ static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int
         memset(o[k], 0, (size_t)hd * sizeof(float));
     }
     int mk = 0;
+    left = skip;
     for (int c = 0; c < nr; c++) {
-        mix_g(f, o, nq, vc, rg[2 * c], rg[2 * c + 1], a, mk);
-        mk += rg[2 * c + 1] - rg[2 * c];
+        int c0 = rg[2 * c], c1 = rg[2 * c + 1];
+        trim_front(&c0, c1, &left);
+        mix_g(f, o, nq, vc, c0, c1, a, mk);
+        mk += c1 - c0;
     }
     if (node) {
         mix_g(f, o, nq, vc, lo[0], hi[0], a, nk);
@@ -466,7 +488,9 @@ static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int
  * from the cache: row r attends to its shared ranges (rng[chain[r]] ..,
  * root first) and then to its own rows [kvlo[r], kvrow[r]]; writes the
  * [q_dim] outputs into out. att: scratch for QMAX rows of scores. Rows that
- * share their chain go in pairs. */
+ * share their chain and leave out as many keys under the sliding window go
+ * in pairs (past the window, two rows of one node never do: each row's
+ * keys are then trimmed alone, as they would be in any other batch). */
 static void attention_rows(const fwd *f, int l, int r0, int r1, int kh0, int kh1, float *out, float *att) {
     const model_hparams *hp = &f->m->hp;
     int group = hp->n_heads / hp->n_kv_heads;
@@ -475,19 +499,21 @@ static void attention_rows(const fwd *f, int l, int r0, int r1, int kh0, int kh1
      * one head's stay there while every row reads them. */
     for (int kh = kh0; kh < kh1; kh++)
         for (int r = r0; r < r1;) {
-            int pair = r + 1 < r1 && f->chain[r + 1] == f->chain[r] && f->nchain[r + 1] == f->nchain[r];
+            int skip = row_skip(f, r);
+            int pair = r + 1 < r1 && f->chain[r + 1] == f->chain[r] && f->nchain[r + 1] == f->nchain[r] &&
+                       row_skip(f, r + 1) == skip;
             int node = pair && f->kvlo[r + 1] == f->kvlo[r] && f->kvrow[r + 1] == f->kvrow[r] + 1;
             for (int g0 = 0; g0 < group; g0 += GMAX) {
                 int h0 = kh * group + g0;
                 switch (pair * GMAX + imin(GMAX, group - g0)) { /* constant counts: the loops unroll */
-                case 1: attend_heads(f, l, r, 1, 0, kh, h0, 1, out, att); break;
-                case 2: attend_heads(f, l, r, 1, 0, kh, h0, 2, out, att); break;
-                case 3: attend_heads(f, l, r, 1, 0, kh, h0, 3, out, att); break;
-                case 4: attend_heads(f, l, r, 1, 0, kh, h0, 4, out, att); break;
-                case 5: attend_heads(f, l, r, 2, node, kh, h0, 1, out, att); break;
-                case 6: attend_heads(f, l, r, 2, node, kh, h0, 2, out, att); break;
-                case 7: attend_heads(f, l, r, 2, node, kh, h0, 3, out, att); break;
-                default: attend_heads(f, l, r, 2, node, kh, h0, 4, out, att); break;
+                case 1: attend_heads(f, l, r, 1, 0, skip, kh, h0, 1, out, att); break;
+                case 2: attend_heads(f, l, r, 1, 0, skip, kh, h0, 2, out, att); break;
+                case 3: attend_heads(f, l, r, 1, 0, skip, kh, h0, 3, out, att); break;
+                case 4: attend_heads(f, l, r, 1, 0, skip, kh, h0, 4, out, att); break;
+                case 5: attend_heads(f, l, r, 2, node, skip, kh, h0, 1, out, att); break;
+                case 6: attend_heads(f, l, r, 2, node, skip, kh, h0, 2, out, att); break;
+                case 7: attend_heads(f, l, r, 2, node, skip, kh, h0, 3, out, att); break;
+                default: attend_heads(f, l, r, 2, node, skip, kh, h0, 4, out, att); break;
                 }
             }
             r += 1 + pair;
@@ -508,14 +534,14 @@ static void *attention_worker(void *arg) {
 
 /* Attention of rows [0, n). Rows and KV heads are independent, so with
  * several threads each takes a contiguous range of rows of about equal
- * work (a row attends to pos + 1 keys) or, when there are fewer rows than
+ * work (a row attends to pos + 1 keys, fewer under a sliding window) or, when there are fewer rows than
  * threads (decoding one sequence), a range of KV heads; a row's result is
  * the same whichever thread computes it. Small calls stay on the calling
  * thread. */
 void fwd_attention(fwd *f, int l, int n, float *out) {
     int nt = imin(f->threads, MAX_ATT_THREADS), nkv = f->m->hp.n_kv_heads;
     double work = 0;
-    for (int r = 0; r < n; r++) work += (double)f->pos[r] + 1;
+    for (int r = 0; r < n; r++) work += (double)f->pos[r] + 1 - row_skip(f, r);
     work *= (double)f->q_dim;
     if (nt < 2 || work < ATT_PARALLEL_MIN || (n < nt && nkv < 2)) {
         attention_rows(f, l, 0, n, 0, nkv, out, f->att[0]);
@@ -536,7 +562,7 @@ void fwd_attention(fwd *f, int l, int n, float *out) {
             r = n;
         } else {
             while (r < n && acc < per * (t + 1)) {
-                acc += ((double)f->pos[r] + 1) * f->q_dim;
+                acc += ((double)f->pos[r] + 1 - row_skip(f, r)) * f->q_dim;
                 r++;
             }
         }

@@ -42,6 +42,8 @@ int model_check_hparams(const model_hparams *hp, const char *what, cj_err *e) {
         check_range(what, "vocab_size", hp->vocab_size, HP_MAX_VOCAB, e) ||
         check_range(what, "ctx_len", hp->ctx_len, HP_MAX_CTX, e))
         return -1;
+    if (hp->sliding_window < 0)
+        return cj_fail(e, "%s: sliding_window = %d is negative", what, hp->sliding_window);
     if (hp->n_heads % hp->n_kv_heads != 0)
         return cj_fail(e, "%s: n_kv_heads = %d does not divide n_heads = %d", what, hp->n_kv_heads, hp->n_heads);
     if (hp->head_dim % 2 != 0) return cj_fail(e, "%s: head_dim = %d is odd (RoPE rotates pairs)", what, hp->head_dim);

@@ -71,6 +71,8 @@ typedef struct {
     float rope_low_freq;    /* llama3: low_freq_factor */
     float rope_high_freq;   /* llama3: high_freq_factor */
     int rope_orig_ctx;      /* llama3: original_max_position_embeddings */
+    int sliding_window;     /* > 0: a row at position p attends only to keys at positions > p - sliding_window
+                             * (Mistral); 0: to every earlier position */
 } model_hparams;
 
 /* The dims of a head that RoPE rotates (rope_dims, or all of them). */

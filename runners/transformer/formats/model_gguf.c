@@ -123,6 +123,22 @@ static int read_rope_and_refusals(loader *L) {
     return 0;
 }
 
+/* Mistral's sliding window (llama.cpp's key; its converter writes none for
+ * Mistral, so most Mistral GGUFs run full attention, as llama.cpp runs
+ * them). A per-layer pattern (Gemma 2/3, ...) is not supported. */
+static int read_window(loader *L) {
+    char key[160];
+    int64_t v = 0;
+    if (hp_opt_int(L, "attention.sliding_window", &v)) return -1;
+    if (v < 0 || v > INT_MAX)
+        return cj_fail(L->e, "%s: metadata key '%s' = %" PRId64 " is out of range (0..%d)", L->path,
+                       arch_key(L, "attention.sliding_window", key), v, INT_MAX);
+    L->m->hp.sliding_window = (int)v;
+    if (gguf_find_key(L->g, arch_key(L, "attention.sliding_window_pattern", key)) >= 0)
+        return cj_fail(L->e, "%s: metadata key '%s': per-layer sliding windows are not supported", L->path, key);
+    return 0;
+}
+
 static int read_hparams(loader *L) {
     model_hparams *hp = &L->m->hp;
     const char *eps = L->a->norm == NORM_LAYER ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon";
@@ -146,7 +162,7 @@ static int read_hparams(loader *L) {
     if (gguf_find_key(L->g, arch_key(L, "use_parallel_residual", key)) >= 0 &&
         gguf_get_bool(L->g, key, &hp->parallel_residual, L->e))
         return -1;
-    return read_rope_and_refusals(L);
+    return read_window(L) || read_rope_and_refusals(L) ? -1 : 0;
 }
 
 /* ---- weights ---- */

@@ -79,6 +79,20 @@ static int cfg_false(const json_t *cfg, const char *file, const char *key, cj_er
     return 0;
 }
 
+/* Mistral's sliding_window, applied to every layer as transformers'
+ * MistralForCausalLM does: absent is MistralConfig's default 4096, null is
+ * none. A per-layer layer_types list (the Ministral variant) is refused.
+ * Other Llama-family classes ignore the key, as transformers does. */
+static int cfg_window(const json_t *cfg, const char *file, const arch_desc *a, model_hparams *hp, cj_err *e) {
+    if (strcmp(a->name, "mistral")) return 0;
+    if (json_object_get(cfg, "layer_types"))
+        return cj_fail(e, "%s: \"layer_types\" (per-layer sliding windows) is not supported", file);
+    const json_t *v = json_object_get(cfg, "sliding_window");
+    hp->sliding_window = 0;
+    if (v && json_is_null(v)) return 0;
+    return cfg_int(cfg, file, "sliding_window", 4096, &hp->sliding_window, e);
+}
+
 static const arch_desc *cfg_arch(const json_t *cfg, const char *file, cj_err *e) {
     const json_t *archs = json_object_get(cfg, "architectures");
     const char *cls = json_is_array(archs) ? json_string_value(json_array_get(archs, 0)) : NULL;
@@ -248,10 +262,11 @@ static int parse_config(const char *dir, model *m, int *tied, uint32_t *need, co
             goto done;
         if (!bias) *need &= ~(ROLE(R_ATTN_QKV_B) | ROLE(R_ATTN_OUT_B));
     } else if (cfg_false(cfg, file, "mlp_bias", e) || (!hp->qkv_bias && cfg_false(cfg, file, "attention_bias", e)) ||
-               cfg_false(cfg, file, "use_sliding_window", e)) {
+               cfg_false(cfg, file, "use_sliding_window", e) || cfg_window(cfg, file, a, hp, e)) {
         /* Qwen2's Q/K/V biases are implied by the architecture; Llama's
-         * attention_bias would add an output bias this family lacks; a
-         * sliding window (Qwen2/3) is not applied. */
+         * attention_bias would add an output bias this family lacks; Qwen2/3's
+         * window covers only the layers from max_window_layers on, which is
+         * not implemented. */
         goto done;
     }
     if (model_check_hparams(hp, file, e)) goto done;

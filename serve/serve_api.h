@@ -1,0 +1,26 @@
+/* serve_api — the OpenAI-compatible routes of `chaejeom serve`, apart from
+ * any HTTP library: a method, a path and a body in; a status and a JSON body
+ * out.
+ *
+ *   POST /v1/completions   vLLM's semantics (serve_req.h), log-probs as "%.17g"
+ *   GET  /v1/models        the one model, named as the server was told
+ *   POST /tokenize         {"tokens": [...], "count": n, "max_model_len": ctx}
+ *   GET  /health           200, empty body
+ *
+ * A bad request is a 4xx with {"error": {"message", "type", "code"}}; a failure
+ * of the model a 500 of the same shape. Never a crash, whatever the body.
+ *
+ * Ownership: *reply is malloc'd, the caller frees it. The engine is used by
+ * one thread at a time (the caller serializes requests). */
+#ifndef CJ_SERVE_API_H
+#define CJ_SERVE_API_H
+
+#include <stddef.h>
+
+#include "serve_engine.h"
+
+/* Returns the HTTP status. */
+int serve_api_handle(serve_engine *s, const char *model_name, const char *method, const char *path, const char *body,
+                     size_t len, char **reply);
+
+#endif

@@ -1,0 +1,90 @@
+#!/bin/sh
+# chaejeom serve: `chaejeom run -m http://...` against it stores docs,
+# choices, metrics and generations bit-identical to `chaejeom run -m MODEL`;
+# it listens on loopback by default; bad requests get 4xx JSON errors and the
+# server keeps serving; SIGTERM stops it with exit 0.
+. tests/e2e/lib.sh
+command -v sqlite3 >/dev/null || { fail serve_sqlite3_cli "the sqlite3 command-line tool is needed"; exit 1; }
+M=$ASSETS/models/stories260K
+SPID=""
+trap '[ -n "$SPID" ] && kill "$SPID" 2>/dev/null; rm -rf "$TMP"' EXIT
+q() { sqlite3 -batch -noheader "$@" 2>/dev/null; }
+
+"$CJ" serve -m "$M/stories260K.bin" --tokenizer "$M/tok512.bin" --port 0 -t 1 >"$TMP/serve.out" 2>"$TMP/serve.err" &
+SPID=$!
+i=0
+while ! grep -q listening "$TMP/serve.out" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+PORT=$(sed -n 's|^listening on http://127\.0\.0\.1:\([0-9]*\)/v1.*|\1|p' "$TMP/serve.out")
+[ -n "$PORT" ] && pass serve_listens_on_loopback ||
+    { fail serve_listens_on_loopback "$(cat "$TMP/serve.out" "$TMP/serve.err" | head -c 300)"; exit 1; }
+URL=http://127.0.0.1:$PORT/v1
+
+# --- the same rows as the local runner -------------------------------------------------
+TASKS=arc_easy,hellaswag,truthfulqa_mc2,gsm8k
+"$CJ" run -m "$URL" --tokenizer "$M/tok512.bin" --db "$TMP/http.db" -q --tasks $TASKS --limit 4 \
+    >"$TMP/http.out" 2>"$TMP/http.err" && pass serve_http_run || fail serve_http_run "$(tail -c 300 "$TMP/http.err")"
+"$CJ" run -m "$M/stories260K.bin" --tokenizer "$M/tok512.bin" --db "$TMP/local.db" -q --tasks $TASKS --limit 4 \
+    >"$TMP/local.out" 2>"$TMP/local.err" || fail serve_local_run "$(tail -c 300 "$TMP/local.err")"
+# same NAME TABLE KEY COLUMNS: the two databases hold the same rows (every column but the run id).
+same() {
+    cond=$(echo "$4" | sed 's/\([a-z_]*\)/a.\1 IS b.\1/g; s/,/ AND /g')
+    got=$(q "$TMP/http.db" "ATTACH '$TMP/local.db' AS ref;
+        SELECT (SELECT count(*) FROM $2) > 0 AND (SELECT count(*) FROM $2) = (SELECT count(*) FROM ref.$2)
+          AND (SELECT count(*) FROM $2 a JOIN ref.$2 b USING ($3) WHERE $cond) = (SELECT count(*) FROM $2)")
+    [ "$got" = 1 ] && pass "$1" || fail "$1" "$2 rows differ from the local runner's"
+}
+same serve_same_docs docs "task, doc_id" "doc_hash,prompt_hash,target,pred"
+same serve_same_choices choices "task, doc_id, choice_idx" "logprob,n_tokens,n_chars,n_bytes,is_greedy,label,n_words"
+same serve_same_metrics metrics "task, metric" "kind,value,stderr,n"
+same serve_same_generations generations "task, doc_id" "text,n_tokens,finish_reason,answer,exact_match,correct"
+
+# --- bad requests: a 4xx JSON error each, and the server still serves -----------------------
+if command -v python3 >/dev/null; then
+    python3 - "$PORT" >"$TMP/bad.out" 2>&1 <<'EOF'
+import http.client, json, sys
+port = int(sys.argv[1])
+cases = [
+    ("POST", "/v1/completions", b"", 400), ("POST", "/v1/completions", b"{\"prompt\":", 400),
+    ("POST", "/v1/completions", b"[1,2]", 400), ("POST", "/v1/completions", b"{}", 400),
+    ("POST", "/v1/completions", b"{\"prompt\":[[1,2,512]]}", 400), ("POST", "/v1/completions", b"{\"prompt\":[[]]}", 400),
+    ("POST", "/v1/completions", b"{\"prompt\":\"a\",\"logprobs\":5}", 400),
+    ("POST", "/v1/completions", b"{\"prompt\":\"a\",\"max_tokens\":-1}", 400),
+    ("POST", "/v1/completions", b"{\"prompt\":\"a\",\"n\":2}", 400), ("POST", "/v1/completions", b"{\"prompt\":\"\\u0000\"}", 400),
+    ("POST", "/v1/completions", b"{\"prompt\":\"a\",\"stop\":[1]}", 400), ("POST", "/v1/completions", b"\xff\xfe", 400),
+    ("POST", "/v1/completions", b"{\"prompt\":\"a\",\"logprobs\":1,\"max_tokens\":2,\"temperature\":1}", 400),
+    ("GET", "/v1/completions", b"", 405), ("POST", "/v1/models", b"", 405), ("POST", "/tokenize", b"{}", 400),
+    ("GET", "/nowhere", b"", 404),
+]
+bad = 0
+for method, path, body, want in cases:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request(method, path, body=body)
+    r = c.getresponse()
+    reply = r.read()
+    try:
+        msg = json.loads(reply)["error"]["message"]
+    except Exception:
+        msg = None
+    if r.status != want or not msg:
+        bad += 1
+        print("%s %s %r: %d %r (wanted %d)" % (method, path, body[:40], r.status, reply[:120], want))
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+c.request("POST", "/v1/completions", body=json.dumps({"prompt": [[1, 403, 407]], "echo": True, "max_tokens": 0, "logprobs": 1}))
+r = c.getresponse()
+lp = json.loads(r.read())["choices"][0]["logprobs"]
+if r.status != 200 or len(lp["token_logprobs"]) != 3 or lp["token_logprobs"][0] is not None:
+    bad += 1
+    print("a good request after the bad ones:", r.status, lp)
+print("bad" if bad else "ok", len(cases))
+EOF
+    tail -1 "$TMP/bad.out" | grep -q '^ok' && pass serve_bad_requests_4xx || fail serve_bad_requests_4xx "$(head -c 600 "$TMP/bad.out")"
+else
+    echo "SKIP serve_bad_requests_4xx (python3 sends the raw requests)"
+fi
+
+kill -TERM "$SPID"
+wait "$SPID"
+rc=$?
+SPID=""
+[ "$rc" = 0 ] && pass serve_sigterm_exit_0 || fail serve_sigterm_exit_0 "exit $rc: $(tail -c 300 "$TMP/serve.err")"
+exit $e2e_fail

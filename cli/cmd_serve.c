@@ -1,9 +1,9 @@
 /* chaejeom serve — an OpenAI-compatible HTTP server over the local model. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../serve/serve_http.h"
 #include "cli_args.h"
@@ -22,12 +22,6 @@ static void usage(FILE *f) {
           "  -t, --threads N     threads (default: all cores)\n"
           "The first line on stdout is 'listening on http://HOST:PORT/v1'.\n",
           f);
-}
-
-static volatile sig_atomic_t stop_flag;
-static void on_signal(int sig) {
-    (void)sig;
-    stop_flag = 1;
 }
 
 static const char *base_name(const char *p) {
@@ -74,6 +68,13 @@ int cmd_serve(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    /* Blocked before the server's thread starts, so that only sigwait below takes them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
     cj_err e;
     serve_engine *s;
     serve_http *h;
@@ -86,12 +87,10 @@ int cmd_serve(int argc, char **argv) {
         serve_engine_free(s);
         return 2;
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGPIPE, SIG_IGN);
     printf("listening on http://%s:%d/v1 (model %s)\n", ho.host, serve_http_port(h), ho.model_name);
     fflush(stdout);
-    while (!stop_flag) pause();
+    int sig;
+    sigwait(&stop, &sig);
     serve_http_stop(h);
     serve_engine_free(s);
     return 0;

@@ -2,7 +2,8 @@
 # chaejeom serve: `chaejeom run -m http://...` against it stores docs,
 # choices, metrics and generations bit-identical to `chaejeom run -m MODEL`;
 # it listens on loopback by default; bad requests get 4xx JSON errors and the
-# server keeps serving; SIGTERM stops it with exit 0.
+# server keeps serving; 32 clients at once get the answers a lone request
+# gets; SIGTERM stops it with exit 0.
 . tests/e2e/lib.sh
 command -v sqlite3 >/dev/null || { fail serve_sqlite3_cli "the sqlite3 command-line tool is needed"; exit 1; }
 M=$ASSETS/models/stories260K
@@ -80,6 +81,37 @@ EOF
     tail -1 "$TMP/bad.out" | grep -q '^ok' && pass serve_bad_requests_4xx || fail serve_bad_requests_4xx "$(head -c 600 "$TMP/bad.out")"
 else
     echo "SKIP serve_bad_requests_4xx (python3 sends the raw requests)"
+fi
+
+# --- 32 clients at once: every answer the one a lone request gets ----------------------------
+if command -v python3 >/dev/null; then
+    python3 - "$PORT" >"$TMP/conc.out" 2>&1 <<'EOF'
+import http.client, json, sys, threading
+port = int(sys.argv[1])
+bodies = [json.dumps({"prompt": [[1] + [(7 * i + k) % 500 + 3 for k in range(20 + i)]], "echo": True,
+                      "max_tokens": 1, "logprobs": 1, "temperature": 0}) for i in range(8)]
+bodies += [json.dumps({"prompt": "Once upon a time %d" % i, "max_tokens": 12, "temperature": 0.8, "seed": i}) for i in range(4)]
+def ask(body):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    c.request("POST", "/v1/completions", body=body)
+    r = c.getresponse()
+    return r.status, json.loads(r.read())["choices"]
+want = [ask(b) for b in bodies]
+bad = []
+def client(t):
+    for k in range(6):
+        i = (t + k) % len(bodies)
+        if ask(bodies[i]) != want[i]:
+            bad.append((t, i))
+threads = [threading.Thread(target=client, args=(t,)) for t in range(32)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("bad %s" % bad[:5] if bad else "ok %d" % (32 * 6))
+EOF
+    tail -1 "$TMP/conc.out" | grep -q '^ok' && pass serve_32_clients_same_answers ||
+        fail serve_32_clients_same_answers "$(head -c 600 "$TMP/conc.out")"
+else
+    echo "SKIP serve_32_clients_same_answers (python3 runs the clients)"
 fi
 
 kill -TERM "$SPID"

@@ -13,7 +13,7 @@ static void usage(FILE *f) {
     fputs("usage: chaejeom serve -m MODEL [--tokenizer PATH] [--host ADDR] [--port N] [--model-name NAME] [-t N]\n\n"
           "Serves the local model over HTTP with vLLM's API: POST /v1/completions (echo, logprobs,\n"
           "prompt_logprobs, token-id prompts, stop, max_tokens, temperature, top_p, seed), GET /v1/models,\n"
-          "POST /tokenize, GET /health. Requests are served one at a time. Stops on SIGINT or SIGTERM.\n\n"
+          "POST /tokenize, GET /health. Concurrent requests share forward calls. Stops on SIGINT or SIGTERM.\n\n"
           "  -m, --model MODEL   .gguf file, HF folder, or llama2.c .bin\n"
           "  --tokenizer PATH    tokenizer.json or llama2.c tokenizer.bin (required for .bin models)\n"
           "  --host ADDR         address to listen on (default 127.0.0.1: this machine only)\n"
@@ -92,6 +92,9 @@ int cmd_serve(int argc, char **argv) {
     int sig;
     sigwait(&stop, &sig);
     serve_http_stop(h);
+    long calls, jobs;
+    serve_engine_stats(s, &calls, &jobs);
+    fprintf(stderr, "chaejeom serve: stopped; %ld scoring calls folded into %ld forward calls\n", jobs, calls);
     serve_engine_free(s);
     return 0;
 }

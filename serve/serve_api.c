@@ -2,6 +2,7 @@
 #include "serve_api.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -239,7 +240,7 @@ static int one_prompt(serve_engine *s, const serve_req *r, int idx, json_t *choi
 }
 
 static int completions(serve_engine *s, const char *name, const char *body, size_t len, char **reply) {
-    static unsigned long counter;
+    static atomic_ulong counter;
     cj_err e;
     serve_req r;
     if (serve_parse_completion(body, len, serve_engine_n_vocab(s), &r, &e)) return error_reply(400, e.msg, reply);
@@ -252,7 +253,7 @@ static int completions(serve_engine *s, const char *name, const char *body, size
         return error_reply(st, e.msg, reply);
     }
     char id[32];
-    snprintf(id, sizeof id, "cmpl-%lu", ++counter);
+    snprintf(id, sizeof id, "cmpl-%lu", atomic_fetch_add(&counter, 1) + 1);
     json_t *u = json_pack("{s:i,s:i,s:i}", "prompt_tokens", usage[0], "completion_tokens", usage[1], "total_tokens",
                           usage[0] + usage[1]);
     *reply = dump(json_pack("{s:s,s:s,s:I,s:s,s:o,s:o}", "id", id, "object", "text_completion", "created",

@@ -10,8 +10,8 @@
  * A bad request is a 4xx with {"error": {"message", "type", "code"}}; a failure
  * of the model a 500 of the same shape. Never a crash, whatever the body.
  *
- * Ownership: *reply is malloc'd, the caller frees it. The engine is used by
- * one thread at a time (the caller serializes requests). */
+ * Ownership: *reply is malloc'd, the caller frees it. Any number of threads
+ * may handle requests at once. */
 #ifndef CJ_SERVE_API_H
 #define CJ_SERVE_API_H
 

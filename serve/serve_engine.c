@@ -1,6 +1,7 @@
 /* serve_engine — the model behind `chaejeom serve` (contract in serve_engine.h). */
 #include "serve_engine.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,15 +12,87 @@
  * the memory of the truncated copies to TOP_CHUNK prompts. */
 #define TOP_CHUNK 64
 
+/* One caller's sequences, waiting for the batcher. */
+typedef struct job {
+    fwd_seq *seqs;
+    int n, done, rc;
+    cj_err *e;
+    struct job *next;
+} job;
+
 struct serve_engine {
     model *m;
-    fwd *f;
+    pthread_t th;
+    fwd *f; /* used by the batcher thread only */
     runner *r;
+    pthread_mutex_t mu, gen_mu; /* mu: the queue and the counters; gen_mu: the runner */
+    pthread_cond_t work, done;
+    job *head, *tail;
+    int stop, started;
+    long calls, jobs;
 };
+
+/* Takes every waiting job and scores all their sequences in one fwd_score
+ * call: one prefix tree and one run of the layers per batch for all of them.
+ * The forward pass's numbers do not depend on what shares a call. */
+static void *batcher(void *arg) {
+    serve_engine *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->head && !s->stop) pthread_cond_wait(&s->work, &s->mu);
+        if (!s->head) break;
+        job *list = s->head;
+        s->head = s->tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+        int total = 0, k = 0, njobs = 0;
+        for (job *j = list; j; j = j->next) total += j->n, njobs++;
+        fwd_seq *all = cj_xmalloc((size_t)total * sizeof *all);
+        for (job *j = list; j; j = j->next)
+            for (int i = 0; i < j->n; i++) all[k++] = j->seqs[i];
+        cj_err e;
+        int rc = fwd_score(s->f, all, total, &e);
+        free(all);
+        pthread_mutex_lock(&s->mu);
+        s->calls++;
+        s->jobs += njobs;
+        for (job *j = list, *next; j; j = next) {
+            next = j->next;
+            j->rc = rc;
+            if (rc) *j->e = e;
+            j->done = 1;
+        }
+        pthread_cond_broadcast(&s->done);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static int score_seqs(serve_engine *s, fwd_seq *seqs, int n, cj_err *e) {
+    job j = {.seqs = seqs, .n = n, .e = e};
+    pthread_mutex_lock(&s->mu);
+    if (s->tail) s->tail->next = &j;
+    else s->head = &j;
+    s->tail = &j;
+    pthread_cond_signal(&s->work);
+    while (!j.done) pthread_cond_wait(&s->done, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    return j.rc;
+}
+
+void serve_engine_stats(serve_engine *s, long *calls, long *jobs) {
+    pthread_mutex_lock(&s->mu);
+    *calls = s->calls;
+    *jobs = s->jobs;
+    pthread_mutex_unlock(&s->mu);
+}
 
 int serve_engine_open(const runner_opts *opts, serve_engine **out, cj_err *e) {
     serve_engine *s = cj_xcalloc(1, sizeof *s);
     *out = NULL;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->gen_mu, NULL);
+    pthread_cond_init(&s->work, NULL);
+    pthread_cond_init(&s->done, NULL);
     if (model_load(opts->model_path, opts->tokenizer_path, &s->m, e) ||
         fwd_new(s->m, opts->threads, opts->batch_tokens, &s->f, e) || !(s->r = runner_local_open(opts, e))) {
         serve_engine_free(s);
@@ -28,12 +101,28 @@ int serve_engine_open(const runner_opts *opts, serve_engine **out, cj_err *e) {
     if (opts->no_prefix_cache) fwd_set_prefix_sharing(s->f, 0);
     if (opts->kv_budget_mb > 0) fwd_set_kv_budget(s->f, (size_t)opts->kv_budget_mb << 20);
     if (opts->kernels && !strcmp(opts->kernels, "openblas")) fwd_set_kernels(s->f, GEMM_OPENBLAS);
+    if (pthread_create(&s->th, NULL, batcher, s)) {
+        serve_engine_free(s);
+        return cj_fail(e, "serve: cannot start the batching thread");
+    }
+    s->started = 1;
     *out = s;
     return 0;
 }
 
 void serve_engine_free(serve_engine *s) {
     if (!s) return;
+    if (s->started) {
+        pthread_mutex_lock(&s->mu);
+        s->stop = 1;
+        pthread_cond_signal(&s->work);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->th, NULL);
+    }
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->gen_mu);
+    pthread_cond_destroy(&s->work);
+    pthread_cond_destroy(&s->done);
     runner_free(s->r);
     if (s->f) fwd_free(s->f);
     if (s->m) model_free(s->m);
@@ -72,7 +161,7 @@ static int score_tops(serve_engine *s, const int *ids, int n, serve_scores *sc, 
             k++;
         }
         if (k == TOP_CHUNK || (t == n - 1 && k > 0)) {
-            rc = fwd_score(s->f, seqs, k, e);
+            rc = score_seqs(s, seqs, k, e);
             for (int i = 0; i < k; i++) free(bufs[i]);
             k = 0;
         }
@@ -87,7 +176,7 @@ int serve_engine_score(serve_engine *s, const int *ids, int n, int want_top, ser
     out->lp = cj_xmalloc((size_t)(n - 1) * sizeof *out->lp);
     out->argmax = cj_xmalloc((size_t)(n - 1) * sizeof *out->argmax);
     fwd_seq seq = {.tokens = ids, .n_tokens = n, .score_from = 1, .logprobs = out->lp, .argmax = out->argmax};
-    int rc = fwd_score(s->f, &seq, 1, e);
+    int rc = score_seqs(s, &seq, 1, e);
     if (rc == 0 && want_top) {
         out->top_lp = cj_xmalloc((size_t)(n - 1) * sizeof *out->top_lp);
         rc = score_tops(s, ids, n, out, e);
@@ -111,7 +200,7 @@ int serve_engine_greedy_next(serve_engine *s, const int *ids, int n, int *tok, c
     buf[n] = 0;
     float lp;
     fwd_seq seq = {.tokens = buf, .n_tokens = n + 1, .score_from = n, .logprobs = &lp, .argmax = tok};
-    int rc = fwd_score(s->f, &seq, 1, e);
+    int rc = score_seqs(s, &seq, 1, e);
     free(buf);
     return rc;
 }
@@ -120,5 +209,8 @@ int serve_engine_eos(const serve_engine *s) { return tok_eos(s->m->tok); }
 
 int serve_engine_generate(serve_engine *s, const runner_gen_item *it, runner_gen_result *out, cj_err *e) {
     runner_timing t;
-    return runner_generate(s->r, it, 1, out, &t, e);
+    pthread_mutex_lock(&s->gen_mu);
+    int rc = runner_generate(s->r, it, 1, out, &t, e);
+    pthread_mutex_unlock(&s->gen_mu);
+    return rc;
 }

@@ -1,16 +1,22 @@
 /* serve_engine — the model behind `chaejeom serve`: scores token sequences
- * position by position and generates text, for serve_api.
+ * position by position and generates text, for serve_api, from any number
+ * of threads at once.
  *
  * Scoring goes straight to the forward pass (fwd_score), so a prompt's
- * log-probs are the very floats the local runner sums for the same tokens;
- * generation goes through the local runner (runner_local_open), so stop
- * strings, sampling and seeds behave as `chaejeom run` does. The engine
- * holds the model twice over (once per path, the weights mapped read-only,
- * so shared in memory); it is used by one thread at a time.
+ * log-probs are the very floats the local runner sums for the same tokens.
+ * One batching thread owns the forward pass: the scoring calls of every
+ * thread that arrive while it works are folded into its next fwd_score call
+ * (one prefix tree, one run of the layers per batch), which changes no
+ * number (the forward pass does not depend on what shares a call).
+ * Generation goes through the local runner (runner_local_open), one request
+ * at a time, so stop strings, sampling and seeds behave as `chaejeom run`
+ * does. The engine holds the model twice over (once per path; the weights
+ * are mapped read-only, so shared in memory).
  *
- * Ownership: serve_engine_free releases everything; arrays returned in a
+ * Ownership: serve_engine_free (once no other thread uses the engine) stops
+ * the batching thread and releases everything; arrays returned in a
  * serve_scores belong to the caller (serve_scores_free). Errors: -1 with a
- * message in *e. */
+ * message in *e; a failed forward call fails every request folded into it. */
 #ifndef CJ_SERVE_ENGINE_H
 #define CJ_SERVE_ENGINE_H
 
@@ -48,6 +54,9 @@ void serve_scores_free(serve_scores *sc);
  * path gives there, the token generation at temperature 0 picks too. */
 int serve_engine_greedy_next(serve_engine *s, const int *ids, int n, int *tok, cj_err *e);
 int serve_engine_eos(const serve_engine *s);
+
+/* Forward calls made and scoring calls folded into them, since open. */
+void serve_engine_stats(serve_engine *s, long *calls, long *jobs);
 
 int serve_engine_generate(serve_engine *s, const runner_gen_item *it, runner_gen_result *out, cj_err *e);
 

@@ -12,6 +12,7 @@
 
 #define DEFAULT_MAX_BODY ((size_t)64 << 20)
 #define IDLE_TIMEOUT_S 60
+#define MAX_CONNECTIONS 256 /* one thread each */
 
 struct serve_http {
     struct MHD_Daemon *d;
@@ -98,11 +99,12 @@ int serve_http_start(serve_engine *s, const serve_http_opts *o, serve_http **out
     if (resolve(host, o->port, &sa, e)) return -1;
     serve_http *h = cj_xcalloc(1, sizeof *h);
     *h = (serve_http){.s = s, .name = o->model_name, .max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY};
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
     if (sa.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     h->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)MAX_CONNECTIONS, MHD_OPTION_END);
     if (!h->d) {
         free(h);
         return cj_fail(e, "serve: cannot listen on %s:%d (address in use, or not this machine's?)", host, o->port);

@@ -2,10 +2,10 @@
  *
  * libmicrohttpd does the HTTP (request lines, headers, keep-alive, chunked
  * bodies, slow or broken clients); this module reads each request's body,
- * hands it to serve_api and sends the JSON back. One internal thread polls
- * every connection and runs the handlers, so requests are served one at a
- * time, in the order their bodies complete (the engine is single-threaded).
- * A body over max_body bytes is answered 413 without being kept.
+ * hands it to serve_api and sends the JSON back. Each connection has its own
+ * thread (at most 256 connections), so requests are handled concurrently and
+ * the engine folds their scoring into shared forward calls. A body over
+ * max_body bytes is answered 413 without being kept.
  *
  * Ownership: the engine and the model name must outlive the server;
  * serve_http_stop closes the socket and joins the thread. Errors: -1 with a

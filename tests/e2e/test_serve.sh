@@ -3,7 +3,8 @@
 # choices, metrics and generations bit-identical to `chaejeom run -m MODEL`;
 # it listens on loopback by default; bad requests get 4xx JSON errors and the
 # server keeps serving; 32 clients at once get the answers a lone request
-# gets; SIGTERM stops it with exit 0.
+# gets, their scoring folded into shared forward calls; SIGTERM stops it
+# with exit 0.
 . tests/e2e/lib.sh
 command -v sqlite3 >/dev/null || { fail serve_sqlite3_cli "the sqlite3 command-line tool is needed"; exit 1; }
 M=$ASSETS/models/stories260K
@@ -22,7 +23,7 @@ URL=http://127.0.0.1:$PORT/v1
 
 # --- the same rows as the local runner -------------------------------------------------
 TASKS=arc_easy,hellaswag,truthfulqa_mc2,gsm8k
-"$CJ" run -m "$URL" --tokenizer "$M/tok512.bin" --db "$TMP/http.db" -q --tasks $TASKS --limit 4 \
+"$CJ" run -m "$URL" --tokenizer "$M/tok512.bin" --db "$TMP/http.db" -q --tasks $TASKS --limit 4 --concurrency 8 \
     >"$TMP/http.out" 2>"$TMP/http.err" && pass serve_http_run || fail serve_http_run "$(tail -c 300 "$TMP/http.err")"
 "$CJ" run -m "$M/stories260K.bin" --tokenizer "$M/tok512.bin" --db "$TMP/local.db" -q --tasks $TASKS --limit 4 \
     >"$TMP/local.out" 2>"$TMP/local.err" || fail serve_local_run "$(tail -c 300 "$TMP/local.err")"
@@ -119,4 +120,8 @@ wait "$SPID"
 rc=$?
 SPID=""
 [ "$rc" = 0 ] && pass serve_sigterm_exit_0 || fail serve_sigterm_exit_0 "exit $rc: $(tail -c 300 "$TMP/serve.err")"
+# Requests in flight together were scored in shared forward calls.
+stats=$(sed -n 's/.*stopped; \([0-9]*\) scoring calls folded into \([0-9]*\) forward calls/\1 \2/p' "$TMP/serve.err")
+set -- $stats
+[ -n "$stats" ] && [ "$2" -lt "$1" ] && pass serve_requests_folded || fail serve_requests_folded "${stats:-no stats line}"
 exit $e2e_fail

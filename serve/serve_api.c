@@ -118,12 +118,13 @@ static int generate_greedy(serve_engine *s, const serve_req *r, choice *c, cj_er
             sb_free(&text);
             return 500;
         }
+        /* EOS is a generated token (with its log-prob, as vLLM gives it) but no text. */
+        c->ids[c->n++] = tok;
+        c->gen.n_tokens++;
         if (tok == eos) {
             c->gen.finish = RUNNER_FINISH_EOS;
             break;
         }
-        c->ids[c->n++] = tok;
-        c->gen.n_tokens++;
         sb_clear(&text);
         serve_engine_decode(s, c->ids + c->n_prompt, c->n - c->n_prompt, 0, &text);
         if (cut_at_stop(text.s, r)) {
@@ -278,6 +279,32 @@ static int tokenize(serve_engine *s, const char *body, size_t len, char **reply)
     return 200;
 }
 
+static int detokenize(serve_engine *s, const char *body, size_t len, char **reply) {
+    cj_err e;
+    int *ids, n;
+    if (serve_parse_detokenize(body, len, serve_engine_n_vocab(s), &ids, &n, &e)) return error_reply(400, e.msg, reply);
+    sb b;
+    sb_init(&b);
+    serve_engine_decode(s, ids, n, 0, &b);
+    *reply = dump(json_pack("{s:o}", "prompt", jstr(b.s)));
+    sb_free(&b);
+    free(ids);
+    return 200;
+}
+
+static json_t *piece_or_null(serve_engine *s, int id) {
+    const char *p = serve_engine_piece(s, id);
+    return p ? jstr(p) : json_null();
+}
+
+/* What lm-eval's remote tokenizer reads (vLLM's /tokenizer_info). */
+static int tokenizer_info(serve_engine *s, char **reply) {
+    *reply = dump(json_pack("{s:o,s:o,s:n,s:i,s:s}", "eos_token", piece_or_null(s, serve_engine_eos(s)), "bos_token",
+                            piece_or_null(s, serve_engine_bos(s)), "pad_token", "model_max_length",
+                            serve_engine_ctx_len(s), "tokenizer_class", "chaejeom"));
+    return 200;
+}
+
 static int models(serve_engine *s, const char *name, char **reply) {
     json_t *m = json_pack("{s:s,s:s,s:I,s:s,s:i}", "id", name, "object", "model", "created", (json_int_t)time(NULL),
                           "owned_by", "chaejeom", "max_model_len", serve_engine_ctx_len(s));
@@ -295,9 +322,12 @@ int serve_api_handle(serve_engine *s, const char *model_name, const char *method
     }
     if (!strcmp(path, "/v1/models")) return get ? models(s, model_name, reply) : error_reply(405, "/v1/models: use GET", reply);
     if (!strcmp(path, "/tokenize")) return post ? tokenize(s, body, len, reply) : error_reply(405, "/tokenize: use POST", reply);
+    if (!strcmp(path, "/detokenize"))
+        return post ? detokenize(s, body, len, reply) : error_reply(405, "/detokenize: use POST", reply);
+    if (!strcmp(path, "/tokenizer_info")) return get ? tokenizer_info(s, reply) : error_reply(405, "/tokenizer_info: use GET", reply);
     if (!strcmp(path, "/v1/completions"))
         return post ? completions(s, model_name, body, len, reply) : error_reply(405, "/v1/completions: use POST", reply);
-    char msg[320];
-    snprintf(msg, sizeof msg, "%.200s: no such route (served: /v1/completions, /v1/models, /tokenize, /health)", path);
+    char msg[360];
+    snprintf(msg, sizeof msg, "%.200s: no such route (served: /v1/completions, /v1/models, /tokenize, /detokenize, /tokenizer_info, /health)", path);
     return error_reply(404, msg, reply);
 }

@@ -5,6 +5,8 @@
  *   POST /v1/completions   vLLM's semantics (serve_req.h), log-probs as "%.17g"
  *   GET  /v1/models        the one model, named as the server was told
  *   POST /tokenize         {"tokens": [...], "count": n, "max_model_len": ctx}
+ *   POST /detokenize       {"prompt": text}
+ *   GET  /tokenizer_info   eos_token, bos_token, ... (lm-eval's remote tokenizer)
  *   GET  /health           200, empty body
  *
  * A bad request is a 4xx with {"error": {"message", "type", "code"}}; a failure

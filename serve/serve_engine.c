@@ -206,6 +206,11 @@ int serve_engine_greedy_next(serve_engine *s, const int *ids, int n, int *tok, c
 }
 
 int serve_engine_eos(const serve_engine *s) { return tok_eos(s->m->tok); }
+int serve_engine_bos(const serve_engine *s) { return tok_bos(s->m->tok); }
+
+const char *serve_engine_piece(const serve_engine *s, int id) {
+    return id >= 0 && id < s->m->hp.vocab_size ? tok_piece(s->m->tok, id) : NULL;
+}
 
 int serve_engine_generate(serve_engine *s, const runner_gen_item *it, runner_gen_result *out, cj_err *e) {
     runner_timing t;

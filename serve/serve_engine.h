@@ -40,6 +40,10 @@ int serve_engine_encode(const serve_engine *s, const char *text, size_t len, int
 /* Appends the text of ids (skip_bos: a leading BOS id gives nothing). */
 void serve_engine_decode(const serve_engine *s, const int *ids, int n, int skip_bos, sb *out);
 
+/* The vocabulary's text of a token ("</s>"), or NULL (id -1 or out of range). */
+const char *serve_engine_piece(const serve_engine *s, int id);
+int serve_engine_bos(const serve_engine *s);
+
 /* Position t (1 <= t < n) of a scored sequence is at index t - 1. */
 typedef struct {
     float *lp;     /* ln p(ids[t] | ids[<t]) */

@@ -2,6 +2,7 @@
 #include "serve_req.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,22 +21,28 @@ static int load(const char *body, size_t len, json_t **root, cj_err *e) {
 
 static int is_id_list(const json_t *a) { return json_is_array(a) && json_array_size(a) > 0 && json_is_integer(json_array_get(a, 0)); }
 
+/* A JSON list of token ids into ids (n of them, caller-allocated); what names the list in messages. */
+static int fill_ids(const json_t *a, int n_vocab, int *ids, const char *what, cj_err *e) {
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const json_t *v = json_array_get(a, i);
+        if (!json_is_integer(v)) return cj_fail(e, "%s[%zu]: not an integer token id", what, i);
+        json_int_t id = json_integer_value(v);
+        if (id < 0 || id >= n_vocab)
+            return cj_fail(e, "%s[%zu]: token id %lld outside the vocabulary [0, %d)", what, i, (long long)id, n_vocab);
+        ids[i] = (int)id;
+    }
+    return 0;
+}
+
 static int read_ids(const json_t *a, int n_vocab, serve_prompt *p, int idx, cj_err *e) {
     size_t n = json_array_size(a);
     if (n == 0) return cj_fail(e, "prompt[%d]: empty list of token ids", idx);
     if (n > (size_t)1 << 24) return cj_fail(e, "prompt[%d]: %zu token ids, more than 2^24", idx, n);
     p->ids = cj_xmalloc(n * sizeof *p->ids);
     p->n_ids = (int)n;
-    for (size_t i = 0; i < n; i++) {
-        const json_t *v = json_array_get(a, i);
-        if (!json_is_integer(v)) return cj_fail(e, "prompt[%d][%zu]: not an integer token id", idx, i);
-        json_int_t id = json_integer_value(v);
-        if (id < 0 || id >= n_vocab)
-            return cj_fail(e, "prompt[%d][%zu]: token id %lld outside the vocabulary [0, %d)", idx, i, (long long)id,
-                           n_vocab);
-        p->ids[i] = (int)id;
-    }
-    return 0;
+    char what[32];
+    snprintf(what, sizeof what, "prompt[%d]", idx);
+    return fill_ids(a, n_vocab, p->ids, what, e);
 }
 
 static int read_prompt(const json_t *v, int n_vocab, serve_prompt *p, int idx, cj_err *e) {
@@ -182,6 +189,30 @@ int serve_parse_tokenize(const char *body, size_t len, char **text, int *add_spe
     if (!json_is_string(p)) rc = cj_fail(e, "prompt: missing or not a string");
     else rc = opt_bool(root, "add_special_tokens", add_special, e);
     if (rc == 0) *text = cj_xstrndup(json_string_value(p), json_string_length(p));
+    json_decref(root);
+    return rc;
+}
+
+int serve_parse_detokenize(const char *body, size_t len, int n_vocab, int **ids, int *n, cj_err *e) {
+    *ids = NULL;
+    *n = 0;
+    json_t *root;
+    if (load(body, len, &root, e)) return -1;
+    const json_t *t = json_object_get(root, "tokens");
+    size_t k = json_array_size(t);
+    int rc = 0;
+    if (!json_is_array(t)) rc = cj_fail(e, "tokens: missing or not a list");
+    else if (k > (size_t)1 << 24) rc = cj_fail(e, "tokens: %zu ids, more than 2^24", k);
+    else if (k > 0) {
+        *ids = cj_xmalloc(k * sizeof **ids);
+        rc = fill_ids(t, n_vocab, *ids, "tokens", e);
+        *n = (int)k;
+    }
+    if (rc) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
     json_decref(root);
     return rc;
 }

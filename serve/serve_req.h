@@ -49,4 +49,7 @@ void serve_req_free(serve_req *r);
 /* /tokenize: {"prompt": TEXT, "add_special_tokens": BOOL (default true)}. *text is malloc'd. */
 int serve_parse_tokenize(const char *body, size_t len, char **text, int *add_special, cj_err *e);
 
+/* /detokenize: {"tokens": [id, ...]} with ids in [0, n_vocab). *ids is malloc'd (NULL when empty). */
+int serve_parse_detokenize(const char *body, size_t len, int n_vocab, int **ids, int *n, cj_err *e);
+
 #endif

@@ -55,7 +55,8 @@ cases = [
     ("POST", "/v1/completions", b"{\"prompt\":\"a\",\"stop\":[1]}", 400), ("POST", "/v1/completions", b"\xff\xfe", 400),
     ("POST", "/v1/completions", b"{\"prompt\":\"a\",\"logprobs\":1,\"max_tokens\":2,\"temperature\":1}", 400),
     ("GET", "/v1/completions", b"", 405), ("POST", "/v1/models", b"", 405), ("POST", "/tokenize", b"{}", 400),
-    ("GET", "/nowhere", b"", 404),
+    ("GET", "/nowhere", b"", 404), ("POST", "/detokenize", b"{\"tokens\":[1,512]}", 400),
+    ("POST", "/tokenizer_info", b"", 405),
 ]
 bad = 0
 for method, path, body, want in cases:
@@ -77,6 +78,18 @@ lp = json.loads(r.read())["choices"][0]["logprobs"]
 if r.status != 200 or len(lp["token_logprobs"]) != 3 or lp["token_logprobs"][0] is not None:
     bad += 1
     print("a good request after the bad ones:", r.status, lp)
+# lm-eval's remote tokenizer: /tokenizer_info names EOS, /tokenize and /detokenize invert each other
+def call(method, path, body=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request(method, path, body=body)
+    r = c.getresponse()
+    return r.status, json.loads(r.read())
+st, info = call("GET", "/tokenizer_info")
+st2, tok = call("POST", "/tokenize", json.dumps({"prompt": "Once upon a time", "add_special_tokens": False}))
+st3, text = call("POST", "/detokenize", json.dumps({"tokens": tok["tokens"]}))
+if (st, st2, st3) != (200, 200, 200) or "eos_token" not in info or text["prompt"].strip() != "Once upon a time":
+    bad += 1
+    print("tokenizer routes:", st, info, st2, tok, st3, text)
 print("bad" if bad else "ok", len(cases))
 EOF
     tail -1 "$TMP/bad.out" | grep -q '^ok' && pass serve_bad_requests_4xx || fail serve_bad_requests_4xx "$(head -c 600 "$TMP/bad.out")"

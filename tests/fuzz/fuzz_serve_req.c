@@ -1,5 +1,5 @@
 /* libFuzzer target: request bodies of `chaejeom serve` (serve/serve_req.c),
- * read as a /v1/completions body and as a /tokenize body. The first byte
+ * read as a /v1/completions, a /tokenize and a /detokenize body. The first byte
  * sets the vocabulary size (1..256); the rest is the body. A refusal must
  * leave a message and nothing to free; an accepted request must hold only
  * token ids inside the vocabulary and counts inside the documented bounds. */
@@ -41,5 +41,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     e.msg[0] = 0;
     if (serve_parse_tokenize(body, len, &text, &add, &e) == 0) free(text);
     else if (!e.msg[0] || text) __builtin_trap();
+    int *ids, n;
+    e.msg[0] = 0;
+    if (serve_parse_detokenize(body, len, n_vocab, &ids, &n, &e) == 0) {
+        for (int i = 0; i < n; i++)
+            if (ids[i] < 0 || ids[i] >= n_vocab) __builtin_trap();
+        free(ids);
+    } else if (!e.msg[0] || ids || n) {
+        __builtin_trap();
+    }
     return 0;
 }

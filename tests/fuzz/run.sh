@@ -85,6 +85,7 @@ seed() {
         printf '\377{"prompt":["Q: a?\\nA:","b"],"max_tokens":64,"temperature":0,"stop":["\\n\\n","Q:"],"top_p":0.9}' >"$dir/gen"
         printf '\017{"prompt":[1,2,3],"prompt_logprobs":1,"echo":false,"n":1,"logprobs":null}' >"$dir/ids"
         printf '\377{"prompt":"Once upon a time","add_special_tokens":false}' >"$dir/tokenize"
+        printf '\377{"tokens":[1,403,407,261,378]}' >"$dir/detokenize"
         ;;
     esac
     # A target may bring its own seeding: tests/fuzz/<target>.seed.sh DIR ASSETS
@@ -131,7 +132,7 @@ dict() {
         done >"$d" ;;
     fuzz_serve_req)
         for w in prompt echo logprobs prompt_logprobs max_tokens temperature top_p seed stop n best_of stream \
-            add_special_tokens model true false null '[[' ']]' '\\u0000'; do
+            add_special_tokens tokens model true false null '[[' ']]' '\\u0000'; do
             printf '"%s"\n' "$w"
         done >"$d" ;;
     fuzz_tok_json | fuzz_hf_config)

@@ -141,11 +141,29 @@ static void test_tokenize_body(void) {
     CHECK(tokenize("{\"prompt\":\"a\",\"add_special_tokens\":3}", &text, &add, &e) == -1 && !text);
 }
 
+static void test_detokenize_body(void) {
+    int *ids, n;
+    cj_err e;
+    const char *good = "{\"tokens\":[1,403,511]}";
+    CHECK(serve_parse_detokenize(good, strlen(good), VOCAB, &ids, &n, &e) == 0 && n == 3 && ids[2] == 511);
+    free(ids);
+    const char *empty = "{\"tokens\":[]}";
+    CHECK(serve_parse_detokenize(empty, strlen(empty), VOCAB, &ids, &n, &e) == 0 && n == 0 && !ids);
+    static const char *bad[] = {"{}", "{\"tokens\":3}", "{\"tokens\":[1,512]}", "{\"tokens\":[-1]}",
+                                "{\"tokens\":[1,\"a\"]}", "[]", "{\"tokens\":[1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        e.msg[0] = 0;
+        int rc = serve_parse_detokenize(bad[i], strlen(bad[i]), VOCAB, &ids, &n, &e);
+        CHECKF(rc == -1 && e.msg[0] && !ids && n == 0, "%s -> %d '%s'", bad[i], rc, e.msg);
+    }
+}
+
 int main(void) {
     RUN(test_prompt_forms);
     RUN(test_lm_eval_bodies);
     RUN(test_malformed_bodies_refused);
     RUN(test_mutations_never_crash);
     RUN(test_tokenize_body);
+    RUN(test_detokenize_body);
     return check_summary_();
 }

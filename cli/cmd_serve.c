@@ -10,7 +10,8 @@
 #include "commands.h"
 
 static void usage(FILE *f) {
-    fputs("usage: chaejeom serve -m MODEL [--tokenizer PATH] [--host ADDR] [--port N] [--model-name NAME] [-t N]\n\n"
+    fputs("usage: chaejeom serve -m MODEL [--tokenizer PATH] [--host ADDR] [--port N] [--model-name NAME]\n"
+          "                      [--add-bos] [-t N]\n\n"
           "Serves the local model over HTTP with vLLM's API: POST /v1/completions (echo, logprobs,\n"
           "prompt_logprobs, token-id prompts, stop, max_tokens, temperature, top_p, seed), GET /v1/models,\n"
           "POST /tokenize, POST /detokenize, GET /tokenizer_info, GET /health. Concurrent requests\n"
@@ -20,6 +21,8 @@ static void usage(FILE *f) {
           "  --host ADDR         address to listen on (default 127.0.0.1: this machine only)\n"
           "  --port N            port (default 8080; 0: any free port)\n"
           "  --model-name NAME   the model's name in /v1/models and replies (default: the file's name)\n"
+          "  --add-bos           score token-id prompts after a BOS when they lack one (not echoed),\n"
+          "                      as `chaejeom run` does; for lm-eval's remote tokenizer, which sends none\n"
           "  -t, --threads N     threads (default: all cores)\n"
           "The first line on stdout is 'listening on http://HOST:PORT/v1'.\n",
           f);
@@ -33,7 +36,7 @@ static const char *base_name(const char *p) {
     return s;
 }
 
-static int parse_args(int argc, char **argv, runner_opts *ro, serve_http_opts *ho) {
+static int parse_args(int argc, char **argv, runner_opts *ro, serve_http_opts *ho, int *add_bos) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;
@@ -46,6 +49,8 @@ static int parse_args(int argc, char **argv, runner_opts *ro, serve_http_opts *h
             ro->tokenizer_path = argv[++i];
         } else if (!strcmp(a, "--host") && has_val) {
             ho->host = argv[++i];
+        } else if (!strcmp(a, "--add-bos")) {
+            *add_bos = 1;
         } else if (!strcmp(a, "--model-name") && has_val) {
             ho->model_name = argv[++i];
         } else if (!strcmp(a, "--port") && has_val) {
@@ -65,7 +70,8 @@ static int parse_args(int argc, char **argv, runner_opts *ro, serve_http_opts *h
 int cmd_serve(int argc, char **argv) {
     runner_opts ro = {0};
     serve_http_opts ho = {.host = "127.0.0.1", .port = 8080};
-    if (parse_args(argc, argv, &ro, &ho)) {
+    int add_bos = 0;
+    if (parse_args(argc, argv, &ro, &ho, &add_bos)) {
         usage(stderr);
         return 2;
     }
@@ -83,6 +89,7 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "chaejeom serve: %s\n", e.msg);
         return 2;
     }
+    serve_engine_set_add_bos(s, add_bos);
     if (serve_http_start(s, &ho, &h, &e)) {
         fprintf(stderr, "chaejeom serve: %s\n", e.msg);
         serve_engine_free(s);

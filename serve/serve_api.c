@@ -50,6 +50,7 @@ static char *token_text(serve_engine *s, int id) {
 typedef struct {
     int *ids;
     int n, n_prompt;
+    int hidden; /* 1: ids[0] is a BOS the client did not send (--add-bos), scored from but not echoed */
     char *prompt_text;
     runner_gen_result gen;
     serve_scores sc;
@@ -65,9 +66,12 @@ static void choice_free(choice *c) {
 /* Returns 0, or the HTTP status of the failure (e filled). */
 static int prepare(serve_engine *s, const serve_prompt *p, int idx, choice *c, cj_err *e) {
     if (p->ids) {
-        c->ids = cj_xmalloc((size_t)p->n_ids * sizeof *c->ids);
-        memcpy(c->ids, p->ids, (size_t)p->n_ids * sizeof *c->ids);
-        c->n = p->n_ids;
+        int bos = serve_engine_bos(s);
+        c->hidden = serve_engine_add_bos(s) && bos >= 0 && p->ids[0] != bos;
+        c->n = p->n_ids + c->hidden;
+        c->ids = cj_xmalloc((size_t)c->n * sizeof *c->ids);
+        c->ids[0] = bos;
+        memcpy(c->ids + c->hidden, p->ids, (size_t)p->n_ids * sizeof *c->ids);
         sb b;
         sb_init(&b);
         serve_engine_decode(s, c->ids, c->n, 1, &b);
@@ -189,7 +193,7 @@ static json_t *prompt_entry(serve_engine *s, int id, double lp, int rank) {
 /* vLLM's prompt_logprobs: null, then {"<id>": {logprob, rank, decoded_token}} per position. */
 static json_t *prompt_logprobs_obj(serve_engine *s, const choice *c, int k) {
     json_t *a = json_array();
-    json_array_append_new(a, json_null());
+    if (!c->hidden) json_array_append_new(a, json_null());
     for (int t = 1; t < c->n_prompt; t++) {
         json_t *d = json_object();
         char key[16];
@@ -219,7 +223,7 @@ static json_t *choice_obj(serve_engine *s, const serve_req *r, const choice *c, 
     json_t *j = json_pack("{s:i,s:o,s:s}", "index", idx, "text", jstr(t), "finish_reason", finish_name(c, r->max_tokens));
     free(t);
     int k = r->logprobs > r->prompt_logprobs ? r->logprobs : r->prompt_logprobs;
-    json_object_set_new(j, "logprobs", r->logprobs < 0 ? json_null() : logprobs_obj(s, c, r->echo ? 0 : c->n_prompt, k));
+    json_object_set_new(j, "logprobs", r->logprobs < 0 ? json_null() : logprobs_obj(s, c, r->echo ? c->hidden : c->n_prompt, k));
     if (r->prompt_logprobs >= 0) json_object_set_new(j, "prompt_logprobs", prompt_logprobs_obj(s, c, k));
     return j;
 }
@@ -233,7 +237,7 @@ static int one_prompt(serve_engine *s, const serve_req *r, int idx, json_t *choi
     if (!st && want && serve_engine_score(s, c.ids, c.n, want_top, &c.sc, e)) st = 500;
     if (!st) {
         json_array_append_new(choices, choice_obj(s, r, &c, idx));
-        usage[0] += c.n_prompt;
+        usage[0] += c.n_prompt - c.hidden;
         usage[1] += c.gen.n_tokens;
     }
     choice_free(&c);

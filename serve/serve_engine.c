@@ -28,7 +28,7 @@ struct serve_engine {
     pthread_mutex_t mu, gen_mu; /* mu: the queue and the counters; gen_mu: the runner */
     pthread_cond_t work, done;
     job *head, *tail;
-    int stop, started;
+    int stop, started, add_bos;
     long calls, jobs;
 };
 
@@ -207,6 +207,8 @@ int serve_engine_greedy_next(serve_engine *s, const int *ids, int n, int *tok, c
 
 int serve_engine_eos(const serve_engine *s) { return tok_eos(s->m->tok); }
 int serve_engine_bos(const serve_engine *s) { return tok_bos(s->m->tok); }
+void serve_engine_set_add_bos(serve_engine *s, int on) { s->add_bos = on; }
+int serve_engine_add_bos(const serve_engine *s) { return s->add_bos; }
 
 const char *serve_engine_piece(const serve_engine *s, int id) {
     return id >= 0 && id < s->m->hp.vocab_size ? tok_piece(s->m->tok, id) : NULL;

@@ -40,6 +40,12 @@ int serve_engine_encode(const serve_engine *s, const char *text, size_t len, int
 /* Appends the text of ids (skip_bos: a leading BOS id gives nothing). */
 void serve_engine_decode(const serve_engine *s, const int *ids, int n, int skip_bos, sb *out);
 
+/* --add-bos: prompts given as ids that do not start with BOS are scored
+ * after one (not echoed), as `chaejeom run` scores them; for clients that
+ * cannot add it (lm-eval's remote tokenizer). Off by default, as vLLM. */
+void serve_engine_set_add_bos(serve_engine *s, int on);
+int serve_engine_add_bos(const serve_engine *s);
+
 /* The vocabulary's text of a token ("</s>"), or NULL (id -1 or out of range). */
 const char *serve_engine_piece(const serve_engine *s, int id);
 int serve_engine_bos(const serve_engine *s);

@@ -128,6 +128,27 @@ else
     echo "SKIP serve_32_clients_same_answers (python3 runs the clients)"
 fi
 
+# --- --add-bos: ids without BOS scored after one, not echoed ------------------------------------
+"$CJ" serve -m "$M/stories260K.bin" --tokenizer "$M/tok512.bin" --port 0 -t 1 --add-bos >"$TMP/serve2.out" 2>&1 &
+SPID2=$!
+i=0
+while ! grep -q listening "$TMP/serve2.out" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+PORT2=$(sed -n 's|^listening on http://127\.0\.0\.1:\([0-9]*\)/v1.*|\1|p' "$TMP/serve2.out")
+if command -v python3 >/dev/null; then
+    python3 - "$PORT" "$PORT2" >"$TMP/bos.out" 2>&1 <<'EOF'
+import http.client, json, sys
+def lps(port, ids):
+    c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=60)
+    c.request("POST", "/v1/completions", body=json.dumps({"prompt": [ids], "echo": True, "max_tokens": 0, "logprobs": 1}))
+    return json.loads(c.getresponse().read())["choices"][0]["logprobs"]["token_logprobs"]
+plain, hidden = lps(sys.argv[1], [1, 403, 407, 261]), lps(sys.argv[2], [403, 407, 261])
+same = lps(sys.argv[2], [1, 403, 407, 261])
+print("ok" if hidden == plain[1:] and same == plain else "differ %s %s %s" % (plain, hidden, same))
+EOF
+    [ "$(tail -1 "$TMP/bos.out")" = ok ] && pass serve_add_bos || fail serve_add_bos "$(head -c 400 "$TMP/bos.out")"
+fi
+kill "$SPID2"
+
 kill -TERM "$SPID"
 wait "$SPID"
 rc=$?

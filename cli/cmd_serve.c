@@ -11,7 +11,7 @@
 
 static void usage(FILE *f) {
     fputs("usage: chaejeom serve -m MODEL [--tokenizer PATH] [--host ADDR] [--port N] [--model-name NAME]\n"
-          "                      [--add-bos] [-t N]\n\n"
+          "                      [--add-bos] [--kv-budget MB] [-t N]\n\n"
           "Serves the local model over HTTP with vLLM's API: POST /v1/completions (echo, logprobs,\n"
           "prompt_logprobs, token-id prompts, stop, max_tokens, temperature, top_p, seed), GET /v1/models,\n"
           "POST /tokenize, POST /detokenize, GET /tokenizer_info, GET /health. Concurrent requests\n"
@@ -23,6 +23,7 @@ static void usage(FILE *f) {
           "  --model-name NAME   the model's name in /v1/models and replies (default: the file's name)\n"
           "  --add-bos           score token-id prompts after a BOS when they lack one (not echoed),\n"
           "                      as `chaejeom run` does; for lm-eval's remote tokenizer, which sends none\n"
+          "  --kv-budget MB      bound the KV cache plus a batch's activations (default: none)\n"
           "  -t, --threads N     threads (default: all cores)\n"
           "The first line on stdout is 'listening on http://HOST:PORT/v1'.\n",
           f);
@@ -55,6 +56,9 @@ static int parse_args(int argc, char **argv, runner_opts *ro, serve_http_opts *h
             ho->model_name = argv[++i];
         } else if (!strcmp(a, "--port") && has_val) {
             if (cli_parse_int(argv[++i], 0, 65535, &ho->port)) return fprintf(stderr, "chaejeom serve: --port wants 0..65535, got '%s'\n", argv[i]), -1;
+        } else if (!strcmp(a, "--kv-budget") && has_val) {
+            if (cli_parse_int(argv[++i], 1, 1 << 20, &ro->kv_budget_mb))
+                return fprintf(stderr, "chaejeom serve: --kv-budget wants MiB 1..1048576, got '%s'\n", argv[i]), -1;
         } else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && has_val) {
             if (cli_parse_int(argv[++i], 0, 1024, &ro->threads)) return fprintf(stderr, "chaejeom serve: -t wants 0..1024, got '%s'\n", argv[i]), -1;
         } else {

@@ -3,7 +3,7 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2 -march=native
 SAN     ?=
-PKGS    := jansson libpcre2-8 sqlite3 zlib libcurl
+PKGS    := jansson libpcre2-8 sqlite3 zlib libcurl libmicrohttpd
 # OpenMP: our parallel loops and OpenBLAS's products share one thread pool,
 # with OpenBLAS's OpenMP build (libopenblas-openmp-dev), picked over the
 # system's default OpenBLAS by its pkg-config folder and an rpath (see
@@ -18,11 +18,11 @@ endif
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -ffp-contract=off -g -Wall -Wextra -Werror -pthread $(OMP) \
            $(shell $(BLAS_PC) pkg-config --cflags openblas $(PKGS) 2>/dev/null) $(SAN)
 LDLIBS  += $(shell $(BLAS_PC) pkg-config --libs openblas $(PKGS) 2>/dev/null || \
-             echo -lopenblas -ljansson -lpcre2-8 -lsqlite3 -lz -lcurl) $(BLAS_RPATH) -lm -pthread
+             echo -lopenblas -ljansson -lpcre2-8 -lsqlite3 -lz -lcurl -lmicrohttpd) $(BLAS_RPATH) -lm -pthread
 LDFLAGS += $(SAN) $(OMP)
 
 LIB_SRC  := $(filter-out cli/main.c,$(wildcard common/*.c datasets/*.c tasks/*.c runners/*.c \
-              runners/*/*.c runners/*/*/*.c harness/*.c metrics/*.c store/*.c reports/*.c cli/*.c))
+              runners/*/*.c runners/*/*/*.c serve/*.c harness/*.c metrics/*.c store/*.c reports/*.c cli/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)

@@ -1,5 +1,4 @@
 /* chaejeom logprobs — ln p(token | tokens before it) for every token of a text. */
-#include <errno.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 #include "../common/sb.h"
 #include "../runners/transformer/compute/forward.h"
 #include "../runners/transformer/formats/model.h"
+#include "cli_args.h"
 #include "commands.h"
 
 static void usage(FILE *f) {
@@ -25,15 +25,6 @@ static void usage(FILE *f) {
           "  --json              print {\"ids\": [...], \"logprobs\": [null, lp1, ...], \"sum_logprob\": s}\n"
           "                      (default: one line per token: position, id, logprob, piece)\n",
           f);
-}
-
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
 }
 
 static json_t *json_lp(double v) {
@@ -96,7 +87,7 @@ int cmd_logprobs(int argc, char **argv) {
         } else if ((!strcmp(a, "-f") || !strcmp(a, "--file")) && has_val) {
             file = argv[++i];
         } else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && has_val) {
-            if (parse_int(argv[++i], 0, 1024, &threads)) {
+            if (cli_parse_int(argv[++i], 0, 1024, &threads)) {
                 fprintf(stderr, "chaejeom logprobs: -t wants an integer 0..1024, got '%s'\n", argv[i]);
                 return 2;
             }

@@ -7,7 +7,6 @@
  * second half is scored: the tokens at chunk positions ctx/2+1 .. ctx-1.
  * PPL = exp(mean nll), its ± = PPL * sqrt((mean(nll²) - mean(nll)²)/(count-1)).
  * Bits per byte = Σ nll / ln 2 / the UTF-8 bytes of the scored tokens. */
-#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 #include "../common/sb.h"
 #include "../runners/transformer/compute/forward.h"
 #include "../runners/transformer/formats/model.h"
+#include "cli_args.h"
 #include "commands.h"
 
 /* Tokens per fwd_score call when chunks are short: several chunks share one
@@ -36,15 +36,6 @@ static void usage(FILE *f) {
           "  -t, --threads N     threads (default: all cores)\n"
           "  --json              one JSON object instead of text\n",
           f);
-}
-
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
 }
 
 typedef struct {
@@ -170,12 +161,12 @@ int cmd_perplexity(int argc, char **argv) {
         } else if ((!strcmp(a, "-f") || !strcmp(a, "--file")) && has_val) {
             file = argv[++i];
         } else if ((!strcmp(a, "-c") || !strcmp(a, "--ctx")) && has_val) {
-            if (parse_int(argv[++i], 4, 1 << 20, &ctx)) {
+            if (cli_parse_int(argv[++i], 4, 1 << 20, &ctx)) {
                 fprintf(stderr, "chaejeom perplexity: --ctx wants an integer 4..%d, got '%s'\n", 1 << 20, argv[i]);
                 return 2;
             }
         } else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && has_val) {
-            if (parse_int(argv[++i], 0, 1024, &threads)) {
+            if (cli_parse_int(argv[++i], 0, 1024, &threads)) {
                 fprintf(stderr, "chaejeom perplexity: -t wants an integer 0..1024, got '%s'\n", argv[i]);
                 return 2;
             }

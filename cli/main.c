@@ -25,6 +25,7 @@ static const command COMMANDS[] = {
     {"logprobs", cmd_logprobs, "print per-token log-probabilities of a text"},
     {"generate", cmd_generate, "generate text from a prompt"},
     {"perplexity", cmd_perplexity, "perplexity and bits per byte of a file"},
+    {"serve", cmd_serve, "an OpenAI-compatible HTTP server (vLLM's API) over the local model"},
     {"bench", cmd_bench, "llama-bench-style speed test (prompt processing, generation); stored"},
 };
 

@@ -79,6 +79,14 @@ seed() {
         [ -f "$dir/arc.gz" ] && head -c 60 "$dir/arc.gz" >"$dir/arc-truncated.gz"
         printf 'a,b\n1,2\n' >"$dir/plain.csv"
         ;;
+    fuzz_serve_req)
+        # first byte: vocabulary size - 1; then what lm-eval and OpenAI clients send
+        printf '\377{"model":"m","prompt":[[1,5,6,7]],"temperature":0,"max_tokens":1,"logprobs":1,"seed":1234,"echo":true}' >"$dir/score"
+        printf '\377{"prompt":["Q: a?\\nA:","b"],"max_tokens":64,"temperature":0,"stop":["\\n\\n","Q:"],"top_p":0.9}' >"$dir/gen"
+        printf '\017{"prompt":[1,2,3],"prompt_logprobs":1,"echo":false,"n":1,"logprobs":null}' >"$dir/ids"
+        printf '\377{"prompt":"Once upon a time","add_special_tokens":false}' >"$dir/tokenize"
+        printf '\377{"tokens":[1,403,407,261,378]}' >"$dir/detokenize"
+        ;;
     esac
     # A target may bring its own seeding: tests/fuzz/<target>.seed.sh DIR ASSETS
     if [ -f "tests/fuzz/$2.seed.sh" ]; then sh "tests/fuzz/$2.seed.sh" "$dir" "$ASSETS"; fi
@@ -122,6 +130,11 @@ dict() {
             ignore_numbers regexes_to_ignore abstention patterns correct_metric doc_to_references \
             correct incorrect temperature top_p f1 bleu_max bleu_acc rouge1_max \
             mmlu.csv kmmlu.csv arc.jsonl wg.jsonl tqa.json tqa.csv hs.txt text.jsonl '{{' '}}'; do
+            printf '"%s"\n' "$w"
+        done >"$d" ;;
+    fuzz_serve_req)
+        for w in prompt echo logprobs prompt_logprobs max_tokens temperature top_p seed stop n best_of stream \
+            add_special_tokens tokens model true false null '[[' ']]' '\\u0000'; do
             printf '"%s"\n' "$w"
         done >"$d" ;;
     fuzz_tok_json | fuzz_hf_config)

@@ -1,0 +1,55 @@
+/* serve_req — parses the JSON bodies `chaejeom serve` accepts, untrusted.
+ *
+ * serve_parse_completion reads a /v1/completions body with vLLM's semantics
+ * for the fields lm-eval's local-completions and OpenAI clients send: prompt
+ * as a string, a list of strings, a list of token ids or a list of lists of
+ * ids; echo, logprobs, prompt_logprobs, max_tokens, temperature, top_p, seed,
+ * stop (string or list), n (1 only), model (ignored). Unknown fields are
+ * ignored, as OpenAI servers do. Token ids are checked against n_vocab.
+ *
+ * Ownership: the request owns its strings and arrays; release with
+ * serve_req_free. Errors: -1 with a message naming the field at fault in *e
+ * (the server answers it as a 400), never a crash on any bytes. */
+#ifndef CJ_SERVE_REQ_H
+#define CJ_SERVE_REQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/err.h"
+
+/* Bounds on what one request may ask for. */
+#define SERVE_MAX_PROMPTS 1024
+#define SERVE_MAX_STOPS 16
+#define SERVE_MAX_LOGPROBS 1 /* the argmax and the actual token: what is_greedy needs */
+
+typedef struct {
+    char *text; /* the prompt as text, or NULL when given as ids */
+    int *ids;   /* the prompt as token ids (NULL when given as text) */
+    int n_ids;
+} serve_prompt;
+
+typedef struct {
+    serve_prompt *prompts;
+    int n_prompts;
+    int echo;
+    int logprobs;        /* -1: none; else 0..SERVE_MAX_LOGPROBS alternatives per position */
+    int prompt_logprobs; /* -1: none; else 0..SERVE_MAX_LOGPROBS */
+    int max_tokens;      /* default 16, as vLLM */
+    float temperature;   /* default 1, as OpenAI */
+    float top_p;         /* default 1 */
+    uint64_t seed;       /* 0 when absent */
+    char **stop;
+    int n_stop;
+} serve_req;
+
+int serve_parse_completion(const char *body, size_t len, int n_vocab, serve_req *out, cj_err *e);
+void serve_req_free(serve_req *r);
+
+/* /tokenize: {"prompt": TEXT, "add_special_tokens": BOOL (default true)}. *text is malloc'd. */
+int serve_parse_tokenize(const char *body, size_t len, char **text, int *add_special, cj_err *e);
+
+/* /detokenize: {"tokens": [id, ...]} with ids in [0, n_vocab). *ids is malloc'd (NULL when empty). */
+int serve_parse_detokenize(const char *body, size_t len, int n_vocab, int **ids, int *n, cj_err *e);
+
+#endif

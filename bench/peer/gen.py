@@ -15,23 +15,11 @@ Only the generation is timed, not the model load. Exit 3, printing
 "peer absent", when llama-cpp-python is not installed (bench/peer/install.sh).
 """
 import json
-import os
-import sys
 import time
 
-if len(sys.argv) != 5:
-    sys.stderr.write("usage: python gen.py MODEL.gguf PROMPTS.jsonl THREADS OUT\n")
-    sys.exit(2)
-model_path, req_path, threads, out_path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-try:
-    from llama_cpp import Llama
-except ImportError as exc:
-    print(f"peer absent: llama-cpp-python is not installed ({exc}; run bench/peer/install.sh)")
-    sys.exit(3)
-if not os.path.isfile(model_path):
-    sys.stderr.write(f"gen.py: {model_path}: no such file\n")
-    sys.exit(2)
+from peerargs import start
 
+Llama, model_path, req_path, threads, out_path = start("gen.py", "PROMPTS.jsonl")
 prompts = [json.loads(line) for line in open(req_path, encoding="utf-8") if line.strip()]
 llm = Llama(model_path=model_path, n_ctx=4096, n_batch=512, n_threads=threads, n_threads_batch=threads,
             verbose=False)

@@ -19,24 +19,17 @@ not the model load. Exit 3, printing "peer absent", when llama-cpp-python is
 not installed (bench/peer/install.sh).
 """
 import json
-import os
 import sys
 import time
 
-if len(sys.argv) != 5:
-    sys.stderr.write("usage: python mc.py MODEL.gguf REQUESTS.jsonl THREADS OUT\n")
-    sys.exit(2)
-model_path, req_path, threads, out_path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+from peerargs import start
+
+Llama, model_path, req_path, threads, out_path = start("mc.py", "REQUESTS.jsonl")
 try:
     import numpy as np
-    from llama_cpp import Llama
 except ImportError as exc:
-    print(f"peer absent: llama-cpp-python is not installed ({exc}; run bench/peer/install.sh)")
+    print(f"peer absent: numpy is not installed ({exc}; run bench/peer/install.sh)")
     sys.exit(3)
-if not os.path.isfile(model_path):
-    sys.stderr.write(f"mc.py: {model_path}: no such file\n")
-    sys.exit(2)
-
 probe = Llama(model_path=model_path, n_ctx=8, vocab_only=True, verbose=False)
 arch = probe.metadata.get("general.architecture", "llama")
 ctx_len = int(probe.metadata.get(f"{arch}.context_length", 2048))  # the trained context, as mc.mjs took it

@@ -46,9 +46,6 @@ typedef struct {
 
 /* ---- compare_load.c: reading the database ------------------------------- */
 
-/* "database: WHAT: sqlite's message"; returns -1. */
-int compare_db_fail(sqlite3 *db, cj_err *e, const char *what);
-
 /* A run's row (its strings are the caller's to free), and its public part
  * (id, label, hashes) into cr. */
 int compare_load_run(sqlite3 *db, int64_t id, compare_run_row *r, compare_run *cr, cj_err *e);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rdb.h"
 #include "../metrics/score.h"
 #include "compare_impl.h"
 
@@ -35,9 +36,6 @@ static int col_index(sqlite3_stmt *st, int i) {
     return v >= 0 && v < 1000000 ? (int)v : -1;
 }
 
-int compare_db_fail(sqlite3 *db, cj_err *e, const char *what) {
-    return cj_fail(e, "database: %s: %s", what, sqlite3_errmsg(db));
-}
 
 static int cdoc_cmp(const void *a, const void *b) {
     return strcmp(((const compare_doc *)a)->doc_id, ((const compare_doc *)b)->doc_id);
@@ -93,7 +91,7 @@ static int read_docs(sqlite3 *db, int64_t run, const char *task, compare_docs *o
     if (sqlite3_prepare_v2(db,
                            "SELECT doc_id, doc_hash, prompt_hash, target, pred FROM docs WHERE run_id = ?1 AND task = ?2",
                            -1, &st, NULL) != SQLITE_OK)
-        return compare_db_fail(db, e, "reading docs");
+        return rdb_fail(db, e, "reading docs");
     sqlite3_bind_int64(st, 1, run);
     sqlite3_bind_text(st, 2, task, -1, SQLITE_TRANSIENT);
     int rc;
@@ -123,7 +121,7 @@ static int read_docs(sqlite3 *db, int64_t run, const char *task, compare_docs *o
         }
     }
     /* the message before finalizing, which may reset it */
-    int ret = rc == SQLITE_DONE ? 0 : compare_db_fail(db, e, "reading docs");
+    int ret = rc == SQLITE_DONE ? 0 : rdb_fail(db, e, "reading docs");
     sqlite3_finalize(st);
     return ret;
 }
@@ -158,7 +156,7 @@ static int score_choices(sqlite3 *db, int64_t run, const char *task, compare_doc
                            "SELECT doc_id, choice_idx, logprob, n_tokens, n_chars, n_bytes, is_greedy, label "
                            "FROM choices WHERE run_id = ?1 AND task = ?2 ORDER BY doc_id, choice_idx",
                            -1, &st, NULL) != SQLITE_OK)
-        return compare_db_fail(db, e, "reading choices");
+        return rdb_fail(db, e, "reading choices");
     sqlite3_bind_int64(st, 1, run);
     sqlite3_bind_text(st, 2, task, -1, SQLITE_TRANSIENT);
     choice_buf cb = {0};
@@ -183,7 +181,7 @@ static int score_choices(sqlite3 *db, int64_t run, const char *task, compare_doc
     }
     free(cb.c);
     free(cb.labels);
-    int ret = rc == SQLITE_DONE ? 0 : compare_db_fail(db, e, "reading choices");
+    int ret = rc == SQLITE_DONE ? 0 : rdb_fail(db, e, "reading choices");
     sqlite3_finalize(st);
     return ret;
 }
@@ -194,7 +192,7 @@ static int read_generations(sqlite3 *db, int64_t run, const char *task, compare_
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, "SELECT doc_id, exact_match FROM generations WHERE run_id = ?1 AND task = ?2", -1, &st,
                            NULL) != SQLITE_OK)
-        return compare_db_fail(db, e, "reading generations");
+        return rdb_fail(db, e, "reading generations");
     sqlite3_bind_int64(st, 1, run);
     sqlite3_bind_text(st, 2, task, -1, SQLITE_TRANSIENT);
     int rc;
@@ -203,7 +201,7 @@ static int read_generations(sqlite3 *db, int64_t run, const char *task, compare_
         compare_doc *d = cdocs_find(out, id ? id : "");
         if (d && sqlite3_column_type(st, 1) != SQLITE_NULL) d->v[M_EXACT] = sqlite3_column_double(st, 1);
     }
-    int ret = rc == SQLITE_DONE ? 0 : compare_db_fail(db, e, "reading generations");
+    int ret = rc == SQLITE_DONE ? 0 : rdb_fail(db, e, "reading generations");
     sqlite3_finalize(st);
     return ret;
 }
@@ -255,7 +253,7 @@ int compare_resolve_run(sqlite3 *db, const char *spec, int64_t *id, cj_err *e) {
                                "SELECT r.id FROM runs r JOIN tags t ON t.run_id = r.id WHERE t.key = ?1 AND t.value = ?2 "
                                "ORDER BY r.status = 'done' DESC, r.id DESC LIMIT 1",
                                -1, &st, NULL) != SQLITE_OK)
-            return compare_db_fail(db, e, "reading tags");
+            return rdb_fail(db, e, "reading tags");
         sqlite3_bind_text(st, 1, kv, (int)(eq - kv), SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, eq + 1, -1, SQLITE_TRANSIENT);
     } else {
@@ -263,14 +261,14 @@ int compare_resolve_run(sqlite3 *db, const char *spec, int64_t *id, cj_err *e) {
         long long v = strtoll(spec, &end, 10);
         if (!*spec || *end || v <= 0) return cj_fail(e, "run '%s': expected a run id or tag:KEY=VALUE", spec);
         if (sqlite3_prepare_v2(db, "SELECT id FROM runs WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
-            return compare_db_fail(db, e, "reading runs");
+            return rdb_fail(db, e, "reading runs");
         sqlite3_bind_int64(st, 1, v);
     }
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) *id = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     if (rc == SQLITE_ROW) return 0;
-    if (rc != SQLITE_DONE) return compare_db_fail(db, e, "reading runs");
+    if (rc != SQLITE_DONE) return rdb_fail(db, e, "reading runs");
     return cj_fail(e, "run '%s': no such run in the database", spec);
 }
 
@@ -304,13 +302,13 @@ int compare_load_run(sqlite3 *db, int64_t id, compare_run_row *r, compare_run *c
                            "SELECT model_path, model_sha256, status, host, task_hashes, seed, shots, \"limit\" "
                            "FROM runs WHERE id = ?1",
                            -1, &st, NULL) != SQLITE_OK)
-        return compare_db_fail(db, e, "reading runs");
+        return rdb_fail(db, e, "reading runs");
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         sqlite3_finalize(st);
         if (rc == SQLITE_DONE) return cj_fail(e, "run %lld: no such run", (long long)id);
-        return compare_db_fail(db, e, "reading runs");
+        return rdb_fail(db, e, "reading runs");
     }
     r->model_path = col_text(st, 0);
     r->model_sha256 = col_text(st, 1);
@@ -338,7 +336,7 @@ int compare_task_names(sqlite3 *db, int64_t run, char ***out, int *n, cj_err *e)
     *n = 0;
     if (sqlite3_prepare_v2(db, "SELECT DISTINCT task FROM docs WHERE run_id = ?1 ORDER BY task", -1, &st, NULL) !=
         SQLITE_OK)
-        return compare_db_fail(db, e, "reading docs");
+        return rdb_fail(db, e, "reading docs");
     sqlite3_bind_int64(st, 1, run);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -348,7 +346,7 @@ int compare_task_names(sqlite3 *db, int64_t run, char ***out, int *n, cj_err *e)
         (*out)[(*n)++] = cj_xstrdup(t);
     }
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) return compare_db_fail(db, e, "reading docs");
+    if (rc != SQLITE_DONE) return rdb_fail(db, e, "reading docs");
     return 0;
 }
 

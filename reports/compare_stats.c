@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rdb.h"
 #include "../metrics/pstats.h"
 #include "compare_impl.h"
 
@@ -164,17 +165,6 @@ void compare_rows_finish(compare_result *r, const compare_opts *o, cj_err *e) {
 
 /* ---- latency ------------------------------------------------------------ */
 
-static int has_table(sqlite3 *db, const char *name) {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1, &st, NULL) !=
-        SQLITE_OK)
-        return 0;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
-    return r;
-}
-
 typedef struct {
     char *task;
     double wall, tokens;
@@ -223,7 +213,7 @@ static int lat_load(sqlite3 *db, int64_t run, char *const *tasks, int n_tasks, l
                            "SELECT task, wall_s, COALESCE(prefill_tokens, 0) + COALESCE(decode_tokens, 0) "
                            "FROM latency WHERE run_id = ?1 AND wall_s IS NOT NULL",
                            -1, &st, NULL) != SQLITE_OK)
-        return compare_db_fail(db, e, "reading latency");
+        return rdb_fail(db, e, "reading latency");
     sqlite3_bind_int64(st, 1, run);
     lat_acc *all = lat_get(s, "(all)");
     int rc;
@@ -236,7 +226,7 @@ static int lat_load(sqlite3 *db, int64_t run, char *const *tasks, int n_tasks, l
         lat_add(all, w, tok);
     }
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) return compare_db_fail(db, e, "reading latency");
+    if (rc != SQLITE_DONE) return rdb_fail(db, e, "reading latency");
     return 0;
 }
 
@@ -249,7 +239,7 @@ static void lat_stats(lat_acc *a, double *docs_s, double *tok_s, double *p95) {
 
 int compare_latency_rows(sqlite3 *db, compare_result *r, char *const *tasks, int n_tasks, const compare_opts *o,
                          cj_err *e) {
-    if (!has_table(db, "latency")) return 0;
+    if (!rdb_has_table(db, "latency")) return 0;
     lat_set la, lb;
     if (lat_load(db, r->base.id, tasks, n_tasks, &la, e)) return -1;
     if (lat_load(db, r->cand.id, tasks, n_tasks, &lb, e)) {

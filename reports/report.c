@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "rdb.h"
 #include "../common/fileio.h"
 #include "report_impl.h"
 
@@ -22,21 +23,6 @@ static double col_real(sqlite3_stmt *st, int i) {
     return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
 }
 
-static int db_fail(sqlite3 *db, cj_err *e, const char *what) {
-    return cj_fail(e, "database: %s: %s", what, sqlite3_errmsg(db));
-}
-
-static int has_table(sqlite3 *db, const char *name) {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1, &st, NULL) !=
-        SQLITE_OK)
-        return 0;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    int r = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
-    return r;
-}
-
 /* The runs row of run r->id. */
 static int load_row(sqlite3 *db, report_run *r, cj_err *e) {
     sqlite3_stmt *st;
@@ -44,13 +30,13 @@ static int load_row(sqlite3 *db, report_run *r, cj_err *e) {
                            "SELECT model_path, model_sha256, status, started_at, host, harness_version, git_commit, "
                            "task_hashes, seed, shots, \"limit\" FROM runs WHERE id = ?1",
                            -1, &st, NULL) != SQLITE_OK)
-        return db_fail(db, e, "reading runs");
+        return rdb_fail(db, e, "reading runs");
     sqlite3_bind_int64(st, 1, r->id);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         sqlite3_finalize(st);
         return rc == SQLITE_DONE ? cj_fail(e, "run %lld: no such run", (long long)r->id)
-                                 : db_fail(db, e, "reading runs");
+                                 : rdb_fail(db, e, "reading runs");
     }
     r->model_path = col_dup(st, 0);
     r->model_sha256 = col_dup(st, 1);
@@ -78,7 +64,7 @@ static int load_tags(sqlite3 *db, report_run *r, cj_err *e) {
     sb_printf(&label, "run %lld", (long long)r->id);
     if (sqlite3_prepare_v2(db, "SELECT key, value FROM tags WHERE run_id = ?1 ORDER BY key", -1, &st, NULL) !=
         SQLITE_OK)
-        return db_fail(db, e, "reading tags");
+        return rdb_fail(db, e, "reading tags");
     sqlite3_bind_int64(st, 1, r->id);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -97,7 +83,7 @@ static int load_tags(sqlite3 *db, report_run *r, cj_err *e) {
     sb_init(&label);
     sb_printf(&label, "run %lld", (long long)r->id);
     r->name = sb_take(&label);
-    if (rc != SQLITE_DONE) return db_fail(db, e, "reading tags");
+    if (rc != SQLITE_DONE) return rdb_fail(db, e, "reading tags");
     return 0;
 }
 
@@ -108,7 +94,7 @@ static int load_metrics(sqlite3 *db, report_run *r, cj_err *e) {
                            "SELECT task, kind, metric, value, stderr, n FROM metrics WHERE run_id = ?1 "
                            "ORDER BY kind = 'task', task, metric",
                            -1, &st, NULL) != SQLITE_OK)
-        return db_fail(db, e, "reading metrics");
+        return rdb_fail(db, e, "reading metrics");
     sqlite3_bind_int64(st, 1, r->id);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -122,19 +108,19 @@ static int load_metrics(sqlite3 *db, report_run *r, cj_err *e) {
         m->n = sqlite3_column_int64(st, 5);
     }
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) return db_fail(db, e, "reading metrics");
+    if (rc != SQLITE_DONE) return rdb_fail(db, e, "reading metrics");
     return 0;
 }
 
 /* Per-doc wall times and their sums, when the database has a latency table. */
 static int load_latency(sqlite3 *db, report_run *r, cj_err *e) {
     sqlite3_stmt *st;
-    if (!has_table(db, "latency")) return 0;
+    if (!rdb_has_table(db, "latency")) return 0;
     if (sqlite3_prepare_v2(db,
                            "SELECT wall_s, COALESCE(prefill_tokens, 0) + COALESCE(decode_tokens, 0) FROM latency "
                            "WHERE run_id = ?1 AND wall_s IS NOT NULL",
                            -1, &st, NULL) != SQLITE_OK)
-        return db_fail(db, e, "reading latency");
+        return rdb_fail(db, e, "reading latency");
     sqlite3_bind_int64(st, 1, r->id);
     size_t cap = 0;
     int rc;
@@ -150,7 +136,7 @@ static int load_latency(sqlite3 *db, report_run *r, cj_err *e) {
         r->lat_tokens += sqlite3_column_double(st, 1);
     }
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) return db_fail(db, e, "reading latency");
+    if (rc != SQLITE_DONE) return rdb_fail(db, e, "reading latency");
     return 0;
 }
 

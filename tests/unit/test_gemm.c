@@ -88,7 +88,7 @@ static void test_row_alone(void) {
     free(y1);
 }
 
-/* A Q8_0 matrix, an F16 one and a Q4_K one against the chain over their
+/* An F32, Q8_0, F16 and Q4_K matrix against the chain over their
  * dequantized rows (the dequantization is quant.c's, tested there), the
  * first n rows of a call. */
 static void check_mat(ggml_type t, const void *data, size_t row_bytes, int in, int out, int n) {
@@ -98,9 +98,10 @@ static void check_mat(ggml_type t, const void *data, size_t row_bytes, int in, i
     model_mat_rows(&m, 0, out, in, wf);
     int bad = 0;
     for (int threads = 1; threads <= 2; threads++)
-        for (int portable = 0; portable <= 1; portable++) {
+        for (int mode = 0; mode < 3; mode++) { /* SIMD, portable, SIMD over W in groups of 8 (wpack.h) */
             gemm *g = gemm_new(threads, GEMM_OWN);
-            gemm_set_portable(g, portable);
+            gemm_set_portable(g, mode == 1);
+            if (mode == 2) gemm_pack_all(g);
             gemm_mat(g, y, out, x, in, &m, n, in, out);
             for (int r = 0; r < n; r++)
                 for (int o = 0; o < out; o++)
@@ -133,12 +134,15 @@ static void test_quantized_is_the_chain(void) {
         memcpy(blk + 2, &dmin, 2);
         for (int i = 4; i < 144; i++) { frand(); blk[i] = (uint8_t)(rng >> 40); }
     }
+    float *f32 = rand_vec((size_t)in * out);
     for (int n = 1; n <= 9; n += 2) { /* the few-rows path (up to 4) and the packed one */
+        check_mat(GGML_F32, f32, (size_t)in * 4, in, out, n);
         check_mat(GGML_F16, f16, rb16, in, out, n);
         check_mat(GGML_F16, f16, rb16, in, 64, n); /* whole blocks of 32 outputs: F16 read in place */
         check_mat(GGML_Q8_0, q8, rb8, in, out, n);
         check_mat(GGML_Q4_K, q4k, rbk, in, out, n);
     }
+    free(f32);
     free(f16);
     free(q8);
     free(q4k);

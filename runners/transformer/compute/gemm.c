@@ -23,6 +23,7 @@
 
 #include "../../../common/sb.h"
 #include "pool.h"
+#include "wpack.h"
 #include "../formats/quant.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -56,6 +57,7 @@ struct gemm {
     int portable;
     float *pack[POOL_MAX]; /* per thread: NB * KC * NR floats */
     float *rows[POOL_MAX]; /* per thread: dequantized rows, NR * KC or DO * DKC floats */
+    wpack *packs;          /* W in groups of 8 outputs, own SIMD kernels */
     float *wbuf;           /* OpenBLAS path: dequantized W, grown on demand */
     size_t wbuf_len;
 };
@@ -74,6 +76,7 @@ gemm *gemm_new(int threads, gemm_kernels kernels) {
     gemm *g = cj_xcalloc(1, sizeof *g);
     g->threads = threads < 1 ? 1 : threads > POOL_MAX ? POOL_MAX : threads;
     g->kernels = kernels;
+    g->packs = wpack_new(0);
     for (int t = 0; t < g->threads; t++) {
         g->pack[t] = alloc_aligned((size_t)NB * KC * NR);
         g->rows[t] = alloc_aligned((size_t)(DO * DKC > NR * KC ? DO * DKC : NR * KC));
@@ -87,12 +90,20 @@ void gemm_free(gemm *g) {
         free(g->pack[t]);
         free(g->rows[t]);
     }
+    wpack_free(g->packs);
     free(g->wbuf);
     free(g);
 }
 
 gemm_kernels gemm_get_kernels(const gemm *g) { return g->kernels; }
 void gemm_set_portable(gemm *g, int on) { g->portable = on; }
+
+void gemm_set_maps(gemm *g, const cj_map *maps, int n) { wpack_set_maps(g->packs, maps, n); }
+
+void gemm_pack_all(gemm *g) {
+    wpack_free(g->packs);
+    g->packs = wpack_new(1);
+}
 
 const char *gemm_kernels_name(gemm_kernels k) { return k == GEMM_OPENBLAS ? "openblas" : "own"; }
 
@@ -112,6 +123,8 @@ typedef struct {
     const float *f32;
     int ldw;
     int out;
+    const void *pk; /* m in groups of 8 outputs (wpack.h), or NULL */
+    int in;         /* with pk: values per row */
 } wsrc;
 
 #if GEMM_SIMD
@@ -150,6 +163,50 @@ static inline __attribute__((always_inline)) float ld1(const void *p, int k, int
 static inline __attribute__((always_inline)) __m256 ld8(const void *p, int k, int f16) {
     if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)p + k)));
     return _mm256_loadu_ps((const float *)p + k);
+}
+#endif
+
+#if GEMM_SIMD
+/* The weights of a group's 8 outputs at k (wpack.h's layouts): the floats
+ * quant.c's dequantization gives (Q8_0: (float)q * d, as deq_q8_0). */
+static inline __attribute__((always_inline)) __m256 pk8(const uint8_t *grp, int k, ggml_type t) {
+    if (t == GGML_F16) return _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(const void *)(grp + (size_t)k * 16)));
+    if (t == GGML_Q8_0) {
+        const uint8_t *b = grp + (size_t)(k / 32) * WPACK_QBLOCK;
+        __m128i q8 = _mm_loadl_epi64((const __m128i *)(const void *)(b + 32 + (k % 32) * WPACK_G));
+        return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8)), _mm256_load_ps((const float *)(const void *)b));
+    }
+    return _mm256_load_ps((const float *)(const void *)(grp + (size_t)k * 32));
+}
+
+static const uint8_t *pk_group(const wsrc *w, int g) {
+    return (const uint8_t *)w->pk + wpack_group_bytes(w->m->type, w->in) * (size_t)g;
+}
+
+/* d[k * NR] (8 floats) = group g's weights at pc + k, k < kc; 0 past the
+ * matrix's groups. */
+static inline __attribute__((always_inline)) void pk_column(const wsrc *w, int g, int pc, int kc, float *d,
+                                                             ggml_type t) {
+    if (g >= (w->out + WPACK_G - 1) / WPACK_G) {
+        for (int k = 0; k < kc; k++) _mm256_store_ps(d + (size_t)k * NR, _mm256_setzero_ps());
+        return;
+    }
+    const uint8_t *grp = pk_group(w, g);
+    for (int k = 0; k < kc; k++) _mm256_store_ps(d + (size_t)k * NR, pk8(grp, pc + k, t));
+}
+
+/* pack_panels from the groups: panel p is groups 2p and 2p + 1. */
+static void pack_from_groups(const wsrc *w, int p0, int nb, int pc, int kc, float *dst) {
+    for (int p = 0; p < nb; p++)
+        for (int h = 0; h < 2; h++) {
+            float *d = dst + (size_t)p * kc * NR + WPACK_G * h;
+            int g = 2 * (p0 + p) + h;
+            switch (w->m->type) {
+            case GGML_F16: pk_column(w, g, pc, kc, d, GGML_F16); break;
+            case GGML_Q8_0: pk_column(w, g, pc, kc, d, GGML_Q8_0); break;
+            default: pk_column(w, g, pc, kc, d, GGML_F32); break;
+            }
+        }
 }
 #endif
 
@@ -198,6 +255,12 @@ static void row_sources(const wsrc *w, int64_t o0, int nrows, int pc, int kc, in
 }
 
 static void pack_panels(const wsrc *w, int p0, int nb, int pc, int kc, float *dst, float *rowbuf) {
+#if GEMM_SIMD
+    if (w->pk) {
+        pack_from_groups(w, p0, nb, pc, kc, dst);
+        return;
+    }
+#endif
     for (int p = 0; p < nb; p++) {
         const void *src[NR];
         /* F16 is converted in the transposition; a panel past `out` goes through rowbuf */
@@ -339,6 +402,24 @@ static inline __attribute__((always_inline)) void direct_k(int n, int f16, int n
         }
 }
 
+/* y[r][g * 8 ..] = acc[r][g], r < n, g < ng, the first nout outputs. */
+static inline __attribute__((always_inline)) void store_acc(int n, int ng, int nout,
+                                                             __m256 acc[DIRECT_MAX_ROWS][DO / 8], float *y,
+                                                             int ldy) {
+    for (int r = 0; r < n; r++)
+        for (int g = 0; g < ng; g++) {
+            float *yo = y + (size_t)r * ldy + g * 8;
+            int left = nout - g * 8;
+            if (left >= 8) {
+                _mm256_storeu_ps(yo, acc[r][g]);
+            } else {
+                float tmp[8];
+                _mm256_storeu_ps(tmp, acc[r][g]);
+                memcpy(yo, tmp, (size_t)left * sizeof(float));
+            }
+        }
+}
+
 /* y for outputs [o0, o0 + DO) of rows r < n. */
 static inline __attribute__((always_inline)) void direct_block(int n, const wsrc *w, int o0, const float *x,
                                                                 int ldx, int in, float *y, int ldy,
@@ -366,18 +447,57 @@ static inline __attribute__((always_inline)) void direct_block(int n, const wsrc
         if (f16) direct_k(n, 1, ng, src, kc, xr, acc, &pf, pf_end);
         else direct_k(n, 0, ng, src, kc, xr, acc, &pf, pf_end);
     }
+    store_acc(n, ng, nout, acc, y + o0, ldy);
+}
+
+/* direct_block over W in groups (wpack.h): each 8-output load is one
+ * vector, no transposition; the chains are the same fmas in the same order. */
+static inline __attribute__((always_inline)) void direct_group_block(int n, ggml_type t, const wsrc *w, int o0,
+                                                                      const float *x, int ldx, int in, float *y,
+                                                                      int ldy) {
+    int nout = imin(DO, w->out - o0), ng = (nout + 7) / 8;
+    const uint8_t *grp[DO / 8];
+    __m256 acc[DIRECT_MAX_ROWS][DO / 8];
+    for (int g = 0; g < ng; g++) grp[g] = pk_group(w, o0 / WPACK_G + g);
     for (int r = 0; r < n; r++)
-        for (int g = 0; g < ng; g++) {
-            float *yo = y + (size_t)r * ldy + o0 + g * 8;
-            int left = nout - g * 8;
-            if (left >= 8) {
-                _mm256_storeu_ps(yo, acc[r][g]);
-            } else {
-                float tmp[8];
-                _mm256_storeu_ps(tmp, acc[r][g]);
-                memcpy(yo, tmp, (size_t)left * sizeof(float));
+        for (int g = 0; g < DO / 8; g++) acc[r][g] = _mm256_setzero_ps();
+    if (ng == DO / 8) {
+        for (int k = 0; k < in; k++)
+#pragma GCC unroll 4
+            for (int g = 0; g < DO / 8; g++) {
+                __m256 wv = pk8(grp[g], k, t);
+#pragma GCC unroll 4
+                for (int r = 0; r < n; r++)
+                    acc[r][g] = _mm256_fmadd_ps(_mm256_broadcast_ss(x + (size_t)r * ldx + k), wv, acc[r][g]);
             }
-        }
+    } else {
+        for (int k = 0; k < in; k++)
+            for (int g = 0; g < ng; g++) {
+                __m256 wv = pk8(grp[g], k, t);
+                for (int r = 0; r < n; r++)
+                    acc[r][g] = _mm256_fmadd_ps(_mm256_broadcast_ss(x + (size_t)r * ldx + k), wv, acc[r][g]);
+            }
+    }
+    store_acc(n, ng, nout, acc, y + o0, ldy);
+}
+
+static void direct_group_blocks(int n, const wsrc *w, int b0, int b1, const float *x, int ldx, int in, float *y,
+                                int ldy) {
+#define DGB(N, T) for (int b = b0; b < b1; b++) direct_group_block(N, T, w, b * DO, x, ldx, in, y, ldy)
+#define DGB_T(N)                                                                                                      \
+    switch (w->m->type) {                                                                                             \
+    case GGML_F16: DGB(N, GGML_F16); break;                                                                           \
+    case GGML_Q8_0: DGB(N, GGML_Q8_0); break;                                                                         \
+    default: DGB(N, GGML_F32); break;                                                                                 \
+    }
+    switch (n) {
+    case 4: DGB_T(4); break;
+    case 3: DGB_T(3); break;
+    case 2: DGB_T(2); break;
+    default: DGB_T(1); break;
+    }
+#undef DGB_T
+#undef DGB
 }
 
 /* One copy per row count, so that n is a constant in each. */
@@ -413,6 +533,11 @@ static void *gemm_worker(void *arg) {
     float *pack = j->g->pack[j->t], *rowbuf = j->g->rows[j->t];
     int portable = j->g->portable || !GEMM_SIMD;
 #if GEMM_SIMD
+    if (j->direct && j->w->pk) {
+        direct_group_blocks(j->r1 - j->r0, j->w, j->p0, j->p1, j->x + (size_t)j->r0 * j->ldx, j->ldx, j->in,
+                            j->y + (size_t)j->r0 * j->ldy, j->ldy);
+        return NULL;
+    }
     if (j->direct) {
         direct_blocks(j->r1 - j->r0, j->w, j->p0, j->p1, j->x + (size_t)j->r0 * j->ldx, j->ldx, j->in,
                       j->y + (size_t)j->r0 * j->ldy, j->ldy, rowbuf);
@@ -537,11 +662,12 @@ static void run(gemm *g, float *y, int ldy, const float *x, int ldx, const wsrc 
 }
 
 void gemm_mat(gemm *g, float *y, int ldy, const float *x, int ldx, const model_mat *w, int n, int in, int out) {
-    wsrc s = {w, NULL, 0, out};
+    wsrc s = {w, NULL, 0, out, NULL, in};
+    if (GEMM_SIMD && g->kernels == GEMM_OWN && !g->portable && n > 0) s.pk = wpack_get(g->packs, w, out, in);
     run(g, y, ldy, x, ldx, &s, n, in);
 }
 
 void gemm_f32(gemm *g, float *y, int ldy, const float *x, int ldx, const float *w, int ldw, int n, int in, int out) {
-    wsrc s = {NULL, w, ldw, out};
+    wsrc s = {NULL, w, ldw, out, NULL, in};
     run(g, y, ldy, x, ldx, &s, n, in);
 }

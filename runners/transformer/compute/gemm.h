@@ -29,6 +29,7 @@
 #ifndef CJ_GEMM_H
 #define CJ_GEMM_H
 
+#include "../../../common/fileio.h"
 #include "../formats/model.h"
 
 typedef enum { GEMM_OWN = 0, GEMM_OPENBLAS = 1 } gemm_kernels;
@@ -56,6 +57,14 @@ int gemm_parse_kernels(const char *name);
 /* The instruction set the own kernels were built for: "avx2+fma" or
  * "portable". */
 const char *gemm_isa(void);
+
+/* The file maps W's bytes may lie in (the model's; kept by pointer): the own
+ * SIMD kernels then read such matrices from a copy in groups of 8 outputs
+ * made on first use, and give the map's pages of them back (wpack.h). */
+void gemm_set_maps(gemm *g, const cj_map *maps, int n);
+
+/* Test hook: copy every matrix into groups, in a map or not. */
+void gemm_pack_all(gemm *g);
 
 /* Test hook: 1 makes the own kernels take the portable C path even where
  * SIMD is compiled, so a test can compare the two bit for bit. */

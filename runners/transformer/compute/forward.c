@@ -131,10 +131,6 @@ static float *kv_map(size_t n) {
         fprintf(stderr, "chaejeom: out of memory (a KV buffer of %zu bytes)\n", n * sizeof(float));
         abort();
     }
-    /* Huge pages where the kernel allows them: attention reads a head's keys
-     * as head_dim rows kv_cap floats apart, a page each with 4 KiB pages, more
-     * than the TLB holds. Advice only: without it the same numbers, slower. */
-    (void)madvise(p, n * sizeof(float), MADV_HUGEPAGE);
     return p;
 #endif
 }

@@ -182,116 +182,59 @@ void fwd_swiglu(float *restrict g, const float *restrict u, size_t n) {
 
 
 #if ATT_SIMD
+/* Scores of the ng queries q[g] with the W keys of one tile (kt: the
+ * tile's head_dim x KT floats, fwd_impl.h) starting at lane l0, into acc[g]:
+ * each lane's score is fma(q[i], k[i], acc) in order of i. W is 8 or 16. */
+static inline __attribute__((always_inline)) void tile_scores(int hd, const float *const *q, int ng,
+                                                              const float *restrict kt, int l0, int W,
+                                                              __m256 acc[QMAX][2]) {
+    UNROLL_G for (int g = 0; g < ng; g++) acc[g][0] = acc[g][1] = _mm256_setzero_ps();
+    kt += l0;
+    if (W == 16) {
+        for (int i = 0; i < hd; i++, kt += KT) {
+            __m256 k0 = _mm256_loadu_ps(kt), k1 = _mm256_loadu_ps(kt + 8);
+            UNROLL_G for (int g = 0; g < ng; g++) {
+                __m256 qi = _mm256_broadcast_ss(q[g] + i);
+                acc[g][0] = _mm256_fmadd_ps(qi, k0, acc[g][0]);
+                acc[g][1] = _mm256_fmadd_ps(qi, k1, acc[g][1]);
+            }
+        }
+    } else {
+        for (int i = 0; i < hd; i++, kt += KT) {
+            __m256 k0 = _mm256_loadu_ps(kt);
+            UNROLL_G for (int g = 0; g < ng; g++) acc[g][0] = _mm256_fmadd_ps(_mm256_broadcast_ss(q[g] + i), k0, acc[g][0]);
+        }
+    }
+}
+
 /* Scaled dot products of the ng queries q[g] with the keys at cache rows
- * [lo, hi) (kt: the transposed keys of their KV head, row i = component
- * i), into att[g] + aoff. Each score is fma(q[i], k[i], acc) in order of i,
- * whatever the blocking. */
+ * [lo, hi) of one head (kt: its first tile), into att[g] + aoff. The keys
+ * are read a tile at a time, whole 8- or 16-lane pieces of it, and the lanes
+ * outside [lo, hi) are dropped: every score is fma(q[i], k[i], acc) in order
+ * of i whatever the piece it was computed in, so the same bits. Up to 6
+ * queries take 16 lanes at once (12 accumulators); more take 8. */
 static inline __attribute__((always_inline)) void scores_g(const fwd *f, const float *const *q, int ng,
                                                            const float *restrict kt, int lo, int hi, float scale,
                                                            float *const *att, int aoff) {
-    int hd = f->m->hp.head_dim, n = hi - lo, j = 0;
-    size_t ld = (size_t)f->kv_cap;
-    kt += lo;
-#ifdef __AVX512F__
-    /* The same per-key instructions, 64 keys at a time (4 accumulators per
-     * query: enough independent FMAs to hide their latency), then 32, then
-     * the remainder with masked loads (one pass instead of 16-, 8- and
-     * one-key tails whose dependent FMA chains cost more than the bulk). */
-    __m512 sc16 = _mm512_set1_ps(scale);
-    for (; ng <= 6 && j + 64 <= n; j += 64) { /* 4 accumulators for more queries would spill */
-        __m512 a[QMAX][4];
-        UNROLL_G for (int g = 0; g < ng; g++) a[g][0] = a[g][1] = a[g][2] = a[g][3] = _mm512_setzero_ps();
-        for (int i = 0; i < hd; i++) {
-            const float *k = kt + (size_t)i * ld + j;
-            __m512 k0 = _mm512_loadu_ps(k), k1 = _mm512_loadu_ps(k + 16);
-            __m512 k2 = _mm512_loadu_ps(k + 32), k3 = _mm512_loadu_ps(k + 48);
-            UNROLL_G for (int g = 0; g < ng; g++) {
-                __m512 qi = _mm512_set1_ps(q[g][i]);
-                a[g][0] = _mm512_fmadd_ps(qi, k0, a[g][0]);
-                a[g][1] = _mm512_fmadd_ps(qi, k1, a[g][1]);
-                a[g][2] = _mm512_fmadd_ps(qi, k2, a[g][2]);
-                a[g][3] = _mm512_fmadd_ps(qi, k3, a[g][3]);
-            }
-        }
-        UNROLL_G for (int g = 0; g < ng; g++)
-            for (int b = 0; b < 4; b++) _mm512_storeu_ps(att[g] + aoff + j + 16 * b, _mm512_mul_ps(a[g][b], sc16));
-    }
-    for (; j + 32 <= n; j += 32) {
-        __m512 a[QMAX][2];
-        UNROLL_G for (int g = 0; g < ng; g++) a[g][0] = a[g][1] = _mm512_setzero_ps();
-        for (int i = 0; i < hd; i++) {
-            const float *k = kt + (size_t)i * ld + j;
-            __m512 k0 = _mm512_loadu_ps(k), k1 = _mm512_loadu_ps(k + 16);
-            UNROLL_G for (int g = 0; g < ng; g++) {
-                __m512 qi = _mm512_set1_ps(q[g][i]);
-                a[g][0] = _mm512_fmadd_ps(qi, k0, a[g][0]);
-                a[g][1] = _mm512_fmadd_ps(qi, k1, a[g][1]);
-            }
-        }
-        UNROLL_G for (int g = 0; g < ng; g++) {
-            _mm512_storeu_ps(att[g] + aoff + j, _mm512_mul_ps(a[g][0], sc16));
-            _mm512_storeu_ps(att[g] + aoff + j + 16, _mm512_mul_ps(a[g][1], sc16));
-        }
-    }
-    if (j < n) { /* 1..31 keys left */
-        int r = n - j;
-        __mmask16 m0 = r >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << r) - 1);
-        __mmask16 m1 = r > 16 ? (__mmask16)((1u << (r - 16)) - 1) : 0;
-        __m512 a[QMAX][2];
-        UNROLL_G for (int g = 0; g < ng; g++) a[g][0] = a[g][1] = _mm512_setzero_ps();
-        for (int i = 0; i < hd; i++) {
-            const float *k = kt + (size_t)i * ld + j;
-            __m512 k0 = _mm512_maskz_loadu_ps(m0, k), k1 = _mm512_maskz_loadu_ps(m1, k + 16);
-            UNROLL_G for (int g = 0; g < ng; g++) {
-                __m512 qi = _mm512_set1_ps(q[g][i]);
-                a[g][0] = _mm512_fmadd_ps(qi, k0, a[g][0]);
-                a[g][1] = _mm512_fmadd_ps(qi, k1, a[g][1]);
-            }
-        }
-        UNROLL_G for (int g = 0; g < ng; g++) {
-            _mm512_mask_storeu_ps(att[g] + aoff + j, m0, _mm512_mul_ps(a[g][0], sc16));
-            _mm512_mask_storeu_ps(att[g] + aoff + j + 16, m1, _mm512_mul_ps(a[g][1], sc16));
-        }
-        j = n;
-    }
-#endif
+    int hd = f->m->hp.head_dim, W = ng <= 6 ? 16 : 8;
+    size_t ts = (size_t)f->kv_dim * KT; /* floats from a tile to the next */
     __m256 sc = _mm256_set1_ps(scale);
-    for (; j + 16 <= n; j += 16) {
-        __m256 a[QMAX][2];
-        UNROLL_G for (int g = 0; g < ng; g++) a[g][0] = a[g][1] = _mm256_setzero_ps();
-        for (int i = 0; i < hd; i++) {
-            const float *k = kt + (size_t)i * ld + j;
-            __m256 k0 = _mm256_loadu_ps(k), k1 = _mm256_loadu_ps(k + 8);
-            UNROLL_G for (int g = 0; g < ng; g++) {
-                __m256 qi = _mm256_set1_ps(q[g][i]);
-                a[g][0] = _mm256_fmadd_ps(qi, k0, a[g][0]);
-                a[g][1] = _mm256_fmadd_ps(qi, k1, a[g][1]);
+    for (int p = lo - lo % W; p < hi; p += W) {
+        __m256 acc[QMAX][2];
+        tile_scores(hd, q, ng, kt + (size_t)(p / KT) * ts, p % KT, W, acc);
+        int a = imax(lo, p), b = imin(hi, p + W); /* the lanes [a - p, b - p) are wanted */
+        UNROLL_G for (int g = 0; g < ng; g++) {
+            float *dst = att[g] + aoff + (a - lo);
+            if (b - a == W) {
+                _mm256_storeu_ps(dst, _mm256_mul_ps(acc[g][0], sc));
+                if (W == 16) _mm256_storeu_ps(dst + 8, _mm256_mul_ps(acc[g][1], sc));
+            } else {
+                float tmp[16];
+                _mm256_storeu_ps(tmp, _mm256_mul_ps(acc[g][0], sc));
+                if (W == 16) _mm256_storeu_ps(tmp + 8, _mm256_mul_ps(acc[g][1], sc));
+                memcpy(dst, tmp + (a - p), (size_t)(b - a) * sizeof(float));
             }
         }
-        UNROLL_G for (int g = 0; g < ng; g++) {
-            _mm256_storeu_ps(att[g] + aoff + j, _mm256_mul_ps(a[g][0], sc));
-            _mm256_storeu_ps(att[g] + aoff + j + 8, _mm256_mul_ps(a[g][1], sc));
-        }
-    }
-    for (; j + 8 <= n; j += 8) {
-        __m256 a[QMAX];
-        UNROLL_G for (int g = 0; g < ng; g++) a[g] = _mm256_setzero_ps();
-        for (int i = 0; i < hd; i++) {
-            __m256 k0 = _mm256_loadu_ps(kt + (size_t)i * ld + j);
-            UNROLL_G for (int g = 0; g < ng; g++) a[g] = _mm256_fmadd_ps(_mm256_set1_ps(q[g][i]), k0, a[g]);
-        }
-        UNROLL_G for (int g = 0; g < ng; g++) _mm256_storeu_ps(att[g] + aoff + j, _mm256_mul_ps(a[g], sc));
-    }
-    if (j < n) { /* 1..7 keys left: masked lanes, the same FMAs */
-        __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - j), lane);
-        __m256 a[QMAX];
-        UNROLL_G for (int g = 0; g < ng; g++) a[g] = _mm256_setzero_ps();
-        for (int i = 0; i < hd; i++) {
-            __m256 k0 = _mm256_maskload_ps(kt + (size_t)i * ld + j, m);
-            UNROLL_G for (int g = 0; g < ng; g++) a[g] = _mm256_fmadd_ps(_mm256_set1_ps(q[g][i]), k0, a[g]);
-        }
-        UNROLL_G for (int g = 0; g < ng; g++) _mm256_maskstore_ps(att[g] + aoff + j, m, _mm256_mul_ps(a[g], sc));
     }
 }
 
@@ -385,13 +328,15 @@ static inline __attribute__((always_inline)) void mix_g(const fwd *f, float *con
 static inline void scores_g(const fwd *f, const float *const *q, int ng, const float *restrict kt, int lo, int hi,
                             float scale, float *const *att, int aoff) {
     int hd = f->m->hp.head_dim, n = hi - lo;
-    size_t ld = (size_t)f->kv_cap;
+    size_t ts = (size_t)f->kv_dim * KT;
     for (int g = 0; g < ng; g++) {
         float *a = att[g] + aoff;
-        for (int j = 0; j < n; j++) a[j] = 0;
-        for (int i = 0; i < hd; i++)
-            for (int j = 0; j < n; j++) a[j] = fmaf(q[g][i], kt[(size_t)i * ld + lo + j], a[j]);
-        for (int j = 0; j < n; j++) a[j] *= scale;
+        for (int j = 0; j < n; j++) {
+            const float *k = kt + (size_t)((lo + j) / KT) * ts + (lo + j) % KT;
+            float acc = 0;
+            for (int i = 0; i < hd; i++) acc = fmaf(q[g][i], k[(size_t)i * KT], acc);
+            a[j] = acc * scale;
+        }
     }
 }
 
@@ -435,7 +380,7 @@ static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int
                                                                int kh, int h0, int ng, float *out, float *att) {
     int hd = f->m->hp.head_dim, nq = ng * nrow;
     float scale = 1.0f / sqrtf((float)hd);
-    const float *kt = f->kc[l] + (size_t)kh * hd * f->kv_cap, *vc = f->vc[l] + (size_t)kh * hd;
+    const float *kt = f->kc[l] + (size_t)kh * hd * KT, *vc = f->vc[l] + (size_t)kh * hd;
     const int *rg = f->rng + 2 * (size_t)f->chain[r];
     int nr = f->nchain[r];
     const float *q[QMAX];

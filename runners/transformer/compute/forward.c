@@ -146,20 +146,21 @@ static void kv_unmap(float *p, size_t n) {
 
 int fwd_ensure_kv(fwd *f, int rows, cj_err *e) {
     if (rows <= f->kv_cap) return 0;
-    /* Doubling, or under a budget an eighth at a time: the keys are stored
-     * transposed, so the copy touches every page of the new capacity, and
-     * the batch planner counts only the rows in use against the budget. */
+    /* Doubling, or under a budget an eighth at a time: the batch planner
+     * counts only the rows in use against the budget. Whole tiles of keys. */
     int grow = f->budget ? f->kv_cap + f->kv_cap / 8 + 64 : imin(2 * f->kv_cap, INT32_MAX / 2);
     if (f->kv_budget_rows > 0) grow = imin(grow, f->kv_budget_rows);
     int cap = imax(rows, grow);
-    if ((size_t)cap > SIZE_MAX / sizeof(float) / (size_t)f->kv_dim)
+    if (cap > INT32_MAX - KT || (size_t)cap + KT > SIZE_MAX / sizeof(float) / (size_t)f->kv_dim)
         return cj_fail(e, "forward: KV cache for %d positions is too large", rows);
+    cap = (cap + KT - 1) / KT * KT;
     size_t n_new = (size_t)cap * f->kv_dim, n_old = (size_t)f->kv_cap * f->kv_dim;
     for (int l = 0; l < f->m->hp.n_layers; l++) {
         float *k = kv_map(n_new), *v = kv_map(n_new);
-        for (int d = 0; d < f->kv_dim && f->kv_cap; d++)
-            memcpy(k + (size_t)d * cap, f->kc[l] + (size_t)d * f->kv_cap, (size_t)f->kv_cap * sizeof(float));
-        if (n_old) memcpy(v, f->vc[l], n_old * sizeof(float));
+        if (n_old) { /* tiles do not depend on the capacity: the old ones are the new first ones */
+            memcpy(k, f->kc[l], n_old * sizeof(float));
+            memcpy(v, f->vc[l], n_old * sizeof(float));
+        }
         kv_unmap(f->kc[l], n_old);
         kv_unmap(f->vc[l], n_old);
         f->kc[l] = k;
@@ -244,10 +245,8 @@ static void row_step(fwd *f, int l, int step, int r0, int r1) {
         if (hp->qk_norm) block_qk_norm(f, w, r0, r1);
         rope(f, f->q, r0, r1, hp->n_heads);
         rope(f, f->k, r0, r1, hp->n_kv_heads);
-        for (size_t i = 0; i < kvd; i++) {
-            float *kt = f->kc[l] + i * f->kv_cap;
-            for (int r = r0; r < r1; r++) kt[f->kvrow[r]] = f->k[r * kvd + i];
-        }
+        for (int r = r0; r < r1; r++)
+            for (size_t i = 0; i < kvd; i++) f->kc[l][kv_kidx(f, f->kvrow[r], i)] = f->k[r * kvd + i];
         for (int r = r0; r < r1; r++)
             memcpy(f->vc[l] + (size_t)f->kvrow[r] * kvd, f->v + r * kvd, kvd * sizeof(float));
         break;

@@ -30,6 +30,8 @@
 /* The loops over those queries unroll fully, so that their accumulators stay
  * in registers. */
 #define UNROLL_G _Pragma("GCC unroll 8")
+/* Positions per tile of the key cache. */
+#define KT 16
 
 struct fwd {
     const model *m;
@@ -67,10 +69,13 @@ struct fwd {
     float *hsel;   /* [out_cap, dim] final-normed rows gathered */
     float *logits; /* [out_cap, vocab] */
 
-    /* KV cache, per layer. Keys are stored transposed, [kv_dim, kv_cap], so
-     * that a query's scores are axpys over contiguous keys (vectorized across
-     * keys, each key's dot product still summed in order); values are rows,
-     * [kv_cap, kv_dim], mixed the same way. */
+    /* KV cache, per layer. Keys are stored in tiles of KT positions,
+     * [kv_cap / KT][kv_dim][KT] (kv_kidx), so that a query's scores are
+     * axpys over KT contiguous keys (vectorized across keys, each key's dot
+     * product still summed in order) and a tile of one head is head_dim * KT
+     * contiguous floats: the keys a score block reads are one sequential
+     * stream, not head_dim rows a page or more apart. Values are rows,
+     * [kv_cap, kv_dim], mixed the same way. kv_cap is a multiple of KT. */
     float **kc;
     float **vc;
     int kv_cap;
@@ -94,6 +99,11 @@ struct fwd {
 
 static inline int imax(int a, int b) { return a > b ? a : b; }
 static inline int imin(int a, int b) { return a < b ? a : b; }
+
+/* Index of position pos, component d (< kv_dim) in a layer's key cache. */
+static inline size_t kv_kidx(const struct fwd *f, int pos, size_t d) {
+    return (size_t)(pos / KT) * (size_t)f->kv_dim * KT + d * KT + (size_t)(pos % KT);
+}
 
 /* --- forward.c: the row plan, shared with decode.c --- */
 

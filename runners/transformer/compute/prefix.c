@@ -174,10 +174,9 @@ void trie_free(trie *T) {
 static void kv_move(fwd *f, int dst, int src, int n) {
     if (dst == src || n == 0) return;
     for (int l = 0; l < f->m->hp.n_layers; l++) {
-        for (int d = 0; d < f->kv_dim; d++) {
-            float *k = f->kc[l] + (size_t)d * f->kv_cap;
-            memmove(k + dst, k + src, (size_t)n * sizeof(float));
-        }
+        float *k = f->kc[l];
+        for (int p = 0; p < n; p++) /* ascending: dst <= src, so nothing is read after it was written */
+            for (int d = 0; d < f->kv_dim; d++) k[kv_kidx(f, dst + p, (size_t)d)] = k[kv_kidx(f, src + p, (size_t)d)];
         memmove(f->vc[l] + (size_t)dst * f->kv_dim, f->vc[l] + (size_t)src * f->kv_dim,
                 (size_t)n * f->kv_dim * sizeof(float));
     }

@@ -34,11 +34,11 @@ TYPES = [("q4_1", llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_1), ("q5_0", llama_cpp.LLAMA_F
          ("q5_1", llama_cpp.LLAMA_FTYPE_MOSTLY_Q5_1), ("iq4_nl", llama_cpp.LLAMA_FTYPE_MOSTLY_IQ4_NL)]
 
 
-def quantize(src, dst, ftype, requantize=False):
+def quantize(src, dst, ftype, requantize=False, pure=True):
     p = llama_cpp.llama_model_quantize_default_params()
     p.nthread = 1
     p.ftype = ftype
-    p.pure = True
+    p.pure = pure
     p.allow_requantize = requantize
     rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(p))
     if rc != 0:

@@ -45,23 +45,33 @@ def quantize(src, dst, ftype, requantize=False, pure=True):
         raise SystemExit(f"llama_model_quantize {src} -> {dst} failed ({rc})")
 
 
+def open_llm(model_path):
+    """llama.cpp in F32 compute on an F32 file: F32 KV cache, no flash attention, 1 thread."""
+    return llama_cpp.Llama(model_path=str(model_path), n_ctx=512, n_batch=512, n_ubatch=512, n_threads=1,
+                           logits_all=True, type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32,
+                           flash_attn=False, verbose=False)
+
+
+def score_ids(llm, ids):
+    """ln p(ids[t] | ids[:t]) for t >= 1: one sequence, one context, log-softmax in float64."""
+    llm.reset()
+    llm.eval(ids)
+    logits = np.asarray(llm.scores[:len(ids)], dtype=np.float32)
+    lp = []
+    for t in range(1, len(ids)):
+        row = logits[t - 1]
+        mx = row.max()
+        lse = np.log(np.exp(row.astype(np.float64) - mx).sum())
+        lp.append(float(row[ids[t]] - mx - lse))
+    return lp
+
+
 def logprobs(model_path, texts):
-    llm = llama_cpp.Llama(model_path=str(model_path), n_ctx=512, n_batch=512, n_ubatch=512, n_threads=1,
-                          logits_all=True, type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32,
-                          flash_attn=False, verbose=False)
+    llm = open_llm(model_path)
     out = []
     for text in texts:
         ids = llm.tokenize(text.encode(), add_bos=True, special=False)
-        llm.reset()
-        llm.eval(ids)
-        logits = np.asarray(llm.scores[:len(ids)], dtype=np.float32)
-        lp = []
-        for t in range(1, len(ids)):
-            row = logits[t - 1]
-            mx = row.max()
-            lse = np.log(np.exp(row.astype(np.float64) - mx).sum())
-            lp.append(float(row[ids[t]] - mx - lse))
-        out.append({"text": text, "ids": ids, "logprobs": lp})
+        out.append({"text": text, "ids": ids, "logprobs": score_ids(llm, ids)})
     return out
 
 

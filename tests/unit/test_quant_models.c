@@ -9,17 +9,12 @@
  *   llama.cpp to Q2_K, Q3_K, Q5_K, IQ4_XS (every matrix) and the Q4_K_M,
  *   Q5_K_M, Q6_K presets (make_kquant_models.py): besides the log-probs,
  *   every tensor's dequantization has the sha256 of ggml's own floats. */
-#include <jansson.h>
-#include <math.h>
 #include <string.h>
 
-#include "../../runners/transformer/compute/forward.h"
 #include "../../runners/transformer/formats/gguf.h"
-#include "../../runners/transformer/formats/model.h"
 #include "../../runners/transformer/formats/quant.h"
 #include "../../common/sha256.h"
-#include "../../runners/transformer/tokenizer/tokenizer.h"
-#include "../check.h"
+#include "golden_logprobs.h"
 
 #define DIR "tests/golden/quant/"
 
@@ -37,59 +32,11 @@ static int count_type(const char *path, ggml_type t) {
     return n;
 }
 
-/* Max |d logprob| over one text; -1 when the ids differ. */
-static double score_text(const model *m, fwd *f, const json_t *tx, int *n_pos) {
-    const json_t *want_ids = json_object_get(tx, "ids"), *want_lp = json_object_get(tx, "logprobs");
-    const char *text = json_string_value(json_object_get(tx, "text"));
-    int *ids = NULL, n = 0;
-    cj_err e = {{0}};
-    if (!text || tok_encode(m->tok, text, strlen(text), tok_add_bos(m->tok), &ids, &n, &e) != 0 || n < 2 ||
-        (size_t)n != json_array_size(want_ids) || (size_t)n - 1 != json_array_size(want_lp)) {
-        free(ids);
-        return -1;
-    }
-    for (int i = 0; i < n; i++)
-        if (ids[i] != json_integer_value(json_array_get(want_ids, (size_t)i))) n = -1;
-    double worst = n < 0 ? -1 : 0;
-    float *lp = malloc((size_t)(n > 0 ? n : 1) * sizeof *lp);
-    fwd_seq s = {ids, n, 1, lp, NULL, 0};
-    if (n > 0 && fwd_score(f, &s, 1, &e) != 0) worst = -1;
-    for (int t = 1; t < n && worst >= 0; t++, (*n_pos)++) {
-        double d = fabs(lp[t - 1] - json_real_value(json_array_get(want_lp, (size_t)t - 1)));
-        if (d > worst) worst = d;
-    }
-    free(lp);
-    free(ids);
-    return worst;
-}
-
-/* Scores every text of a golden against the model at path; prints and
- * returns the worst |d logprob| (-1 when the model fails or ids differ). */
-static double check_logprobs(const char *path, const json_t *g, const char *stem) {
-    model *m = NULL;
-    fwd *f = NULL;
-    cj_err e = {{0}};
-    CHECKF(model_load(path, NULL, &m, &e) == 0 && fwd_new(m, 1, 0, &f, &e) == 0, "%s", e.msg);
-    const json_t *texts = json_object_get(g, "texts");
-    double worst = f ? 0 : -1;
+/* Every position of every text within 1e-4 of the golden, over > 200 positions. */
+static void check_logprobs(const char *path, const json_t *g, const char *label) {
     int n_pos = 0;
-    for (size_t i = 0; f && i < json_array_size(texts); i++) {
-        double d = score_text(m, f, json_array_get(texts, i), &n_pos);
-        CHECKF(d >= 0 && d <= 1e-4, "%s text %zu: %s", stem, i, d < 0 ? "ids differ" : "a log-prob is off by > 1e-4");
-        if (d < 0 || d > worst) worst = d < 0 ? 1 : d;
-    }
-    printf("  %s: max |d logprob| %.2e over %d positions\n", stem, worst, n_pos);
+    check_golden_logprobs(path, g, label, 1e-4, 0, &n_pos);
     CHECK(n_pos > 200);
-    fwd_free(f);
-    model_free(m);
-    return worst;
-}
-
-static json_t *load_golden(const char *path) {
-    json_error_t je;
-    json_t *g = json_load_file(path, 0, &je);
-    CHECKF(g != NULL, "%s: %s", path, je.text);
-    return g;
 }
 
 static void check_model(const char *stem, ggml_type type) {
@@ -98,7 +45,7 @@ static void check_model(const char *stem, ggml_type type) {
     snprintf(golden, sizeof golden, DIR "stories260K-%s.f32compute.logprobs.json", stem);
     int n_type = count_type(path, type);
     CHECKF(n_type == 48 - 11 - 5, "%s: %d tensors of type %s", path, n_type, quant_type_name(type));
-    json_t *g = load_golden(golden);
+    json_t *g = load_golden_json(golden);
     if (g) check_logprobs(path, g, stem);
     json_decref(g);
 }
@@ -149,7 +96,7 @@ static void check_kquant(const char *stem) {
     char path[256], golden[256];
     snprintf(path, sizeof path, DIR "llama256-%s.gguf", stem);
     snprintf(golden, sizeof golden, DIR "llama256-%s.json", stem);
-    json_t *g = load_golden(golden);
+    json_t *g = load_golden_json(golden);
     if (!g) return;
     int n_ok = check_tensors(path, json_object_get(g, "tensors"));
     printf("  llama256-%s: %d tensors bit-exact with ggml\n", stem, n_ok);

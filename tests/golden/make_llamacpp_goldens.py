@@ -10,8 +10,9 @@ llama.cpp itself (llama-quantize --allow-requantize ... F32; exact), since
 llama.cpp multiplies F16 weights by activations rounded to F16. F32 KV
 cache, flash attention off, 1 thread, one sequence per context, all logits
 kept; log-softmax in float64 from its float logits. Each file also records
-whether llama.cpp's tokenizer gives the same ids, and the max |Δ| between
-llama.cpp and transformers' float64 log-probs (golden.json).
+whether llama.cpp's tokenizer gives the same ids, the max |Δ| between
+llama.cpp and transformers' float64 log-probs (golden.json), and for F16
+files how far llama.cpp's run of the F16 file as it is lands from that.
 
 Run by hand, never by the tests (a venv with numpy and llama-cpp-python;
 deterministic):
@@ -56,8 +57,13 @@ def make(name, tmp):
                     "llama.cpp on model.gguf") + ", F32 KV cache, flash attention off, 1 thread; "
                     "the ids of golden.json",
            "llamacpp_tokenizer_same_ids": same_ids, "max_abs_diff_vs_transformers": hf, "texts": texts}
+    if f16:  # for the record: llama.cpp's own path on the F16 file (activations rounded to F16)
+        as_is, _ = score(d / "model.gguf", golden["texts"])
+        out["max_abs_diff_f16_file_as_is"] = max(abs(a - b) for t, u in zip(texts, as_is)
+                                                 for a, b in zip(t["logprobs"], u["logprobs"]))
     (d / "llamacpp.json").write_text(json.dumps(out, indent=1) + "\n")
-    print(f"{name}: max |d| vs transformers {hf:.2e}; llama.cpp's ids {'agree' if same_ids else 'DIFFER'}")
+    extra = f"; the F16 file as is differs by {out['max_abs_diff_f16_file_as_is']:.2e}" if f16 else ""
+    print(f"{name}: max |d| vs transformers {hf:.2e}; llama.cpp's ids {'agree' if same_ids else 'DIFFER'}{extra}")
 
 
 def main():

@@ -19,6 +19,8 @@ CHAEJEOM_CACHE=${CHAEJEOM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chaejeom}
 BENCH_MODELS=$CHAEJEOM_CACHE/bench
 ASSETS=${CHAEJEOM_ASSETS:-../shared/assets}
 VOCAB=$ASSETS/vocab-gguf/ggml-vocab-llama-spm.gguf
+# GPT-NeoX shapes take a byte-level BPE (GPT-2's, cut by mkmodel to the shape's size)
+VOCAB_BPE=$ASSETS/vocab-gguf/ggml-vocab-gpt-2.gguf
 TOOLS=$BUILD/bench
 
 bench_die() {
@@ -33,6 +35,14 @@ bench_need_tools() {
     [ -f "$VOCAB" ] || bench_die "$VOCAB is missing (set CHAEJEOM_ASSETS)"
 }
 
+# bench_vocab SHAPE: the vocabulary GGUF mkmodel takes for that shape.
+bench_vocab() {
+    case $1 in
+    polyglot-*) echo "$VOCAB_BPE" ;;
+    *) echo "$VOCAB" ;;
+    esac
+}
+
 # bench_model SHAPE TYPE: prints the path of the random-weight GGUF of that
 # shape and type, writing it first if the cache lacks it.
 bench_model() {
@@ -40,7 +50,7 @@ bench_model() {
     if [ ! -f "$_f" ]; then
         mkdir -p "$BENCH_MODELS" || bench_die "cannot create $BENCH_MODELS"
         echo "bench: writing $_f" >&2
-        "$TOOLS/mkmodel" --shape "$1" --type "$2" --seed "$BENCH_SEED" --vocab "$VOCAB" -o "$_f" >&2 ||
+        "$TOOLS/mkmodel" --shape "$1" --type "$2" --seed "$BENCH_SEED" --vocab "$(bench_vocab "$1")" -o "$_f" >&2 ||
             bench_die "mkmodel failed for $1 $2"
     fi
     echo "$_f"

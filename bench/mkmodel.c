@@ -1,4 +1,4 @@
-/* mkmodel — writes random-weight Llama checkpoints of real shapes, for benchmarks.
+/* mkmodel — writes random-weight checkpoints of real shapes, for benchmarks.
  *
  * The speed of a model does not depend on its weights' values, so a benchmark
  * needs only the right shapes, types and vocabulary. The weights are drawn
@@ -6,12 +6,14 @@
  * seed gives the same file, and a tensor's values do not depend on which
  * other tensors are written. std is 0.02 (GPT-2 / Llama initialisation),
  * 0.02 / sqrt(2 * layers) for the two matrices that write into the residual
- * stream; norms are 1. The logits then have a standard deviation of about
- * 0.5: a flat but sane distribution.
+ * stream; norms are 1, biases 0. The logits then have a standard deviation
+ * of about 0.5: a flat but sane distribution.
  *
- * Output: a GGUF v3 file (architecture "llama", tensors named as llama.cpp
- * names them, every tokenizer.* key copied from a vocabulary GGUF) in F32,
- * F16 or Q8_0 (norms stay F32, as llama.cpp's converter keeps them).
+ * Output: a GGUF v3 file (architecture "llama", or "gptneox" for the
+ * Polyglot-ko shape; tensors named as llama.cpp names them, every
+ * tokenizer.* key copied from a vocabulary GGUF, or that vocabulary cut to
+ * the shape's size) in F32, F16 or Q8_0 (norms and biases stay F32, as
+ * llama.cpp's converter keeps them).
  * Q8_0 follows ggml's reference quantizer: per block of 32, d = amax / 127
  * stored as F16, q = roundf(x * (1 / d)) with 1/d taken from the F32 d.
  * Optionally also an HF folder holding the same model: config.json,
@@ -36,22 +38,27 @@
 #include "../common/sb.h"
 #include "../runners/transformer/formats/gguf.h"
 #include "../runners/transformer/formats/quant.h"
+#include "gguf_out.h"
 
-#define ALIGN 32
 #define QK8_0 32
 
 typedef struct {
     const char *name;
     int dim, ffn_dim, n_layers, n_heads, n_kv_heads, ctx_len;
     int tied; /* output projection shares token_embd, as in the real checkpoint */
+    const char *arch; /* "llama" or "gptneox" */
+    int rope_pct;     /* % of a head's dims that RoPE rotates */
+    int vocab;        /* > 0: the vocabulary cut to this many tokens (write_vocab) */
 } shape;
 
 static const shape SHAPES[] = {
-    {"smollm-135m", 576, 1536, 30, 9, 3, 2048, 1},
-    {"tinyllama-1.1b", 2048, 5632, 22, 32, 4, 2048, 0},
+    {"smollm-135m", 576, 1536, 30, 9, 3, 2048, 1, "llama", 100, 0},
+    {"tinyllama-1.1b", 2048, 5632, 22, 32, 4, 2048, 0, "llama", 100, 0},
+    /* Polyglot-ko-1.3B: GPT-NeoX, parallel residual, rotary_pct 0.5, 30,080 tokens */
+    {"polyglot-ko-1.3b", 2048, 8192, 24, 16, 16, 2048, 0, "gptneox", 50, 30080},
 };
 
-typedef enum { W_ONES, W_NORMAL } wkind;
+typedef enum { W_ONES, W_ZEROS, W_NORMAL } wkind;
 
 /* One tensor to write. A matrix of GGUF shape [ne0, ne1] is ne1 rows of ne0
  * values: [in, out] in ggml's order, [out, in] in HF's. */
@@ -107,8 +114,8 @@ static void fill_normal(float *x, uint64_t n, float std, uint64_t seed, const ch
 
 static void tensor_values(const plan *p, const tensor_spec *t, float *x) {
     uint64_t n = (uint64_t)t->ne0 * (uint64_t)t->ne1;
-    if (t->kind == W_ONES)
-        for (uint64_t i = 0; i < n; i++) x[i] = 1.0f;
+    if (t->kind != W_NORMAL)
+        for (uint64_t i = 0; i < n; i++) x[i] = t->kind == W_ONES ? 1.0f : 0.0f;
     else
         fill_normal(x, n, t->std, p->seed, t->gguf_name);
 }
@@ -129,22 +136,20 @@ static void add(plan *p, const char *gname, const char *hname, int64_t ne0, int6
     t->type = ne1 > 1 ? p->type : GGML_F32;
 }
 
-static int make_plan(plan *p, cj_err *e) {
-    const shape *s = p->sh;
+/* One tensor of a layer: GGUF suffix, HF suffix, [ne0, ne1], values. */
+typedef struct {
+    const char *g, *h;
+    int64_t ne0, ne1;
+    wkind kind;
+    float std;
+    int rope_heads;
+} layer_tensor;
+
+#define MAX_LAYER_TENSORS 12
+
+static int llama_layer(const shape *s, float std, float std_res, layer_tensor *L) {
     int64_t d = s->dim, hd = s->dim / s->n_heads, q = s->n_heads * hd, kv = s->n_kv_heads * hd, f = s->ffn_dim;
-    float std = 0.02f, std_res = 0.02f / sqrtf(2.0f * (float)p->n_layers);
-    p->t = cj_xcalloc((size_t)p->n_layers * 9 + 3, sizeof *p->t);
-    add(p, "token_embd.weight", "model.embed_tokens.weight", d, p->vocab, W_NORMAL, std, 0);
-    add(p, "output_norm.weight", "model.norm.weight", d, 1, W_ONES, 0, 0);
-    if (!s->tied) add(p, "output.weight", "lm_head.weight", d, p->vocab, W_NORMAL, std, 0);
-    /* Per layer: GGUF suffix, HF suffix, [ne0, ne1], values. */
-    const struct {
-        const char *g, *h;
-        int64_t ne0, ne1;
-        wkind kind;
-        float std;
-        int rope_heads;
-    } L[] = {
+    const layer_tensor t[] = {
         {"attn_norm.weight", "input_layernorm.weight", d, 1, W_ONES, 0, 0},
         {"attn_q.weight", "self_attn.q_proj.weight", d, q, W_NORMAL, std, s->n_heads},
         {"attn_k.weight", "self_attn.k_proj.weight", d, kv, W_NORMAL, std, s->n_kv_heads},
@@ -155,8 +160,40 @@ static int make_plan(plan *p, cj_err *e) {
         {"ffn_up.weight", "mlp.up_proj.weight", d, f, W_NORMAL, std, 0},
         {"ffn_down.weight", "mlp.down_proj.weight", f, d, W_NORMAL, std_res, 0},
     };
+    memcpy(L, t, sizeof t);
+    return (int)(sizeof t / sizeof *t);
+}
+
+/* GPT-NeoX (llama.cpp's gptneox tensors; mkmodel writes no NeoX HF folder):
+ * LayerNorms and products with biases, fused [q | k | v]. */
+static int neox_layer(const shape *s, float std, float std_res, layer_tensor *L) {
+    int64_t d = s->dim, f = s->ffn_dim;
+    const layer_tensor t[] = {
+        {"attn_norm.weight", "", d, 1, W_ONES, 0, 0},         {"attn_norm.bias", "", d, 1, W_ZEROS, 0, 0},
+        {"attn_qkv.weight", "", d, 3 * d, W_NORMAL, std, 0},  {"attn_qkv.bias", "", 3 * d, 1, W_ZEROS, 0, 0},
+        {"attn_output.weight", "", d, d, W_NORMAL, std_res, 0}, {"attn_output.bias", "", d, 1, W_ZEROS, 0, 0},
+        {"ffn_norm.weight", "", d, 1, W_ONES, 0, 0},          {"ffn_norm.bias", "", d, 1, W_ZEROS, 0, 0},
+        {"ffn_up.weight", "", d, f, W_NORMAL, std, 0},        {"ffn_up.bias", "", f, 1, W_ZEROS, 0, 0},
+        {"ffn_down.weight", "", f, d, W_NORMAL, std_res, 0},  {"ffn_down.bias", "", d, 1, W_ZEROS, 0, 0},
+    };
+    memcpy(L, t, sizeof t);
+    return (int)(sizeof t / sizeof *t);
+}
+
+static int make_plan(plan *p, cj_err *e) {
+    const shape *s = p->sh;
+    int neox = !strcmp(s->arch, "gptneox");
+    int64_t d = s->dim;
+    float std = 0.02f, std_res = 0.02f / sqrtf(2.0f * (float)p->n_layers);
+    layer_tensor L[MAX_LAYER_TENSORS];
+    int n_per_layer = neox ? neox_layer(s, std, std_res, L) : llama_layer(s, std, std_res, L);
+    p->t = cj_xcalloc((size_t)p->n_layers * (size_t)n_per_layer + 4, sizeof *p->t);
+    add(p, "token_embd.weight", "model.embed_tokens.weight", d, p->vocab, W_NORMAL, std, 0);
+    add(p, "output_norm.weight", "model.norm.weight", d, 1, W_ONES, 0, 0);
+    if (neox) add(p, "output_norm.bias", "", d, 1, W_ZEROS, 0, 0);
+    if (!s->tied) add(p, "output.weight", "lm_head.weight", d, p->vocab, W_NORMAL, std, 0);
     for (int l = 0; l < p->n_layers; l++) {
-        for (size_t k = 0; k < sizeof L / sizeof *L; k++) {
+        for (int k = 0; k < n_per_layer; k++) {
             char g[64], h[80];
             snprintf(g, sizeof g, "blk.%d.%s", l, L[k].g);
             snprintf(h, sizeof h, "model.layers.%d.%s", l, L[k].h);
@@ -206,127 +243,6 @@ static void convert(ggml_type t, const float *x, int64_t n, int64_t row, unsigne
     }
 }
 
-/* ---- writing ---- */
-
-typedef struct {
-    FILE *f;
-    const char *path;
-    int failed;
-} out_file;
-
-static void put(out_file *o, const void *p, size_t n) {
-    if (!o->failed && n && fwrite(p, 1, n, o->f) != n) o->failed = 1;
-}
-static void put_u32(out_file *o, uint32_t v) { put(o, &v, 4); }
-static void put_u64(out_file *o, uint64_t v) { put(o, &v, 8); }
-static void put_f32(out_file *o, float v) { put(o, &v, 4); }
-static void put_str(out_file *o, const char *s, size_t n) {
-    put_u64(o, n);
-    put(o, s, n);
-}
-static void put_zeros(out_file *o, size_t n) {
-    static const unsigned char z[ALIGN];
-    while (n) {
-        size_t k = n < sizeof z ? n : sizeof z;
-        put(o, z, k);
-        n -= k;
-    }
-}
-
-static int out_open(out_file *o, const char *tmp, cj_err *e) {
-    o->path = tmp;
-    o->failed = 0;
-    o->f = fopen(tmp, "wb");
-    if (!o->f) return cj_fail(e, "%s: cannot create: %s", tmp, strerror(errno));
-    setvbuf(o->f, NULL, _IOFBF, 1 << 20);
-    return 0;
-}
-
-/* Closes and renames tmp to final; removes tmp on any failure. */
-static int out_close(out_file *o, const char *final, cj_err *e) {
-    int failed = o->failed | (fclose(o->f) != 0);
-    if (!failed && rename(o->path, final) == 0) return 0;
-    int err = errno;
-    remove(o->path);
-    return cj_fail(e, "%s: write failed: %s", final, strerror(err));
-}
-
-/* Size in bytes of one element of a numeric GGUF array type; 0 otherwise. */
-static size_t vtype_size(gguf_vtype t) {
-    switch (t) {
-    case GGUF_T_UINT8: case GGUF_T_INT8: case GGUF_T_BOOL: return 1;
-    case GGUF_T_UINT16: case GGUF_T_INT16: return 2;
-    case GGUF_T_UINT32: case GGUF_T_INT32: case GGUF_T_FLOAT32: return 4;
-    case GGUF_T_UINT64: case GGUF_T_INT64: case GGUF_T_FLOAT64: return 8;
-    default: return 0;
-    }
-}
-
-/* Writes key i of the vocabulary file as it is there. */
-static int copy_kv(out_file *o, const gguf_ctx *v, int64_t i, cj_err *e) {
-    const char *key = gguf_key_name(v, i);
-    gguf_vtype t = gguf_key_type(v, i);
-    put_str(o, key, strlen(key));
-    put_u32(o, (uint32_t)t);
-    if (t == GGUF_T_STRING) {
-        const char *s = gguf_get_str(v, key, e);
-        if (!s) return -1;
-        put_str(o, s, strlen(s));
-    } else if (t == GGUF_T_ARRAY) {
-        gguf_vtype et;
-        uint64_t n;
-        const void *data;
-        if (gguf_get_arr(v, key, &et, &n, &data, e)) return -1;
-        put_u32(o, (uint32_t)et);
-        put_u64(o, n);
-        if (et == GGUF_T_STRING) {
-            for (uint64_t k = 0; k < n; k++) {
-                const char *s;
-                uint64_t len;
-                if (gguf_get_arr_str(v, key, k, &s, &len, e)) return -1;
-                put_str(o, s, (size_t)len);
-            }
-        } else if (vtype_size(et)) {
-            put(o, data, (size_t)n * vtype_size(et));
-        } else {
-            return cj_fail(e, "%s: key %s: arrays of type %d are not copied", gguf_path(v), key, (int)et);
-        }
-    } else if (t == GGUF_T_FLOAT32 || t == GGUF_T_FLOAT64) {
-        double d;
-        if (gguf_get_float(v, key, &d, e)) return -1;
-        if (t == GGUF_T_FLOAT32) put_f32(o, (float)d);
-        else put(o, &d, 8);
-    } else if (t == GGUF_T_BOOL) {
-        int b;
-        if (gguf_get_bool(v, key, &b, e)) return -1;
-        unsigned char c = b != 0;
-        put(o, &c, 1);
-    } else if (vtype_size(t)) {
-        int64_t x;
-        if (gguf_get_int(v, key, &x, e)) return -1;
-        put(o, &x, vtype_size(t)); /* little-endian: the low bytes of x are the value */
-    } else {
-        return cj_fail(e, "%s: key %s has unknown type %d", gguf_path(v), key, (int)t);
-    }
-    return 0;
-}
-
-static void kv_u32(out_file *o, const char *key, uint32_t v) {
-    put_str(o, key, strlen(key));
-    put_u32(o, GGUF_T_UINT32);
-    put_u32(o, v);
-}
-static void kv_f32(out_file *o, const char *key, float v) {
-    put_str(o, key, strlen(key));
-    put_u32(o, GGUF_T_FLOAT32);
-    put_f32(o, v);
-}
-static void kv_str(out_file *o, const char *key, const char *v) {
-    put_str(o, key, strlen(key));
-    put_u32(o, GGUF_T_STRING);
-    put_str(o, v, strlen(v));
-}
-
 /* Largest tensor in floats: the buffer every tensor is generated into. */
 static uint64_t max_elems(const plan *p) {
     uint64_t m = 0;
@@ -337,17 +253,42 @@ static uint64_t max_elems(const plan *p) {
     return m;
 }
 
-static int write_gguf(const plan *p, const gguf_ctx *v, const char *path, cj_err *e) {
-    int64_t n_tok_keys = 0;
-    for (int64_t i = 0; i < gguf_n_keys(v); i++) n_tok_keys += !strncmp(gguf_key_name(v, i), "tokenizer.", 10);
+/* The model's own metadata keys, in the order llama.cpp's converter writes them. */
+static void model_keys(out_file *o, const plan *p) {
     const shape *s = p->sh;
-    char name[96];
+    char name[96], k[96];
     snprintf(name, sizeof name, "random %s seed %" PRIu64, s->name, p->seed);
     uint32_t ftype = p->type == GGML_F32 ? 0 : p->type == GGML_F16 ? 1 : 7; /* llama_ftype: ALL_F32, MOSTLY_F16, MOSTLY_Q8_0 */
+    int neox = !strcmp(s->arch, "gptneox");
+#define KEY(x) (snprintf(k, sizeof k, "%s.%s", s->arch, x), k)
+    kv_str(o, "general.architecture", s->arch);
+    kv_str(o, "general.name", name);
+    kv_u32(o, "general.file_type", ftype);
+    kv_u32(o, KEY("context_length"), (uint32_t)s->ctx_len);
+    kv_u32(o, KEY("embedding_length"), (uint32_t)s->dim);
+    kv_u32(o, KEY("block_count"), (uint32_t)p->n_layers);
+    kv_u32(o, KEY("feed_forward_length"), (uint32_t)s->ffn_dim);
+    kv_u32(o, KEY("rope.dimension_count"), (uint32_t)(s->dim / s->n_heads * s->rope_pct / 100));
+    kv_u32(o, KEY("attention.head_count"), (uint32_t)s->n_heads);
+    if (neox) {
+        kv_f32(o, KEY("attention.layer_norm_epsilon"), 1e-5f);
+        kv_bool(o, KEY("use_parallel_residual"), 1);
+    } else {
+        kv_u32(o, KEY("attention.head_count_kv"), (uint32_t)s->n_kv_heads);
+        kv_f32(o, KEY("attention.layer_norm_rms_epsilon"), 1e-5f);
+        kv_f32(o, KEY("rope.freq_base"), 10000.0f);
+        kv_u32(o, KEY("vocab_size"), (uint32_t)p->vocab);
+    }
+#undef KEY
+}
 
+static int write_gguf(const plan *p, const gguf_ctx *v, const char *path, cj_err *e) {
+    out_file o = {0}; /* no file: counts the keys */
+    model_keys(&o, p);
+    if (write_vocab(&o, v, (uint64_t)p->sh->vocab, e)) return -1;
+    int n_keys = o.n_keys;
     char *tmp = cj_xmalloc(strlen(path) + 5);
     sprintf(tmp, "%s.tmp", path);
-    out_file o;
     if (out_open(&o, tmp, e)) {
         free(tmp);
         return -1;
@@ -355,23 +296,9 @@ static int write_gguf(const plan *p, const gguf_ctx *v, const char *path, cj_err
     put(&o, "GGUF", 4);
     put_u32(&o, 3);
     put_u64(&o, (uint64_t)p->n);
-    put_u64(&o, 13 + (uint64_t)n_tok_keys);
-    kv_str(&o, "general.architecture", "llama");
-    kv_str(&o, "general.name", name);
-    kv_u32(&o, "general.file_type", ftype);
-    kv_u32(&o, "llama.context_length", (uint32_t)s->ctx_len);
-    kv_u32(&o, "llama.embedding_length", (uint32_t)s->dim);
-    kv_u32(&o, "llama.block_count", (uint32_t)p->n_layers);
-    kv_u32(&o, "llama.feed_forward_length", (uint32_t)s->ffn_dim);
-    kv_u32(&o, "llama.rope.dimension_count", (uint32_t)(s->dim / s->n_heads));
-    kv_u32(&o, "llama.attention.head_count", (uint32_t)s->n_heads);
-    kv_u32(&o, "llama.attention.head_count_kv", (uint32_t)s->n_kv_heads);
-    kv_f32(&o, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    kv_f32(&o, "llama.rope.freq_base", 10000.0f);
-    kv_u32(&o, "llama.vocab_size", (uint32_t)p->vocab);
-    int rc = 0;
-    for (int64_t i = 0; i < gguf_n_keys(v) && !rc; i++)
-        if (!strncmp(gguf_key_name(v, i), "tokenizer.", 10)) rc = copy_kv(&o, v, i, e);
+    put_u64(&o, (uint64_t)n_keys);
+    model_keys(&o, p);
+    int rc = write_vocab(&o, v, (uint64_t)p->sh->vocab, e);
     for (int i = 0; i < p->n && !rc; i++) {
         const tensor_spec *t = &p->t[i];
         put_str(&o, t->gguf_name, strlen(t->gguf_name));
@@ -571,9 +498,11 @@ static int write_hf(const plan *p, const gguf_ctx *v, const char *dir, cj_err *e
 static void usage(FILE *f) {
     fputs("usage: mkmodel --shape NAME --type f32|f16|q8_0 --vocab VOCAB.gguf -o OUT.gguf\n"
           "               [--seed S] [--layers N] [--hf DIR]\n\n"
-          "Writes a random-weight Llama checkpoint of a real shape with the vocabulary of VOCAB.gguf.\n"
+          "Writes a random-weight checkpoint of a real shape with the vocabulary of VOCAB.gguf.\n"
           "  --shape NAME   smollm-135m (576/1536, 30 layers, 9 heads, 3 KV heads, tied output)\n"
           "                 tinyllama-1.1b (2048/5632, 22 layers, 32 heads, 4 KV heads)\n"
+          "                 polyglot-ko-1.3b (GPT-NeoX: 2048/8192, 24 layers, 16 heads, rotary_pct 0.5,\n"
+          "                 parallel residual; a byte-level BPE VOCAB, e.g. GPT-2's, cut to 30,080 tokens)\n"
           "  --type T       matrix type: f32, f16 or q8_0 (norms are always F32)\n"
           "  --seed S       weight seed (default 1)\n"
           "  --layers N     fewer layers than the shape has (quick checks)\n"
@@ -629,7 +558,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof SHAPES / sizeof *SHAPES; i++)
         if (!strcmp(SHAPES[i].name, shape_name)) p.sh = &SHAPES[i];
     if (!p.sh) {
-        fprintf(stderr, "mkmodel: unknown shape '%s' (smollm-135m, tinyllama-1.1b)\n", shape_name);
+        fprintf(stderr, "mkmodel: unknown shape '%s' (smollm-135m, tinyllama-1.1b, polyglot-ko-1.3b)\n", shape_name);
         return 2;
     }
     if (!strcmp(type_name, "f32")) p.type = GGML_F32;
@@ -637,6 +566,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(type_name, "q8_0")) p.type = GGML_Q8_0;
     else {
         fprintf(stderr, "mkmodel: unknown type '%s' (f32, f16, q8_0)\n", type_name);
+        return 2;
+    }
+    if (hf && strcmp(p.sh->arch, "llama")) {
+        fprintf(stderr, "mkmodel: --hf writes Llama folders only, not %s\n", p.sh->arch);
         return 2;
     }
     if (hf && p.type == GGML_Q8_0) {
@@ -657,7 +590,7 @@ int main(int argc, char **argv) {
         cj_fail(&e, "%s: tokenizer.ggml.tokens is not a string array of 1..1000000 entries", vocab_path);
         goto fail;
     }
-    p.vocab = (int)n_vocab;
+    p.vocab = p.sh->vocab ? p.sh->vocab : (int)n_vocab;
     if (make_plan(&p, &e) || write_gguf(&p, v, out, &e)) goto fail;
     if (hf && write_hf(&p, v, hf, &e)) goto fail;
     rc = 0;

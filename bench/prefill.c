@@ -160,7 +160,8 @@ static int speed(const char *path, int n, int threads, int reps) {
         fprintf(stderr, "prefill: %s\n", e.msg);
     } else {
         double q = (double)hp->n_heads * hp->head_dim, kv = (double)hp->n_kv_heads * hp->head_dim;
-        double layer = (double)hp->dim * (q + 2 * kv) + q * hp->dim + 3.0 * hp->dim * hp->ffn_dim;
+        double n_ffn = m->layers[0].w_gate.data ? 3.0 : 2.0; /* SwiGLU's gate, or a GELU MLP */
+        double layer = (double)hp->dim * (q + 2 * kv) + q * hp->dim + n_ffn * hp->dim * hp->ffn_dim;
         double mat = 2.0 * n * layer * hp->n_layers + 2.0 * hp->dim * hp->vocab_size;
         double att = 4.0 * hp->head_dim * hp->n_heads * hp->n_layers * ((double)n * (n + 1) / 2);
         double kv_mb = 2.0 * hp->n_layers * n * kv * 4 / (1 << 20);

@@ -2,7 +2,7 @@
 # prefill.sh — our prefill against the cblas_sgemm ceiling, measured in the
 # same run on the same matrix shapes and thread count.
 #
-# Per shape: the ceiling (bench/sgemm: one layer's seven products, M =
+# Per shape: the ceiling (bench/sgemm: one layer's products, M =
 # tokens), our prefill of one sequence of that many tokens (bench/prefill,
 # best of R after a warm-up), the ceiling again; the ceiling is the better
 # of the two. Two ratios: ratio_products_vs_sgemm, the GFLOP/s inside our
@@ -13,7 +13,8 @@
 # SwiGLU counted against it.
 #
 # Environment (see bench/lib.sh for the common ones):
-#   BENCH_PREFILL_SHAPES  default "smollm-135m tinyllama-1.1b" (quick: smollm-135m)
+#   BENCH_PREFILL_SHAPES  default "smollm-135m tinyllama-1.1b polyglot-ko-1.3b" (quick: smollm-135m);
+#                         polyglot-ko-1.3b is GPT-NeoX (fused QKV, GELU MLP, partial RoPE)
 #   BENCH_PREFILL_TOKENS  default 512
 #   BENCH_PREFILL_REPS    default 3 (quick: 1)
 set -u
@@ -25,7 +26,7 @@ if [ "$BENCH_QUICK" = 1 ]; then
     shapes=${BENCH_PREFILL_SHAPES:-smollm-135m}
     reps=${BENCH_PREFILL_REPS:-1}
 else
-    shapes=${BENCH_PREFILL_SHAPES:-smollm-135m tinyllama-1.1b}
+    shapes=${BENCH_PREFILL_SHAPES:-smollm-135m tinyllama-1.1b polyglot-ko-1.3b}
     reps=${BENCH_PREFILL_REPS:-3}
 fi
 tokens=${BENCH_PREFILL_TOKENS:-512}

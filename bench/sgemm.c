@@ -1,10 +1,11 @@
 /* sgemm — the cblas_sgemm ceiling for a model's prefill: the GFLOP/s that
  * OpenBLAS reaches on the very matrix products one layer of prefill makes.
  *
- * The shapes come from the GGUF tensor table (blk.0's seven matrices, read
- * without loading any weight): for a weight of [out, in] and M tokens, the
- * product is y[M, out] = x[M, in] W^T, called exactly as the forward pass
- * calls it (row-major, W transposed). Each repetition runs the seven products
+ * The shapes come from the GGUF tensor table (blk.0's matrices, read without
+ * loading any weight: Llama's seven, GPT-NeoX's four with the fused
+ * attn_qkv): for a weight of [out, in] and M tokens, the product is
+ * y[M, out] = x[M, in] W^T, called exactly as the forward pass calls it
+ * (row-major, W transposed). Each repetition runs the layer's products
  * once; the ceiling is the layer's flops over the best repetition's time, so
  * that it compares with a best-of-N prefill time.
  *
@@ -27,10 +28,13 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static const char *const MATS[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
-#define N_MATS 7
+/* A layer's matrices, those the file has. */
+static const char *const MATS[] = {"attn_q", "attn_k", "attn_v", "attn_qkv", "attn_output", "ffn_gate", "ffn_up",
+                                   "ffn_down"};
+#define MAX_MATS 8
 
 typedef struct {
+    const char *name;
     int out, in;
     float *w;    /* [out, in] */
     double best; /* seconds, best repetition: cblas_sgemm */
@@ -69,20 +73,28 @@ int main(int argc, char **argv) {
         fprintf(stderr, "sgemm: %s\n", e.msg);
         return 2;
     }
-    prod p[N_MATS];
+    prod p[MAX_MATS];
+    int N_MATS = 0;
     size_t max_in = 0, max_out = 0;
-    for (int k = 0; k < N_MATS; k++) {
+    for (int k = 0; k < MAX_MATS; k++) {
         char name[64];
         snprintf(name, sizeof name, "blk.0.%s.weight", MATS[k]);
         const gguf_tensor *t = gguf_find_tensor(g, name);
-        if (!t || t->n_dims != 2 || t->ne[0] < 1 || t->ne[1] < 1 || t->ne[0] > 1 << 20 || t->ne[1] > 1 << 20) {
-            fprintf(stderr, "sgemm: %s: no usable 2-D tensor %s\n", model, name);
+        if (!t) continue;
+        if (t->n_dims != 2 || t->ne[0] < 1 || t->ne[1] < 1 || t->ne[0] > 1 << 20 || t->ne[1] > 1 << 20) {
+            fprintf(stderr, "sgemm: %s: %s is not a usable 2-D tensor\n", model, name);
             gguf_close(g);
             return 2;
         }
-        p[k] = (prod){.out = (int)t->ne[1], .in = (int)t->ne[0], .best = 1e30, .own = 1e30};
-        if ((size_t)p[k].in > max_in) max_in = (size_t)p[k].in;
-        if ((size_t)p[k].out > max_out) max_out = (size_t)p[k].out;
+        p[N_MATS] = (prod){.name = MATS[k], .out = (int)t->ne[1], .in = (int)t->ne[0], .best = 1e30, .own = 1e30};
+        if ((size_t)t->ne[0] > max_in) max_in = (size_t)t->ne[0];
+        if ((size_t)t->ne[1] > max_out) max_out = (size_t)t->ne[1];
+        N_MATS++;
+    }
+    if (N_MATS == 0) {
+        fprintf(stderr, "sgemm: %s: no blk.0 weight matrices\n", model);
+        gguf_close(g);
+        return 2;
     }
     gguf_close(g);
 
@@ -122,7 +134,7 @@ int main(int argc, char **argv) {
     gemm_free(gm);
     for (int k = 0; k < N_MATS; k++) {
         double f = 2.0 * m * p[k].out * p[k].in * 1e-9;
-        printf("  %-12s M=%d N=%d K=%d  sgemm %.1f GFLOP/s  own %.1f GFLOP/s\n", MATS[k], m, p[k].out, p[k].in,
+        printf("  %-12s M=%d N=%d K=%d  sgemm %.1f GFLOP/s  own %.1f GFLOP/s\n", p[k].name, m, p[k].out, p[k].in,
                f / p[k].best, f / p[k].own);
         free(p[k].w);
     }

@@ -34,34 +34,44 @@ TYPES = [("q4_1", llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_1), ("q5_0", llama_cpp.LLAMA_F
          ("q5_1", llama_cpp.LLAMA_FTYPE_MOSTLY_Q5_1), ("iq4_nl", llama_cpp.LLAMA_FTYPE_MOSTLY_IQ4_NL)]
 
 
-def quantize(src, dst, ftype, requantize=False):
+def quantize(src, dst, ftype, requantize=False, pure=True):
     p = llama_cpp.llama_model_quantize_default_params()
     p.nthread = 1
     p.ftype = ftype
-    p.pure = True
+    p.pure = pure
     p.allow_requantize = requantize
     rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(p))
     if rc != 0:
         raise SystemExit(f"llama_model_quantize {src} -> {dst} failed ({rc})")
 
 
+def open_llm(model_path):
+    """llama.cpp in F32 compute on an F32 file: F32 KV cache, no flash attention, 1 thread."""
+    return llama_cpp.Llama(model_path=str(model_path), n_ctx=512, n_batch=512, n_ubatch=512, n_threads=1,
+                           logits_all=True, type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32,
+                           flash_attn=False, verbose=False)
+
+
+def score_ids(llm, ids):
+    """ln p(ids[t] | ids[:t]) for t >= 1: one sequence, one context, log-softmax in float64."""
+    llm.reset()
+    llm.eval(ids)
+    logits = np.asarray(llm.scores[:len(ids)], dtype=np.float32)
+    lp = []
+    for t in range(1, len(ids)):
+        row = logits[t - 1]
+        mx = row.max()
+        lse = np.log(np.exp(row.astype(np.float64) - mx).sum())
+        lp.append(float(row[ids[t]] - mx - lse))
+    return lp
+
+
 def logprobs(model_path, texts):
-    llm = llama_cpp.Llama(model_path=str(model_path), n_ctx=512, n_batch=512, n_ubatch=512, n_threads=1,
-                          logits_all=True, type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32,
-                          flash_attn=False, verbose=False)
+    llm = open_llm(model_path)
     out = []
     for text in texts:
         ids = llm.tokenize(text.encode(), add_bos=True, special=False)
-        llm.reset()
-        llm.eval(ids)
-        logits = np.asarray(llm.scores[:len(ids)], dtype=np.float32)
-        lp = []
-        for t in range(1, len(ids)):
-            row = logits[t - 1]
-            mx = row.max()
-            lse = np.log(np.exp(row.astype(np.float64) - mx).sum())
-            lp.append(float(row[ids[t]] - mx - lse))
-        out.append({"text": text, "ids": ids, "logprobs": lp})
+        out.append({"text": text, "ids": ids, "logprobs": score_ids(llm, ids)})
     return out
 
 

@@ -1,19 +1,20 @@
-/* Unit tests for real quantized GGUF files of the newer types: stories260K
- * quantized by llama.cpp to Q4_1, Q5_0, Q5_1 and IQ4_NL (tests/golden/quant/,
- * made by tests/golden/make_quant_models.py), scored by the local forward
- * pass against llama.cpp's F32-compute log-probs of the same file: ids
- * exact, every position within 1e-4. The files must really hold the type
- * (all 2-D weights but ffn_down, which llama.cpp keeps in F16). */
-#include <jansson.h>
-#include <math.h>
+/* Unit tests for real quantized GGUF files of the newer types, scored by the
+ * local forward pass against llama.cpp's F32-compute log-probs of the same
+ * file: ids exact, every position within 1e-4.
+ * - stories260K quantized by llama.cpp to Q4_1, Q5_0, Q5_1 and IQ4_NL
+ *   (tests/golden/quant/, made by tests/golden/make_quant_models.py); the
+ *   files must really hold the type (all 2-D weights but ffn_down, which
+ *   llama.cpp keeps in F16).
+ * - llama256-<type>.gguf, a random Llama with rows of 256, quantized by
+ *   llama.cpp to Q2_K, Q3_K, Q5_K, IQ4_XS (every matrix) and the Q4_K_M,
+ *   Q5_K_M, Q6_K presets (make_kquant_models.py): besides the log-probs,
+ *   every tensor's dequantization has the sha256 of ggml's own floats. */
 #include <string.h>
 
-#include "../../runners/transformer/compute/forward.h"
 #include "../../runners/transformer/formats/gguf.h"
-#include "../../runners/transformer/formats/model.h"
 #include "../../runners/transformer/formats/quant.h"
-#include "../../runners/transformer/tokenizer/tokenizer.h"
-#include "../check.h"
+#include "../../common/sha256.h"
+#include "golden_logprobs.h"
 
 #define DIR "tests/golden/quant/"
 
@@ -31,30 +32,11 @@ static int count_type(const char *path, ggml_type t) {
     return n;
 }
 
-/* Max |d logprob| over one text; -1 when the ids differ. */
-static double score_text(const model *m, fwd *f, const json_t *tx, int *n_pos) {
-    const json_t *want_ids = json_object_get(tx, "ids"), *want_lp = json_object_get(tx, "logprobs");
-    const char *text = json_string_value(json_object_get(tx, "text"));
-    int *ids = NULL, n = 0;
-    cj_err e = {{0}};
-    if (!text || tok_encode(m->tok, text, strlen(text), 1, &ids, &n, &e) != 0 || n < 2 ||
-        (size_t)n != json_array_size(want_ids) || (size_t)n - 1 != json_array_size(want_lp)) {
-        free(ids);
-        return -1;
-    }
-    for (int i = 0; i < n; i++)
-        if (ids[i] != json_integer_value(json_array_get(want_ids, (size_t)i))) n = -1;
-    double worst = n < 0 ? -1 : 0;
-    float *lp = malloc((size_t)(n > 0 ? n : 1) * sizeof *lp);
-    fwd_seq s = {ids, n, 1, lp, NULL, 0};
-    if (n > 0 && fwd_score(f, &s, 1, &e) != 0) worst = -1;
-    for (int t = 1; t < n && worst >= 0; t++, (*n_pos)++) {
-        double d = fabs(lp[t - 1] - json_real_value(json_array_get(want_lp, (size_t)t - 1)));
-        if (d > worst) worst = d;
-    }
-    free(lp);
-    free(ids);
-    return worst;
+/* Every position of every text within 1e-4 of the golden, over > 200 positions. */
+static void check_logprobs(const char *path, const json_t *g, const char *label) {
+    int n_pos = 0;
+    check_golden_logprobs(path, g, label, 1e-4, 0, &n_pos);
+    CHECK(n_pos > 200);
 }
 
 static void check_model(const char *stem, ggml_type type) {
@@ -63,25 +45,8 @@ static void check_model(const char *stem, ggml_type type) {
     snprintf(golden, sizeof golden, DIR "stories260K-%s.f32compute.logprobs.json", stem);
     int n_type = count_type(path, type);
     CHECKF(n_type == 48 - 11 - 5, "%s: %d tensors of type %s", path, n_type, quant_type_name(type));
-    json_error_t je;
-    json_t *g = json_load_file(golden, 0, &je);
-    model *m = NULL;
-    fwd *f = NULL;
-    cj_err e = {{0}};
-    CHECKF(g != NULL, "%s: %s", golden, je.text);
-    CHECKF(model_load(path, NULL, &m, &e) == 0 && fwd_new(m, 1, 0, &f, &e) == 0, "%s", e.msg);
-    const json_t *texts = json_object_get(g, "texts");
-    double worst = 0;
-    int n_pos = 0;
-    for (size_t i = 0; f && i < json_array_size(texts); i++) {
-        double d = score_text(m, f, json_array_get(texts, i), &n_pos);
-        CHECKF(d >= 0 && d <= 1e-4, "%s text %zu: %s", stem, i, d < 0 ? "ids differ" : "a log-prob is off by > 1e-4");
-        if (d > worst) worst = d;
-    }
-    printf("  %s: max |d logprob| %.2e over %d positions\n", stem, worst, n_pos);
-    CHECK(n_pos > 200);
-    fwd_free(f);
-    model_free(m);
+    json_t *g = load_golden_json(golden);
+    if (g) check_logprobs(path, g, stem);
     json_decref(g);
 }
 
@@ -90,10 +55,74 @@ static void test_q5_0(void) { check_model("q5_0", GGML_Q5_0); }
 static void test_q5_1(void) { check_model("q5_1", GGML_Q5_1); }
 static void test_iq4_nl(void) { check_model("iq4_nl", GGML_IQ4_NL); }
 
+/* --- llama256-<type>.gguf: rows of whole 256-blocks (make_kquant_models.py) --- */
+
+/* sha256 of our floats for one tensor; 0 when they equal the golden's. */
+static int tensor_differs(const gguf_tensor *t, const json_t *want) {
+    const char *type = json_string_value(json_object_get(want, "type"));
+    const char *hash = json_string_value(json_object_get(want, "sha256_f32"));
+    if (!type || !hash || strcmp(type, quant_type_name(t->type)) != 0 ||
+        (json_int_t)t->n_elements != json_integer_value(json_object_get(want, "n")))
+        return 1;
+    float *y = malloc(t->n_elements * sizeof *y);
+    quant_dequantize(t->type, t->data, y, t->n_elements);
+    char got[65];
+    sha256_hex(y, t->n_elements * sizeof *y, got); /* little-endian floats, as the golden */
+    free(y);
+    return strcmp(got, hash) != 0;
+}
+
+/* Every tensor of the file, dequantized, equals ggml's dequantization. */
+static int check_tensors(const char *path, const json_t *want) {
+    gguf_ctx *g = NULL;
+    cj_err e = {{0}};
+    CHECKF(gguf_open(path, &g, &e) == 0, "%s", e.msg);
+    if (!g) return 0;
+    int n_ok = 0;
+    CHECK(gguf_n_tensors(g) == (int64_t)json_array_size(want));
+    for (size_t i = 0; i < json_array_size(want); i++) {
+        const json_t *w = json_array_get(want, i);
+        const char *name = json_string_value(json_object_get(w, "name"));
+        const gguf_tensor *t = name ? gguf_find_tensor(g, name) : NULL;
+        int bad = !t || tensor_differs(t, w);
+        CHECKF(!bad, "%s: tensor %s differs from ggml's dequantization", path, name ? name : "?");
+        n_ok += !bad;
+    }
+    gguf_close(g);
+    return n_ok;
+}
+
+static void check_kquant(const char *stem) {
+    char path[256], golden[256];
+    snprintf(path, sizeof path, DIR "llama256-%s.gguf", stem);
+    snprintf(golden, sizeof golden, DIR "llama256-%s.json", stem);
+    json_t *g = load_golden_json(golden);
+    if (!g) return;
+    int n_ok = check_tensors(path, json_object_get(g, "tensors"));
+    printf("  llama256-%s: %d tensors bit-exact with ggml\n", stem, n_ok);
+    check_logprobs(path, g, stem);
+    json_decref(g);
+}
+
+static void test_q2_k(void) { check_kquant("q2_k"); }
+static void test_q3_k(void) { check_kquant("q3_k"); }
+static void test_q5_k(void) { check_kquant("q5_k"); }
+static void test_iq4_xs(void) { check_kquant("iq4_xs"); }
+static void test_q4_k_m(void) { check_kquant("q4_k_m"); }
+static void test_q5_k_m(void) { check_kquant("q5_k_m"); }
+static void test_q6_k(void) { check_kquant("q6_k"); }
+
 int main(void) {
     RUN(test_q4_1);
     RUN(test_q5_0);
     RUN(test_q5_1);
     RUN(test_iq4_nl);
+    RUN(test_q2_k);
+    RUN(test_q3_k);
+    RUN(test_q5_k);
+    RUN(test_iq4_xs);
+    RUN(test_q4_k_m);
+    RUN(test_q5_k_m);
+    RUN(test_q6_k);
     return check_summary_();
 }

@@ -139,7 +139,7 @@ static const char *vtype_name(uint32_t t) {
 }
 
 /* Encoded size of a fixed-size value type; 0 for string/array/unknown. */
-static size_t vtype_size(uint32_t t) {
+size_t gguf_vtype_size(uint32_t t) {
     switch (t) {
     case GGUF_T_UINT8: case GGUF_T_INT8: case GGUF_T_BOOL: return 1;
     case GGUF_T_UINT16: case GGUF_T_INT16: return 2;
@@ -165,7 +165,7 @@ static int rd_array(parser *p, gguf_kv *k, int depth) {
     uint32_t et;
     uint64_t n;
     if (rd_vtype(p, &et, "array element type") != 0 || rd_uint(p, 8, &n, "array length") != 0) return -1;
-    size_t fixed = vtype_size(et);
+    size_t fixed = gguf_vtype_size(et);
     size_t least = fixed ? fixed : et == GGUF_T_STRING ? 8 : 12; /* an array element: type 4 + count 8 */
     if (n > left(p) / least)
         return cj_fail(p->e, "%s: %s: array of %" PRIu64 " %s elements cannot fit in the %zu bytes left", p->g->path,
@@ -192,7 +192,7 @@ static int skip_value(parser *p, uint32_t t, int depth) {
     uint64_t len;
     if (t == GGUF_T_STRING) return rd_str(p, &off, &len, "string");
     if (t == GGUF_T_ARRAY) return rd_array(p, NULL, depth);
-    size_t n = vtype_size(t);
+    size_t n = gguf_vtype_size(t);
     if (left(p) < n) return truncated(p, vtype_name(t));
     p->pos += n;
     return 0;
@@ -258,7 +258,7 @@ static int is_int_type(gguf_vtype t) {
 /* Integer value of a scalar of integer type; 0 if it does not fit int64. */
 static int int_value(const gguf_ctx *g, const gguf_kv *k, int64_t *out) {
     const uint8_t *p = g->data + k->val;
-    uint64_t u = le(p, (int)vtype_size(k->type));
+    uint64_t u = le(p, (int)gguf_vtype_size(k->type));
     switch (k->type) {
     case GGUF_T_INT8: *out = (int8_t)u; return 1;
     case GGUF_T_INT16: *out = (int16_t)u; return 1;

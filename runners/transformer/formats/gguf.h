@@ -59,6 +59,9 @@ size_t gguf_alignment(const gguf_ctx *g);
 const char *gguf_path(const gguf_ctx *g);
 const unsigned char *gguf_file_data(const gguf_ctx *g, size_t *size);
 
+/* Encoded size of a fixed-size value type; 0 for string, array or unknown. */
+size_t gguf_vtype_size(uint32_t t);
+
 /* Metadata. Index of a key, or -1 when absent. */
 int64_t gguf_find_key(const gguf_ctx *g, const char *key);
 int64_t gguf_n_keys(const gguf_ctx *g);

@@ -88,7 +88,7 @@ static void test_row_alone(void) {
     free(y1);
 }
 
-/* An F32, Q8_0, F16 and Q4_K matrix against the chain over their
+/* An F32, Q8_0, F16, Q4_K and Q6_K matrix against the chain over their
  * dequantized rows (the dequantization is quant.c's, tested there), the
  * first n rows of a call. */
 static void check_mat(ggml_type t, const void *data, size_t row_bytes, int in, int out, int n) {
@@ -116,8 +116,9 @@ static void check_mat(ggml_type t, const void *data, size_t row_bytes, int in, i
 
 static void test_quantized_is_the_chain(void) {
     int in = 768, out = 67; /* three K-quant super-blocks: k-blocks of 256 start on block boundaries */
-    size_t rb16 = (size_t)in * 2, rb8 = (size_t)in / 32 * 34, rbk = (size_t)in / 256 * 144;
+    size_t rb16 = (size_t)in * 2, rb8 = (size_t)in / 32 * 34, rbk = (size_t)in / 256 * 144, rb6 = (size_t)in / 256 * 210;
     uint8_t *f16 = cj_xmalloc(rb16 * out), *q8 = cj_xmalloc(rb8 * out), *q4k = cj_xmalloc(rbk * out);
+    uint8_t *q6k = cj_xmalloc(rb6 * out);
     for (size_t i = 0; i < (size_t)in * out; i++) {
         uint16_t h = quant_f32_to_f16(frand());
         memcpy(f16 + 2 * i, &h, 2);
@@ -134,6 +135,12 @@ static void test_quantized_is_the_chain(void) {
         memcpy(blk + 2, &dmin, 2);
         for (int i = 4; i < 144; i++) { frand(); blk[i] = (uint8_t)(rng >> 40); }
     }
+    for (size_t b = 0; b < (size_t)in / 256 * out; b++) { /* ql, qh, int8 scales: any bytes; then d */
+        uint8_t *blk = q6k + 210 * b;
+        for (int i = 0; i < 208; i++) { frand(); blk[i] = (uint8_t)(rng >> 40); }
+        uint16_t d = quant_f32_to_f16(0.002f);
+        memcpy(blk + 208, &d, 2);
+    }
     float *f32 = rand_vec((size_t)in * out);
     for (int n = 1; n <= 9; n += 2) { /* the few-rows path (up to 4) and the packed one */
         check_mat(GGML_F32, f32, (size_t)in * 4, in, out, n);
@@ -141,11 +148,13 @@ static void test_quantized_is_the_chain(void) {
         check_mat(GGML_F16, f16, rb16, in, 64, n); /* whole blocks of 32 outputs: F16 read in place */
         check_mat(GGML_Q8_0, q8, rb8, in, out, n);
         check_mat(GGML_Q4_K, q4k, rbk, in, out, n);
+        check_mat(GGML_Q6_K, q6k, rb6, in, out, n);
     }
     free(f32);
     free(f16);
     free(q8);
     free(q4k);
+    free(q6k);
 }
 
 /* The other block types plug into the same panels: matrices cut from the

@@ -176,6 +176,21 @@ static inline __attribute__((always_inline)) __m256 pk8(const uint8_t *grp, int 
         __m128i q8 = _mm_loadl_epi64((const __m128i *)(const void *)(b + 32 + (k % 32) * WPACK_G));
         return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8)), _mm256_load_ps((const float *)(const void *)b));
     }
+    if (t == GGML_Q4_K) {
+        const uint8_t *b = grp + (size_t)(k / 32) * WPACK_Q4K_BLOCK;
+        uint32_t v;
+        memcpy(&v, b + 64 + (k % 32) * 4, 4);
+        __m128i x = _mm_cvtsi32_si128((int)v), m4 = _mm_set1_epi8(0x0f);
+        __m128i q = _mm_unpacklo_epi8(_mm_and_si128(x, m4), _mm_and_si128(_mm_srli_epi16(x, 4), m4));
+        __m256 p = _mm256_mul_ps(_mm256_load_ps((const float *)(const void *)b),
+                                 _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q)));
+        return _mm256_sub_ps(p, _mm256_load_ps((const float *)(const void *)(b + 32)));
+    }
+    if (t == GGML_Q6_K) {
+        const uint8_t *b = grp + (size_t)(k / 16) * WPACK_Q6K_BLOCK;
+        __m128i q8 = _mm_loadl_epi64((const __m128i *)(const void *)(b + 32 + (k % 16) * WPACK_G));
+        return _mm256_mul_ps(_mm256_load_ps((const float *)(const void *)b), _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8)));
+    }
     return _mm256_load_ps((const float *)(const void *)(grp + (size_t)k * 32));
 }
 
@@ -204,6 +219,8 @@ static void pack_from_groups(const wsrc *w, int p0, int nb, int pc, int kc, floa
             switch (w->m->type) {
             case GGML_F16: pk_column(w, g, pc, kc, d, GGML_F16); break;
             case GGML_Q8_0: pk_column(w, g, pc, kc, d, GGML_Q8_0); break;
+            case GGML_Q4_K: pk_column(w, g, pc, kc, d, GGML_Q4_K); break;
+            case GGML_Q6_K: pk_column(w, g, pc, kc, d, GGML_Q6_K); break;
             default: pk_column(w, g, pc, kc, d, GGML_F32); break;
             }
         }
@@ -488,6 +505,8 @@ static void direct_group_blocks(int n, const wsrc *w, int b0, int b1, const floa
     switch (w->m->type) {                                                                                             \
     case GGML_F16: DGB(N, GGML_F16); break;                                                                           \
     case GGML_Q8_0: DGB(N, GGML_Q8_0); break;                                                                         \
+    case GGML_Q4_K: DGB(N, GGML_Q4_K); break;                                                                         \
+    case GGML_Q6_K: DGB(N, GGML_Q6_K); break;                                                                         \
     default: DGB(N, GGML_F32); break;                                                                                 \
     }
     switch (n) {

@@ -42,13 +42,27 @@ void wpack_set_maps(wpack *p, const cj_map *maps, int n) {
     p->n_maps = n;
 }
 
-int wpack_supported(ggml_type t) { return t == GGML_F32 || t == GGML_F16 || t == GGML_Q8_0; }
+int wpack_supported(ggml_type t) {
+    return t == GGML_F32 || t == GGML_F16 || t == GGML_Q8_0 || t == GGML_Q4_K || t == GGML_Q6_K;
+}
+
+/* Values of k per group-block of a block type (0: not a block type). */
+static int block_k(ggml_type t) {
+    switch (t) {
+    case GGML_Q8_0:
+    case GGML_Q4_K: return 32;
+    case GGML_Q6_K: return 16;
+    default: return 0;
+    }
+}
 
 size_t wpack_group_bytes(ggml_type t, int in) {
     switch (t) {
     case GGML_F32: return (size_t)in * WPACK_G * sizeof(float);
     case GGML_F16: return (size_t)in * WPACK_G * sizeof(uint16_t);
-    default: return (size_t)(in / 32) * WPACK_QBLOCK;
+    case GGML_Q8_0: return (size_t)(in / 32) * WPACK_QBLOCK;
+    case GGML_Q4_K: return (size_t)(in / 32) * WPACK_Q4K_BLOCK;
+    default: return (size_t)(in / 16) * WPACK_Q6K_BLOCK;
     }
 }
 
@@ -83,6 +97,44 @@ static void build_q8_0(const model_mat *w, int out, int in, int g, uint8_t *dst)
     }
 }
 
+/* Group g of a Q4_K or Q6_K matrix, a super-block (256 values of k) of
+ * its 8 rows at a time, taken apart by quant.c. */
+static void build_k(const model_mat *w, int out, int in, int g, uint8_t *dst) {
+    size_t bb = quant_block_bytes(w->type);
+    for (int sb = 0; sb < in / 256; sb++) {
+        float sc[WPACK_G][16], mn[WPACK_G][8] = {{0}};
+        uint8_t q4[WPACK_G][256] = {{0}};
+        int8_t q6[WPACK_G][256] = {{0}};
+        for (int j = 0; j < WPACK_G; j++) {
+            int o = 8 * g + j;
+            memset(sc[j], 0, sizeof sc[j]);
+            if (o >= out) continue;
+            const uint8_t *blk = row_of(w, o) + (size_t)sb * bb;
+            if (w->type == GGML_Q4_K) quant_q4_k_parts(blk, sc[j], mn[j], q4[j]);
+            else quant_q6_k_parts(blk, sc[j], q6[j]);
+        }
+        if (w->type == GGML_Q4_K) {
+            for (int b = 0; b < 8; b++, dst += WPACK_Q4K_BLOCK) {
+                float *a = (float *)(void *)dst, *m = a + WPACK_G;
+                for (int j = 0; j < WPACK_G; j++) {
+                    a[j] = sc[j][b];
+                    m[j] = mn[j][b];
+                }
+                for (int kk = 0; kk < 32; kk++)
+                    for (int i = 0; i < WPACK_G / 2; i++)
+                        dst[64 + 4 * kk + i] = (uint8_t)(q4[2 * i][32 * b + kk] | q4[2 * i + 1][32 * b + kk] << 4);
+            }
+        } else {
+            for (int b = 0; b < 16; b++, dst += WPACK_Q6K_BLOCK) {
+                float *a = (float *)(void *)dst;
+                for (int j = 0; j < WPACK_G; j++) a[j] = sc[j][b];
+                for (int kk = 0; kk < 16; kk++)
+                    for (int j = 0; j < WPACK_G; j++) dst[32 + WPACK_G * kk + j] = (uint8_t)q6[j][16 * b + kk];
+            }
+        }
+    }
+}
+
 static void *build(const model_mat *w, int out, int in) {
     size_t gb = wpack_group_bytes(w->type, in);
     int groups = (out + WPACK_G - 1) / WPACK_G;
@@ -91,6 +143,7 @@ static void *build(const model_mat *w, int out, int in) {
     for (int g = 0; g < groups; g++) {
         uint8_t *dst = (uint8_t *)pk + gb * (size_t)g;
         if (w->type == GGML_Q8_0) build_q8_0(w, out, in, g, dst);
+        else if (w->type == GGML_Q4_K || w->type == GGML_Q6_K) build_k(w, out, in, g, dst);
         else build_plain(w, out, in, g, w->type == GGML_F16 ? 2 : 4, dst);
     }
     return pk;
@@ -147,7 +200,8 @@ static void grow(wpack *p) {
 }
 
 const void *wpack_get(wpack *p, const model_mat *w, int out, int in) {
-    if (!wpack_supported(w->type) || out <= 0 || in <= 0 || (w->type == GGML_Q8_0 && in % 32)) return NULL;
+    int bk = block_k(w->type), sb = w->type == GGML_Q8_0 ? 32 : 256; /* values per stored block */
+    if (!wpack_supported(w->type) || out <= 0 || in <= 0 || (bk && in % sb)) return NULL;
     if (2 * (p->used + 1) > p->cap) grow(p);
     entry *e = find(p, w, out, in);
     if (e->data) return e->pk;

@@ -9,7 +9,13 @@
  *   F16   uint16_t [groups][in][8]
  *   Q8_0  per group, per block of 32 values of k (288 bytes):
  *         float d[8] (the 8 outputs' scales), int8 q[32][8]
- * Read back (F16 converted, Q8_0 as (float)q * d) every weight is the float
+ *   Q4_K  per group, per sub-block of 32 values of k (192 bytes): float
+ *         a[8], m[8] (scale and min, quant_q4_k_parts), then for each k 4
+ *         bytes, byte i holding output 2i's q (low nibble) and 2i + 1's
+ *   Q6_K  per group, per sub-block of 16 values of k (160 bytes):
+ *         float s[8], int8 q[16][8] (quant_q6_k_parts)
+ * Read back (F16 converted, Q8_0 as (float)q * d, Q4_K as a * (float)q -
+ * m, Q6_K as s * (float)q) every weight is the float
  * quant.c's dequantization gives, so a product over these layouts is the
  * same chain, bit for bit, as over the stored matrix.
  *
@@ -31,7 +37,9 @@
 #include "../formats/model.h"
 
 #define WPACK_G 8       /* outputs per group */
-#define WPACK_QBLOCK 288 /* bytes of one Q8_0 group-block: 8 floats, 32 x 8 int8 */
+#define WPACK_QBLOCK 288     /* bytes of one Q8_0 group-block: 8 floats, 32 x 8 int8 */
+#define WPACK_Q4K_BLOCK 192  /* Q4_K: 16 floats, 32 x 8 nibbles */
+#define WPACK_Q6K_BLOCK 160  /* Q6_K: 8 floats, 16 x 8 int8 */
 
 typedef struct wpack wpack;
 

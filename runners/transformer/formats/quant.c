@@ -218,6 +218,22 @@ static const uint8_t no_high_bits[QK_K / 8];
 static void deq_q4_k(const uint8_t *b, float *y) { deq_k_nibbles(b, no_high_bits, b + 16, y); }
 static void deq_q5_k(const uint8_t *b, float *y) { deq_k_nibbles(b, b + 16, b + 16 + QK_K / 8, y); }
 
+void quant_q4_k_parts(const void *blk, float scale[8], float min[8], uint8_t q[QK_K]) {
+    const uint8_t *b = blk, *qs = b + 16;
+    const float d = quant_f16_to_f32(rd16(b)), dmin = quant_f16_to_f32(rd16(b + 2));
+    for (int j = 0; j < 8; j++) {
+        uint8_t sc, m;
+        q4k_scale_min(j, b + 4, &sc, &m);
+        scale[j] = d * (float)sc; /* the d1 / m1 of deq_k_nibbles */
+        min[j] = dmin * (float)m;
+    }
+    for (int g = 0; g < 4; g++)
+        for (int l = 0; l < 32; l++) {
+            q[64 * g + l] = qs[32 * g + l] & 0x0f;
+            q[64 * g + 32 + l] = qs[32 * g + l] >> 4;
+        }
+}
+
 /* Two halves of 128. In each half, element l + 32k (l < 32, k < 4) has its
  * low 4 bits in ql[l] (k = 0, 2: low/high nibble) or ql[l+32] (k = 1, 3)
  * and its top 2 bits in bits 2k..2k+1 of qh[l]; q is biased by 32, and
@@ -244,6 +260,23 @@ static void deq_q6_k(const uint8_t *b, float *y) {
         ql += 64;
         qh += 32;
         sc += 8;
+    }
+}
+
+void quant_q6_k_parts(const void *blk, float scale[QK_K / 16], int8_t q[QK_K]) {
+    const uint8_t *b = blk;
+    const int8_t *sc = (const int8_t *)(b + QK_K / 2 + QK_K / 4);
+    const float d = quant_f16_to_f32(rd16(b + QK_K / 2 + QK_K / 4 + QK_K / 16));
+    for (int i = 0; i < QK_K / 16; i++) scale[i] = d * (float)sc[i]; /* deq_q6_k's s1 .. s4 */
+    for (int half = 0; half < 2; half++) {
+        const uint8_t *ql = b + 64 * half, *qh = b + QK_K / 2 + 32 * half;
+        int8_t *y = q + 128 * half;
+        for (int l = 0; l < 32; l++) {
+            y[l] = (int8_t)(((ql[l] & 0x0f) | ((qh[l] & 3) << 4)) - 32);
+            y[l + 32] = (int8_t)(((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) - 32);
+            y[l + 64] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+            y[l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        }
     }
 }
 

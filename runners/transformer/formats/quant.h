@@ -28,6 +28,15 @@ int quant_nbytes(ggml_type t, uint64_t n, size_t *out);
 void quant_dequantize(ggml_type t, const void *src, float *dst, uint64_t n);
 
 float quant_f16_to_f32(uint16_t h);
+
+/* A Q4_K super-block (256 values) taken apart: value 32j + l dequantizes to
+ * scale[j] * (float)q[32j + l] - min[j], exactly as quant_dequantize
+ * computes it (q in 0..15). */
+void quant_q4_k_parts(const void *blk, float scale[8], float min[8], uint8_t q[256]);
+
+/* A Q6_K super-block: value i dequantizes to scale[i / 16] * (float)q[i]
+ * (q in -32..31), exactly as quant_dequantize computes it. */
+void quant_q6_k_parts(const void *blk, float scale[16], int8_t q[256]);
 uint16_t quant_f32_to_f16(float f);
 float quant_bf16_to_f32(uint16_t h);
 

@@ -63,6 +63,8 @@ static int order_test(const char *name, const json_t *x, const json_t *a, cj_err
 
 int tpl_test(const char *name, const json_t *x, const json_t *a, cj_err *e) {
     int undef = tpl_is_undef(x);
+    if (!a && tpl_test_known(name) == 2) /* select('equalto') and the like, their value left out */
+        return cj_fail(e, "test '%s' needs a value to compare with", name);
     if (!strcmp(name, "defined")) return !undef;
     if (!strcmp(name, "undefined")) return undef;
     if (!strcmp(name, "none")) return json_is_null(x);

@@ -160,6 +160,9 @@ static void test_eval_errors(void) {
     CHECK_FAILS("{{q.choices|map('label')|index('Z')}}", "index: \"Z\" is not in the list");
     CHECK_FAILS("{{n|keys}}", "keys: needs an object");
     CHECK_FAILS("{{nothing}}", "cannot write null as text");
+    /* found by the fuzzer: a two-argument test named without its value */
+    CHECK_FAILS("{{q.choices|selectattr('k', 'equalto')|list}}", "test 'equalto' needs a value");
+    CHECK_FAILS("{{q.choices|select('ne')|list}}", "test 'ne' needs a value");
 }
 
 /* src with body repeated n times between head and tail. */

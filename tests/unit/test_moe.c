@@ -137,6 +137,11 @@ static void invariance(const char *path) {
         return;
     }
     CHECK(m->hp.n_experts > 0 && m->hp.n_expert_used == 2);
+    const char *arch = strstr(path, "mixtral") ? "mixtral" /* its GGUF says "llama" */
+                       : strstr(path, "olmoe") ? "olmoe"
+                       : strstr(path, "qwen3") ? "qwen3moe"
+                                               : "qwen2moe";
+    CHECKF(!strcmp(m->arch, arch), "%s: arch %s", path, m->arch);
     static seqset ref, got;
     seqs_init(&ref, m->hp.vocab_size);
     got = ref;
@@ -212,10 +217,12 @@ static void test_bad_expert_tensors(void) {
         int dim;
         uint64_t v;
         const char *want;
-    } cases[] = {{"mixtral-f16", "blk.1.ffn_up_exps.weight", 2, 7, "'blk.1.ffn_up_exps.weight' has shape [64, 32, 7, 1]"},
+    } cases[] = {{"mixtral-f16", "blk.1.ffn_up_exps.weight", 2, 7,
+                  "'blk.1.ffn_up_exps.weight' has shape [64, 32, 7, 1]"},
                  {"mixtral-f16", "blk.0.ffn_down_exps.weight", 1, 63,
                   "'blk.0.ffn_down_exps.weight' has shape [32, 63, 8, 1], expected [32, 64, 8]"},
-                 {"mixtral-f16", "blk.0.ffn_gate_inp.weight", 1, 4, "'blk.0.ffn_gate_inp.weight' has shape [64, 4, 1, 1]"},
+                 {"mixtral-f16", "blk.0.ffn_gate_inp.weight", 1, 4,
+                  "'blk.0.ffn_gate_inp.weight' has shape [64, 4, 1, 1]"},
                  {"qwen2moe-f16", "blk.0.ffn_gate_inp_shexp.weight", 0, 32,
                   "'blk.0.ffn_gate_inp_shexp.weight' has shape [32, 1, 1, 1]"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -241,7 +248,8 @@ static void test_config_refusals(void) {
         const char *file, *key;
         json_t *v;
         const char *want;
-    } cases[] = {{"mixtral-f16", "num_experts_per_tok", json_integer(9), "experts used per token 9 is out of range (1..8)"},
+    } cases[] = {{"mixtral-f16", "num_experts_per_tok", json_integer(9),
+                  "experts used per token 9 is out of range (1..8)"},
                  {"qwen2moe-f16", "decoder_sparse_step", json_integer(2), "layers without experts"},
                  {"qwen3moe-f16", "mlp_only_layers", json_pack("[i]", 1), "layers without experts"},
                  {"olmoe-f32", "clip_qkv", json_real(8.0), "clip_qkv"}};

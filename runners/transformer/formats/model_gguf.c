@@ -385,7 +385,7 @@ static int load(loader *L) {
     if (read_hparams(L) != 0) return -1;
     L->used = cj_xcalloc((size_t)gguf_n_tensors(L->g) + 1, 1);
     if (bind_all(L) != 0) return -1;
-    m->arch = cj_xstrdup(L->arch);
+    m->arch = cj_xstrdup(L->a->name); /* Mixtral's "llama" file reports "mixtral", as its folder does */
     m->dtype = cj_xstrdup(L->mat_mixed ? "mixed" : quant_type_name(L->mat_type));
     m->n_params = L->n_params;
     m->format = "gguf";

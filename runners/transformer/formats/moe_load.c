@@ -52,7 +52,9 @@ int moe_arch(const char *arch, int gguf, int *shared, int *norm_topk) {
     return 1;
 }
 
-int moe_has(const model_hparams *hp, moe_tensor t) { return hp->n_experts > 0 && (t < MT_GATE_SHEXP || hp->shared_ffn > 0); }
+int moe_has(const model_hparams *hp, moe_tensor t) {
+    return hp->n_experts > 0 && (t < MT_GATE_SHEXP || hp->shared_ffn > 0);
+}
 
 /* The format strings are the tables' own: a layer, then maybe an expert. */
 #pragma GCC diagnostic push

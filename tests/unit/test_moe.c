@@ -181,6 +181,51 @@ static void test_invariance(void) {
     for (int i = 0; i < N_MODELS; i++) invariance(MODELS[i]);
 }
 
+/* Log-probs of one sequence on m, into lp. */
+static void score_one(const model *m, const int *tok, int n, float *lp) {
+    fwd *f;
+    cj_err e;
+    CHECK(fwd_new(m, 1, 0, &f, &e) == 0);
+    fwd_seq q = {tok, n, 1, lp, NULL, 0};
+    CHECK(fwd_score(f, &q, 1, &e) == 0);
+    fwd_free(f);
+}
+
+/* An all-zero router ties every expert: the two of lowest index (0 and 1)
+ * are the ones used, so giving experts 2.. expert 0's weights changes
+ * nothing, and giving expert 1 expert 7's does. */
+static void test_moe_ties(void) {
+    model *m = NULL;
+    cj_err e;
+    if (model_load(DIR_ "mixtral-f16", NULL, &m, &e)) {
+        CHECKF(0, "%s", e.msg);
+        return;
+    }
+    int ne = m->hp.n_experts, tok[16];
+    float *zero = calloc((size_t)ne * (size_t)m->hp.dim, sizeof(float)), base[15], got[15];
+    for (int t = 0; t < 16; t++) tok[t] = (t * 37 + 5) % m->hp.vocab_size;
+    for (int l = 0; l < m->hp.n_layers; l++)
+        m->layers[l].router = (model_mat){zero, GGML_F32, (size_t)m->hp.dim * sizeof(float)};
+    score_one(m, tok, 16, base);
+    model_mat *mats[3];
+    for (int l = 0; l < m->hp.n_layers; l++) {
+        mats[0] = m->layers[l].exp_gate, mats[1] = m->layers[l].exp_up, mats[2] = m->layers[l].exp_down;
+        for (int k = 0; k < 3; k++)
+            for (int x = 2; x < ne; x++) mats[k][x] = mats[k][0];
+    }
+    score_one(m, tok, 16, got);
+    CHECK(memcmp(base, got, sizeof base) == 0);
+    for (int l = 0; l < m->hp.n_layers; l++) {
+        m->layers[l].exp_gate[1] = m->layers[l].exp_gate[ne - 1];
+        m->layers[l].exp_up[1] = m->layers[l].exp_up[ne - 1];
+        m->layers[l].exp_down[1] = m->layers[l].exp_down[ne - 1];
+    }
+    score_one(m, tok, 16, got);
+    CHECK(memcmp(base, got, sizeof base) != 0);
+    free(zero);
+    model_free(m);
+}
+
 static char tmp_dir[] = "/tmp/cj-test-moe-XXXXXX"; /* made by main */
 
 /* The GGUF of `src` with dimension `dim` of tensor `name` set to v, at a
@@ -278,6 +323,7 @@ int main(void) {
         return 1;
     }
     RUN(test_invariance);
+    RUN(test_moe_ties);
     RUN(test_bad_expert_tensors);
     RUN(test_config_refusals);
     remove(tmp_dir);

@@ -3,10 +3,13 @@
  *
  * For each row x (the FFN-normed hidden state): router logits = R x (one
  * product over all rows); p = softmax over all experts; the top k of p,
- * ties to the lower expert index (what torch.topk is taken to do; real
- * router logits are never exactly equal); their weights p_i, divided by
- * their sum when hp.norm_topk (Mixtral always, Qwen3-MoE by default:
- * the same as a softmax over the top-k logits up to rounding); the output
+ * chosen by logit (the same order) with ties to the lower expert index, a
+ * fixed rule of our own: torch.topk's order among equal values is its
+ * algorithm's (on CPU, top 2 of [.1 .3 .3 .2 .3] is experts 2 and 4), so an
+ * exact tie at the k-th place may pick other experts than transformers;
+ * their weights p_i, divided by their sum when hp.norm_topk (Mixtral
+ * always, Qwen3-MoE by default: the same as a softmax over the top-k
+ * logits up to rounding); the output
  * is sum_i w_i * down_i(silu(gate_i x) * up_i x), plus sigmoid(g . x) *
  * shared(x) for Qwen2-MoE's shared expert.
  *

@@ -512,6 +512,11 @@ static void test_golden_qwen3(void) { arch_golden("qwen3-tied-f16"); }
 static void test_golden_qwen2_5(void) { arch_golden("qwen2.5-tied-f16"); }
 static void test_golden_exaone(void) { arch_golden("exaone-tied-f16"); }
 static void test_golden_gpt2(void) { arch_golden("gpt2-f16"); }
+/* Mixtures of experts (make_moe_goldens.py; more in test_moe.c) */
+static void test_golden_moe(void) {
+    const char *names[] = {"mixtral-f16", "qwen3moe-f16", "qwen2moe-f16", "olmoe-f32"};
+    for (int i = 0; i < 4; i++) arch_golden(names[i]);
+}
 /* Mistral with sliding_window 16, shorter than every text: the folder's
  * config key and the GGUF's llama.attention.sliding_window both load. */
 static void test_golden_mistral_swa(void) {
@@ -663,6 +668,7 @@ int main(void) {
     RUN(test_golden_qwen2_5);
     RUN(test_golden_exaone);
     RUN(test_golden_gpt2);
+    RUN(test_golden_moe);
     RUN(test_golden_mistral_swa);
     RUN(test_gpt2_positions_end);
     RUN(test_mc_stories260K);

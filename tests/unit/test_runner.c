@@ -197,6 +197,12 @@ static void test_determinism_gpt2(void) { determinism_mmlu_part(cj_xstrdup("test
 /* Mistral's sliding window (16 keys, far shorter than the prompts): rows
  * trimmed inside shared prefixes, sibling rows paired with the same trim */
 static void test_determinism_mistral_swa(void) { determinism_mmlu(cj_xstrdup("tests/golden/arch/mistral-swa16-f32")); }
+/* Mixtures of experts: Mixtral's GGUF (3-D expert stacks), Qwen2-MoE's
+ * folder (shared expert); test_moe.c checks every path bit for bit */
+static void test_determinism_moe(void) {
+    determinism_mmlu(cj_xstrdup("tests/golden/arch/mixtral-f16/model.gguf"));
+    determinism_mmlu(cj_xstrdup("tests/golden/arch/qwen2moe-f16"));
+}
 
 /* --- generation ---------------------------------------------------------------- */
 
@@ -458,6 +464,7 @@ int main(void) {
     RUN(test_determinism_exaone);
     RUN(test_determinism_gpt2);
     RUN(test_determinism_mistral_swa);
+    RUN(test_determinism_moe);
     RUN(test_greedy_golden_legacy);
     RUN(test_greedy_golden_v1);
     RUN(test_stop_strings);

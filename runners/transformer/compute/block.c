@@ -39,15 +39,17 @@ void block_rmsnorm(float *out, const float *x, const float *w, int d, float eps)
 
 void block_qk_norm(fwd *f, const model_layer *ly, int r0, int r1) {
     const model_hparams *hp = &f->m->hp;
-    int hd = hp->head_dim;
+    int full = hp->qk_norm == QK_NORM_FULL; /* OLMoE: one norm over all heads */
+    int nq = full ? 1 : hp->n_heads, nk = full ? 1 : hp->n_kv_heads;
+    int wq = f->q_dim / nq, wk = f->kv_dim / nk;
     for (int r = r0; r < r1; r++) {
-        for (int h = 0; h < hp->n_heads; h++) {
-            float *v = f->q + (size_t)r * f->q_dim + (size_t)h * hd;
-            block_rmsnorm(v, v, ly->q_norm, hd, hp->rms_eps);
+        for (int h = 0; h < nq; h++) {
+            float *v = f->q + (size_t)r * f->q_dim + (size_t)h * wq;
+            block_rmsnorm(v, v, ly->q_norm, wq, hp->rms_eps);
         }
-        for (int h = 0; h < hp->n_kv_heads; h++) {
-            float *v = f->k + (size_t)r * f->kv_dim + (size_t)h * hd;
-            block_rmsnorm(v, v, ly->k_norm, hd, hp->rms_eps);
+        for (int h = 0; h < nk; h++) {
+            float *v = f->k + (size_t)r * f->kv_dim + (size_t)h * wk;
+            block_rmsnorm(v, v, ly->k_norm, wk, hp->rms_eps);
         }
     }
 }

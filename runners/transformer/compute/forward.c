@@ -68,6 +68,8 @@ static void matmul(fwd *f, float *y, float *x, const model_mat *w, int n, int in
     f->tm.matrix_flops += 2.0 * n * in * out;
 }
 
+void fwd_matmul(fwd *f, float *y, float *x, const model_mat *w, int n, int in, int out) { matmul(f, y, x, w, n, in, out); }
+
 static void add_bias(float *y, const float *b, int r0, int r1, int width) {
     if (!b) return;
     for (int r = r0; r < r1; r++)
@@ -308,6 +310,11 @@ static void layer(fwd *f, int l, int n) {
     f->tm.attention_s += now_s() - t0;
     matmul(f, f->hb, f->xb, &w->wo, n, f->q_dim, d); /* hb as scratch [n, dim] */
     rows_parallel(f, l, n, ROW_ATTN_OUT);
+    if (hp->n_experts) { /* a mixture of experts instead of the MLP (moe.h) */
+        moe_ffn(f, l, n);
+        rows_parallel(f, l, n, ROW_FFN_OUT);
+        return;
+    }
 
     if (hp->mlp == MLP_SWIGLU) matmul(f, f->hb, f->xb, &w->w_gate, n, d, ff);
     matmul(f, f->hb2, f->xb, &w->w_up, n, d, ff);
@@ -683,6 +690,7 @@ int fwd_new(const model *m, int threads, int max_batch_tokens, fwd **out, cj_err
     f->logits = alloc_rows(f->out_cap, hp->vocab_size);
     f->kc = cj_xcalloc((size_t)hp->n_layers, sizeof(float *));
     f->vc = cj_xcalloc((size_t)hp->n_layers, sizeof(float *));
+    moe_new(f);
     if (ensure_rope(f, f->max_batch, e)) {
         fwd_free(f);
         return -1;
@@ -720,5 +728,6 @@ void fwd_free(fwd *f) {
     free(f->vc);
     free(f->rope_cos);
     free(f->rope_sin);
+    moe_free(f);
     free(f);
 }

@@ -13,6 +13,7 @@
 
 #include "forward.h"
 #include "gemm.h"
+#include "moe.h"
 #include "pool.h"
 
 /* Attention runs on up to this many threads, when a call has at least
@@ -95,6 +96,8 @@ struct fwd {
     int ret_n;
     int kv_budget_rows; /* cache rows allowed (0: no bound) */
     size_t budget;      /* bytes for the cache plus a batch's activations (0: no bound) */
+
+    struct fwd_moe *moe; /* the MoE MLP's scratch (moe.c), or NULL */
 };
 
 static inline int imax(int a, int b) { return a > b ? a : b; }
@@ -125,6 +128,8 @@ size_t fwd_kv_row_bytes(const fwd *f);
  * budget, each new row costs its cache row and its activations (never
  * fewer than a few dozen, so that any sequence progresses). */
 int fwd_batch_room(const fwd *f, int live);
+/* y[n, out] = x[n, in] W^T, timed as a weight product. */
+void fwd_matmul(fwd *f, float *y, float *x, const model_mat *w, int n, int in, int out);
 /* Rejects token ids outside the vocabulary, naming `what`. */
 int fwd_check_tokens(const fwd *f, const int *tokens, int n, const char *what, cj_err *e);
 

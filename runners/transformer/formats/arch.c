@@ -78,6 +78,8 @@ static const role_names NAMES[R_COUNT] = {
      ROLE(R_ATTN_QKV) | ROLE(R_ATTN_QKV_B) | ROLE(R_ATTN_OUT) | ROLE(R_ATTN_OUT_B) | ROLE(R_FFN_NORM) |         \
      ROLE(R_FFN_NORM_B) | ROLE(R_FFN_UP) | ROLE(R_FFN_UP_B) | ROLE(R_FFN_DOWN) | ROLE(R_FFN_DOWN_B))
 #define QK_NORMS (ROLE(R_ATTN_Q_NORM) | ROLE(R_ATTN_K_NORM))
+/* MoE: the MLP's tensors are the experts of moe_load.h instead */
+#define MOE_BLOCK (LLAMA_BLOCK & ~(ROLE(R_FFN_GATE) | ROLE(R_FFN_UP) | ROLE(R_FFN_DOWN)))
 #define GPT2_BLOCK (NEOX_BLOCK | ROLE(R_POS_EMBD))
 #define CONV1D (ROLE(R_ATTN_QKV) | ROLE(R_ATTN_OUT) | ROLE(R_FFN_UP) | ROLE(R_FFN_DOWN))
 
@@ -103,6 +105,16 @@ static const arch_desc ARCHS[] = {
      LLAMA_BLOCK, ROLE(R_ROPE_FREQS), 0, 0, 0},
     {"gpt2", "GPT2LMHeadModel", "gpt2", HF_GPT2, 1024, NORM_LAYER, MLP_GELU_TANH, QKV_FUSED, QKV_FUSED, 0, GPT2_BLOCK, 0,
      CONV1D, 1, 0},
+    /* Mixtral's GGUFs say "llama" (model_gguf.c tells them by their experts);
+     * OLMoE's q/k norms span the whole projections (arch_fill_hparams) */
+    {"mixtral", "MixtralForCausalLM", "mixtral", HF_LLAMA, 4096 * 32, NORM_RMS, MLP_SWIGLU, QKV_SEPARATE, QKV_SEPARATE, 0,
+     MOE_BLOCK, 0, 0, 0, 0},
+    {"qwen2moe", "Qwen2MoeForCausalLM", "qwen2_moe", HF_LLAMA, 32768, NORM_RMS, MLP_SWIGLU, QKV_SEPARATE, QKV_SEPARATE,
+     1, MOE_BLOCK | QKV_BIASES, 0, 0, 0, 0},
+    {"qwen3moe", "Qwen3MoeForCausalLM", "qwen3_moe", HF_LLAMA, 40960, NORM_RMS, MLP_SWIGLU, QKV_SEPARATE, QKV_SEPARATE,
+     1, MOE_BLOCK | QK_NORMS, 0, 0, 0, 0},
+    {"olmoe", "OlmoeForCausalLM", "olmoe", HF_LLAMA, 4096, NORM_RMS, MLP_SWIGLU, QKV_SEPARATE, QKV_SEPARATE, 1,
+     MOE_BLOCK | QK_NORMS, 0, 0, 0, 0},
 };
 #define N_ARCHS (sizeof ARCHS / sizeof ARCHS[0])
 
@@ -150,7 +162,7 @@ void arch_fill_hparams(const arch_desc *a, int gguf, model_hparams *hp) {
     hp->qkv = gguf ? a->gguf_qkv : a->hf_qkv;
     hp->rope_neox = gguf ? a->gguf_rope_neox : 1; /* HF stores Q/K for RoPE over halves */
     hp->qkv_bias = !!(a->need & ROLE(R_ATTN_Q_B));
-    hp->qk_norm = !!(a->need & ROLE(R_ATTN_Q_NORM));
+    hp->qk_norm = !(a->need & ROLE(R_ATTN_Q_NORM)) ? 0 : !strcmp(a->name, "olmoe") ? QK_NORM_FULL : 1;
     hp->pos_embd = !!(a->need & ROLE(R_POS_EMBD));
     hp->parallel_residual = a->parallel_default;
 }
@@ -162,7 +174,8 @@ void arch_shape(const model_hparams *hp, arch_role r, int64_t *rows, int64_t *co
     switch (r) {
     case R_TOK_EMBD: case R_OUTPUT: *rows = hp->vocab_size, *cols = d; break;
     case R_POS_EMBD: *rows = hp->ctx_len, *cols = d; break;
-    case R_ATTN_Q_NORM: case R_ATTN_K_NORM: *rows = hp->head_dim; break;
+    case R_ATTN_Q_NORM: *rows = hp->qk_norm == QK_NORM_FULL ? q : hp->head_dim; break;
+    case R_ATTN_K_NORM: *rows = hp->qk_norm == QK_NORM_FULL ? kv : hp->head_dim; break;
     case R_ROPE_FREQS: *rows = model_rope_dims(hp) / 2; break;
     case R_ATTN_Q: *rows = q, *cols = d; break;
     case R_ATTN_K: case R_ATTN_V: *rows = kv, *cols = d; break;

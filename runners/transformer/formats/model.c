@@ -13,6 +13,7 @@
 
 #include "../../../common/sb.h"
 #include "gguf.h"
+#include "moe_load.h"
 #include "quant.h"
 
 /* Upper bounds far above any real Llama-family checkpoint, low enough that
@@ -69,7 +70,7 @@ int model_check_hparams(const model_hparams *hp, const char *what, cj_err *e) {
         return cj_fail(e, "%s: a parallel residual is only supported with the GELU MLP", what);
     if (hp->qkv == QKV_FUSED_PER_HEAD && hp->n_kv_heads != hp->n_heads)
         return cj_fail(e, "%s: Q/K/V fused per head needs as many KV heads as heads", what);
-    return 0;
+    return moe_check_hparams(hp, what, e);
 }
 
 const cj_map *model_keep_map(model *m, cj_map *map) {
@@ -124,6 +125,7 @@ void model_free(model *m) {
     for (int i = 0; i < m->n_bufs; i++) free(m->bufs[i]);
     free(m->bufs);
     free(m->layers);
+    free(m->expert_mats);
     free(m->path);
     free(m->arch);
     free(m->dtype);

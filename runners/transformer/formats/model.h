@@ -63,7 +63,8 @@ typedef struct {
     model_qkv qkv;
     int parallel_residual; /* x + attn(norm1(x)) + mlp(norm2(x)) (GPT-NeoX) */
     int rope_dims;    /* leading dims of a head that RoPE rotates; 0 = head_dim */
-    int qk_norm;      /* RMSNorm of each head of Q and K before RoPE (Qwen3) */
+    int qk_norm;      /* RMSNorm of each head of Q and K before RoPE (Qwen3); QK_NORM_FULL: of the
+                       * whole Q and K projections at once (OLMoE) */
     int pos_embd;     /* learned absolute positions added to the embeddings, no RoPE (GPT-2);
                        * positions then stop at ctx_len */
     model_rope_scale rope_scale;
@@ -73,7 +74,18 @@ typedef struct {
     int rope_orig_ctx;      /* llama3: original_max_position_embeddings */
     int sliding_window;     /* > 0: a row at position p attends only to keys at positions > p - sliding_window
                              * (Mistral); 0: to every earlier position */
+    /* Mixture of experts (moe.h): n_experts > 0 replaces every layer's MLP by
+     * n_experts SwiGLU experts of expert_ffn hidden units, n_expert_used of
+     * them per token, plus a shared expert of shared_ffn units when > 0;
+     * ffn_dim is then the wider of the two (it sizes the hidden buffers). */
+    int n_experts;
+    int n_expert_used;
+    int expert_ffn;
+    int shared_ffn;
+    int norm_topk;          /* the top-k router weights renormalized to sum to 1 */
 } model_hparams;
+
+#define QK_NORM_FULL 2
 
 /* The dims of a head that RoPE rotates (rope_dims, or all of them). */
 static inline int model_rope_dims(const model_hparams *hp) { return hp->rope_dims ? hp->rope_dims : hp->head_dim; }
@@ -107,6 +119,15 @@ typedef struct {
     model_mat w_down;       /* [dim, ffn_dim] */
     const float *b_up;      /* [ffn_dim] or NULL */
     const float *b_down;    /* [dim] or NULL */
+    /* MoE (hp.n_experts > 0) instead of w_gate/w_up/w_down */
+    model_mat router;       /* [n_experts, dim] */
+    model_mat *exp_gate;    /* [n_experts] of [expert_ffn, dim], in model.expert_mats */
+    model_mat *exp_up;      /* [n_experts] of [expert_ffn, dim] */
+    model_mat *exp_down;    /* [n_experts] of [dim, expert_ffn] */
+    model_mat sh_gate;      /* [shared_ffn, dim] when hp.shared_ffn */
+    model_mat sh_up;        /* [shared_ffn, dim] */
+    model_mat sh_down;      /* [dim, shared_ffn] */
+    model_mat sh_router;    /* [1, dim]: the shared expert's sigmoid gate */
 } model_layer;
 
 typedef struct {
@@ -118,6 +139,7 @@ typedef struct {
     const float *rope_freqs;  /* [rope_dims / 2] divisors of the RoPE frequencies, or NULL */
     model_mat output;         /* [vocab_size, dim]; output.data == tok_embd.data when tied */
     model_layer *layers;      /* [n_layers], owned */
+    model_mat *expert_mats;   /* [n_layers * 3 * n_experts] (MoE), owned: the layers' exp_* point here */
     tokenizer *tok;           /* owned */
 
     /* identity, for runner_info */

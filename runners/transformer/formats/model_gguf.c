@@ -10,8 +10,10 @@
  * needed.
  *
  * Which tensors an architecture has, and their names and shapes, come from
- * arch.h. Every tensor of the file must be used: a tensor we do not know (an
- * output bias, MoE experts) would change the numbers if ignored, so it is
+ * arch.h, and for the experts of MoE models from moe_load.h (3-D stacks,
+ * each expert bound as a matrix of its own). Every tensor of the file must
+ * be used: a tensor we do not know (an output bias, experts of an
+ * architecture without them) would change the numbers if ignored, so it is
  * refused by name instead. */
 #include <inttypes.h>
 #include <limits.h>
@@ -23,6 +25,7 @@
 #include "arch.h"
 #include "gguf.h"
 #include "model.h"
+#include "moe_load.h"
 #include "quant.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -104,11 +107,6 @@ static int read_rope_and_refusals(loader *L) {
     if (v != hp->head_dim)
         return cj_fail(L->e, "%s: metadata key '%s' = %" PRId64 " differs from the key length %d (not supported)",
                        L->path, arch_key(L, "attention.value_length", key), v, hp->head_dim);
-    v = 0;
-    if (hp_opt_int(L, "expert_count", &v)) return -1;
-    if (v > 0)
-        return cj_fail(L->e, "%s: metadata key '%s' = %" PRId64 ": mixture-of-experts models are not supported",
-                       L->path, arch_key(L, "expert_count", key), v);
     if (gguf_find_key(L->g, arch_key(L, "rope.scaling.type", key)) >= 0) {
         const char *s = gguf_get_str(L->g, key, L->e);
         if (!s) return -1;
@@ -139,6 +137,54 @@ static int read_window(loader *L) {
     return 0;
 }
 
+/* llama.cpp's routing options beyond softmax top-k: a gating function
+ * (1: softmax), a scale of the weights, and their renormalization, which
+ * its architectures otherwise fix (as moe_arch does). */
+static int read_moe_routing(loader *L) {
+    char key[160];
+    int64_t v = 1;
+    if (hp_opt_int(L, "expert_gating_func", &v)) return -1;
+    if (v != 1)
+        return cj_fail(L->e, "%s: metadata key '%s' = %" PRId64 ": only softmax routing (1) is supported", L->path,
+                       arch_key(L, "expert_gating_func", key), v);
+    double scale = 1;
+    if (gguf_find_key(L->g, arch_key(L, "expert_weights_scale", key)) >= 0 &&
+        gguf_get_float(L->g, key, &scale, L->e))
+        return -1;
+    if (scale != 1)
+        return cj_fail(L->e, "%s: metadata key '%s' = %g: scaled expert weights are not supported", L->path, key,
+                       scale);
+    if (gguf_find_key(L->g, arch_key(L, "expert_weights_norm", key)) >= 0 &&
+        gguf_get_bool(L->g, key, &L->m->hp.norm_topk, L->e))
+        return -1;
+    return 0;
+}
+
+/* The experts' counts and widths; experts in an architecture without them
+ * are refused. */
+static int read_moe(loader *L) {
+    model_hparams *hp = &L->m->hp;
+    char key[160];
+    int64_t v = 0;
+    int shared = 0;
+    if (hp_opt_int(L, "expert_count", &v)) return -1;
+    if (!moe_arch(L->a->name, 1, &shared, &hp->norm_topk))
+        return v > 0 ? cj_fail(L->e, "%s: metadata key '%s' = %" PRId64 ": %s models have no experts", L->path,
+                               arch_key(L, "expert_count", key), v, L->arch)
+                     : 0;
+    if (hp_int(L, "expert_count", 0, &hp->n_experts) || hp_int(L, "expert_used_count", 0, &hp->n_expert_used) ||
+        hp_int(L, "expert_feed_forward_length", hp->ffn_dim, &hp->expert_ffn) ||
+        (shared && hp_int(L, "expert_shared_feed_forward_length", 0, &hp->shared_ffn)) || read_moe_routing(L))
+        return -1;
+    v = shared;
+    if (hp_opt_int(L, "expert_shared_count", &v)) return -1;
+    if (v != shared)
+        return cj_fail(L->e, "%s: metadata key '%s' = %" PRId64 ": %s models have %d shared experts", L->path,
+                       arch_key(L, "expert_shared_count", key), v, L->a->name, shared);
+    hp->ffn_dim = hp->expert_ffn > hp->shared_ffn ? hp->expert_ffn : hp->shared_ffn;
+    return 0;
+}
+
 static int read_hparams(loader *L) {
     model_hparams *hp = &L->m->hp;
     const char *eps = L->a->norm == NORM_LAYER ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon";
@@ -162,7 +208,7 @@ static int read_hparams(loader *L) {
     if (gguf_find_key(L->g, arch_key(L, "use_parallel_residual", key)) >= 0 &&
         gguf_get_bool(L->g, key, &hp->parallel_residual, L->e))
         return -1;
-    return read_window(L) || read_rope_and_refusals(L) ? -1 : 0;
+    return read_window(L) || read_rope_and_refusals(L) || read_moe(L) ? -1 : 0;
 }
 
 /* ---- weights ---- */
@@ -172,17 +218,19 @@ static void note_type(loader *L, const gguf_tensor *t) {
     else if (t->type != L->mat_type) L->mat_mixed = 1;
 }
 
-/* Finds tensor `name` of GGUF shape [ne0] (ne1 == 0) or [ne0, ne1] and
- * marks it used. Missing tensors are an error when required, else *out =
- * NULL. */
-static int find(loader *L, const char *name, int64_t ne0, int64_t ne1, int required, const gguf_tensor **out) {
+/* Finds tensor `name` of GGUF shape [ne0] (ne1 == 0), [ne0, ne1] or (ne2
+ * > 0) [ne0, ne1, ne2] and marks it used. Missing tensors are an error
+ * when required, else *out = NULL. */
+static int find3(loader *L, const char *name, int64_t ne0, int64_t ne1, int64_t ne2, int required,
+                 const gguf_tensor **out) {
     *out = NULL;
     const gguf_tensor *t = gguf_find_tensor(L->g, name);
     if (!t) return required ? cj_fail(L->e, "%s: tensor '%s' is missing", L->path, name) : 0;
-    int64_t want[4] = {ne0, ne1 ? ne1 : 1, 1, 1};
+    int64_t want[4] = {ne0, ne1 ? ne1 : 1, ne2 ? ne2 : 1, 1};
     if (memcmp(t->ne, want, sizeof want) != 0) {
-        char need[64];
-        if (ne1) snprintf(need, sizeof need, "[%" PRId64 ", %" PRId64 "]", ne0, ne1);
+        char need[96];
+        if (ne2) snprintf(need, sizeof need, "[%" PRId64 ", %" PRId64 ", %" PRId64 "]", ne0, ne1, ne2);
+        else if (ne1) snprintf(need, sizeof need, "[%" PRId64 ", %" PRId64 "]", ne0, ne1);
         else snprintf(need, sizeof need, "[%" PRId64 "]", ne0);
         return cj_fail(L->e,
                        "%s: tensor '%s' has shape [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64
@@ -193,6 +241,10 @@ static int find(loader *L, const char *name, int64_t ne0, int64_t ne1, int requi
     L->n_params += (int64_t)t->n_elements;
     *out = t;
     return 0;
+}
+
+static int find(loader *L, const char *name, int64_t ne0, int64_t ne1, int required, const gguf_tensor **out) {
+    return find3(L, name, ne0, ne1, 0, required, out);
 }
 
 /* A vector [ne0] as F32: in place when it is, else dequantized now. */
@@ -239,11 +291,48 @@ static int bind_role(loader *L, arch_role r, int l, int required) {
     return mat ? bind_mat(L, name, cols, rows, required, mat) : bind(L, name, rows, required, vec);
 }
 
+/* The n experts' [rows, cols] matrices stacked in one tensor of GGUF
+ * shape [cols, rows, n]: one model_mat per expert, in place. */
+static int bind_stack(loader *L, const char *name, int64_t rows, int64_t cols, int n, model_mat *out) {
+    const gguf_tensor *t;
+    if (find3(L, name, cols, rows, n, 1, &t)) return -1;
+    note_type(L, t);
+    if (t->nbytes % (size_t)n)
+        return cj_fail(L->e, "%s: tensor '%s': %zu bytes do not split into %d experts", L->path, name, t->nbytes, n);
+    size_t each = t->nbytes / (size_t)n;
+    for (int x = 0; x < n; x++) {
+        char what[256];
+        snprintf(what, sizeof what, "%s: tensor '%s' expert %d", L->path, name, x);
+        if (model_set_mat(L->m, &out[x], (const uint8_t *)t->data + (size_t)x * each, each, t->type, rows, cols, what,
+                          L->e))
+            return -1;
+    }
+    return 0;
+}
+
+/* Layer l's router, experts and shared expert (moe_load.h). */
+static int bind_moe(loader *L, int l) {
+    const model_hparams *hp = &L->m->hp;
+    for (int t = 0; t < MT_COUNT; t++) {
+        char name[96];
+        int64_t rows, cols;
+        if (!moe_has(hp, (moe_tensor)t)) continue;
+        moe_shape(hp, (moe_tensor)t, &rows, &cols);
+        moe_gguf_name((moe_tensor)t, l, name, sizeof name);
+        model_mat *slot = moe_slot(&L->m->layers[l], (moe_tensor)t);
+        int stacked = t >= MT_GATE_EXPS && t <= MT_DOWN_EXPS;
+        if (stacked ? bind_stack(L, name, rows, cols, hp->n_experts, slot) : bind_mat(L, name, cols, rows, 1, slot))
+            return -1;
+    }
+    return 0;
+}
+
 static int bind_layer(loader *L, int i) {
     model_layer *ly = &L->m->layers[i];
     for (int r = R_FIRST_LAYER; r < R_COUNT; r++)
         if ((L->a->need | L->a->gguf_maybe) & ROLE(r) && bind_role(L, (arch_role)r, i, !!(L->a->need & ROLE(r))))
             return -1;
+    if (L->m->hp.n_experts && bind_moe(L, i)) return -1;
     int nb = !!ly->bq + !!ly->bk + !!ly->bv;
     if (nb != 0 && nb != 3)
         return cj_fail(L->e, "%s: layer %d has only some of attn_q/k/v.bias (all three or none)", L->path, i);
@@ -264,6 +353,7 @@ static int bind_all(loader *L) {
     hp->vocab_size = (int)emb->ne[1];
     if (model_check_hparams(hp, L->path, L->e) != 0) return -1;
     m->layers = cj_xcalloc((size_t)hp->n_layers, sizeof *m->layers);
+    if (hp->n_experts) moe_alloc(m);
     for (int r = 0; r < R_FIRST_LAYER; r++)
         if ((r == R_OUTPUT || (L->a->need | L->a->gguf_maybe) & ROLE(r)) &&
             bind_role(L, (arch_role)r, -1, !!(L->a->need & ROLE(r))))
@@ -285,12 +375,17 @@ static int load(loader *L) {
     L->arch = gguf_get_str(L->g, "general.architecture", L->e);
     if (!L->arch) return -1;
     L->a = arch_by_name(L->arch);
-    if (!L->a || !strcmp(L->arch, "mistral")) /* llama.cpp writes Mistral as llama */
+    /* llama.cpp writes Mistral as llama, and Mixtral as llama with experts */
+    int64_t experts = 0;
+    if (L->a && !strcmp(L->arch, "llama") && gguf_find_key(L->g, "llama.expert_count") >= 0 &&
+        gguf_get_int(L->g, "llama.expert_count", &experts, L->e) == 0 && experts > 0)
+        L->a = arch_by_name("mixtral");
+    if (!L->a || !strcmp(L->arch, "mistral") || !strcmp(L->arch, "mixtral"))
         return cj_fail(L->e, "%s: architecture '%s' is not supported (%s)", L->path, L->arch, arch_list(0));
     if (read_hparams(L) != 0) return -1;
     L->used = cj_xcalloc((size_t)gguf_n_tensors(L->g) + 1, 1);
     if (bind_all(L) != 0) return -1;
-    m->arch = cj_xstrdup(L->arch);
+    m->arch = cj_xstrdup(L->a->name); /* Mixtral's "llama" file reports "mixtral", as its folder does */
     m->dtype = cj_xstrdup(L->mat_mixed ? "mixed" : quant_type_name(L->mat_type));
     m->n_params = L->n_params;
     m->format = "gguf";

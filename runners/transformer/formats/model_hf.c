@@ -2,7 +2,8 @@
  * model.safetensors.index.json) + tokenizer.json.
  *
  * Architectures: those of arch.h (Llama, Mistral, Qwen2/3, GPT-NeoX, EXAONE,
- * GPT-2), their tensors named and shaped by its table; config fields are
+ * GPT-2, and the MoE ones of moe_load.h), their tensors named and shaped by
+ * its tables; config fields are
  * read under each name transformers knows them by (num_layers, n_embd, ...).
  * Config fields the forward pass cannot honour (a RoPE type other than
  * default, linear and llama3, another activation, Llama MLP or output
@@ -21,6 +22,7 @@
 #include "../../../common/sb.h"
 #include "arch.h"
 #include "model.h"
+#include "moe_load.h"
 #include "safetensors.h"
 
 /* The weights of a folder: one file or several shards, each mapped (the
@@ -79,18 +81,20 @@ static int cfg_false(const json_t *cfg, const char *file, const char *key, cj_er
     return 0;
 }
 
-/* Mistral's sliding_window, applied to every layer as transformers'
- * MistralForCausalLM does: absent is MistralConfig's default 4096, null is
- * none. A per-layer layer_types list (the Ministral variant) is refused.
- * Other Llama-family classes ignore the key, as transformers does. */
+/* Mistral's and Mixtral's sliding_window, applied to every layer as
+ * transformers does: absent is MistralConfig's default 4096 (Mixtral's:
+ * none), null is none. A per-layer layer_types list (the Ministral variant)
+ * is refused. Other Llama-family classes ignore the key, as transformers
+ * does. */
 static int cfg_window(const json_t *cfg, const char *file, const arch_desc *a, model_hparams *hp, cj_err *e) {
-    if (strcmp(a->name, "mistral")) return 0;
+    int mixtral = !strcmp(a->name, "mixtral");
+    if (strcmp(a->name, "mistral") && !mixtral) return 0;
     if (json_object_get(cfg, "layer_types"))
         return cj_fail(e, "%s: \"layer_types\" (per-layer sliding windows) is not supported", file);
     const json_t *v = json_object_get(cfg, "sliding_window");
     hp->sliding_window = 0;
     if (v && json_is_null(v)) return 0;
-    return cfg_int(cfg, file, "sliding_window", 4096, &hp->sliding_window, e);
+    return cfg_int(cfg, file, "sliding_window", mixtral ? 0 : 4096, &hp->sliding_window, e);
 }
 
 static const arch_desc *cfg_arch(const json_t *cfg, const char *file, cj_err *e) {
@@ -205,6 +209,30 @@ static int cfg_heads(const json_t *cfg, const char *file, model_hparams *hp, flo
     return 0;
 }
 
+/* The experts of a MoE architecture (moe_load.h): counts, widths and the
+ * renormalization of the top-k weights. Layers without experts (Qwen's
+ * decoder_sparse_step > 1, mlp_only_layers) and OLMoE's clip_qkv are
+ * refused. */
+static int cfg_moe(const json_t *cfg, const char *file, const arch_desc *a, model_hparams *hp, cj_err *e) {
+    int shared = 0, step = 1;
+    if (!moe_arch(a->name, 0, &shared, &hp->norm_topk)) return 0;
+    const json_t *dense = json_object_get(cfg, "mlp_only_layers");
+    int mixtral = !strcmp(a->name, "mixtral");
+    hp->expert_ffn = hp->ffn_dim; /* Mixtral's and OLMoE's intermediate_size */
+    if (cfg_int(cfg, file, KEYS("num_experts", "num_local_experts"), -1, &hp->n_experts, e) ||
+        cfg_int(cfg, file, "num_experts_per_tok", -1, &hp->n_expert_used, e) ||
+        (json_object_get(cfg, "moe_intermediate_size") &&
+         cfg_int(cfg, file, "moe_intermediate_size", -1, &hp->expert_ffn, e)) ||
+        (shared && cfg_int(cfg, file, "shared_expert_intermediate_size", -1, &hp->shared_ffn, e)) ||
+        (!mixtral && cfg_bool(cfg, file, "norm_topk_prob", 0, &hp->norm_topk, e)) ||
+        cfg_int(cfg, file, "decoder_sparse_step", 1, &step, e) || cfg_false(cfg, file, "clip_qkv", e))
+        return -1;
+    if (step != 1 || (dense && !json_is_null(dense) && !(json_is_array(dense) && json_array_size(dense) == 0)))
+        return cj_fail(e, "%s: layers without experts (decoder_sparse_step, mlp_only_layers) are not supported", file);
+    hp->ffn_dim = hp->expert_ffn > hp->shared_ffn ? hp->expert_ffn : hp->shared_ffn;
+    return 0;
+}
+
 static int parse_config(const char *dir, model *m, int *tied, uint32_t *need, const arch_desc **arch, cj_err *e) {
     char *file = cj_path_join(dir, "config.json");
     char *text = NULL;
@@ -262,7 +290,8 @@ static int parse_config(const char *dir, model *m, int *tied, uint32_t *need, co
             goto done;
         if (!bias) *need &= ~(ROLE(R_ATTN_QKV_B) | ROLE(R_ATTN_OUT_B));
     } else if (cfg_false(cfg, file, "mlp_bias", e) || (!hp->qkv_bias && cfg_false(cfg, file, "attention_bias", e)) ||
-               cfg_false(cfg, file, "use_sliding_window", e) || cfg_window(cfg, file, a, hp, e)) {
+               cfg_false(cfg, file, "use_sliding_window", e) || cfg_window(cfg, file, a, hp, e) ||
+               cfg_moe(cfg, file, a, hp, e)) {
         /* Qwen2's Q/K/V biases are implied by the architecture; Llama's
          * attention_bias would add an output bias this family lacks; Qwen2/3's
          * window covers only the layers from max_window_layers on, which is
@@ -473,14 +502,36 @@ static int load_role(model *m, hf_weights *w, const arch_desc *a, arch_role r, i
     return 0;
 }
 
+/* Layer l's router, experts (one tensor each) and shared expert. */
+static int load_moe(model *m, hf_weights *w, const arch_desc *a, int l, cj_err *e) {
+    const model_hparams *hp = &m->hp;
+    for (int t = 0; t < MT_COUNT; t++) {
+        int stacked = t >= MT_GATE_EXPS && t <= MT_DOWN_EXPS;
+        int64_t rows, cols;
+        if (!moe_has(hp, (moe_tensor)t)) continue;
+        moe_shape(hp, (moe_tensor)t, &rows, &cols);
+        model_mat *slot = moe_slot(&m->layers[l], (moe_tensor)t);
+        for (int x = 0; x < (stacked ? hp->n_experts : 1); x++) {
+            char name[192];
+            moe_hf_name(a->name, (moe_tensor)t, l, x, name, sizeof name);
+            if (get_mat(m, w, name, rows, cols, 0, &slot[x], e)) return -1;
+            w->n_params += rows * cols;
+        }
+    }
+    return 0;
+}
+
 static int load_weights(model *m, hf_weights *w, int tied, uint32_t need, const arch_desc *a, cj_err *e) {
     const model_hparams *hp = &m->hp;
     m->layers = cj_xcalloc((size_t)hp->n_layers, sizeof *m->layers);
+    if (hp->n_experts) moe_alloc(m);
     for (int r = 0; r < R_FIRST_LAYER; r++)
         if (r != R_OUTPUT && need & ROLE(r) && load_role(m, w, a, (arch_role)r, -1, 0, e)) return -1;
-    for (int l = 0; l < hp->n_layers; l++)
+    for (int l = 0; l < hp->n_layers; l++) {
         for (int r = R_FIRST_LAYER; r < R_COUNT; r++)
             if (need & ROLE(r) && load_role(m, w, a, (arch_role)r, l, 0, e)) return -1;
+        if (hp->n_experts && load_moe(m, w, a, l, e)) return -1;
+    }
     /* Tied: HF ignores any lm_head.weight. Untied but absent: some
      * exporters drop a head equal to the embedding. */
     if (!tied && load_role(m, w, a, R_OUTPUT, -1, 1, e)) return -1;

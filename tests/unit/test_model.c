@@ -557,14 +557,28 @@ static void test_hf_config_new_archs(void) {
         {"\"sliding_window\": 16", "\"sliding_window\": -1", "sliding_window"},
         {"\"sliding_window\": 16", "\"sliding_window\": 16, \"layer_types\": []", "layer_types"},
     };
+    static const cfg_edit gemma2[] = {
+        {"\"hidden_activation\": \"gelu_pytorch_tanh\"", "\"hidden_activation\": \"gelu\"", "only gelu_pytorch_tanh"},
+        {"\"full_attention\"", "\"chunked_attention\"", "layer_types[1] is not"},
+        {"\"attn_logit_softcapping\": 5.0", "\"attn_logit_softcapping\": -1", "attn_logit_softcapping"},
+        {"\"sliding_window\": 12", "\"sliding_window\": 0", "sliding_window"},
+        {"\"use_bidirectional_attention\": null", "\"use_bidirectional_attention\": true",
+         "use_bidirectional_attention"},
+        {"\"num_hidden_layers\": 3", "\"num_hidden_layers\": 2", "layer_types\" must be a list of"},
+    };
+    static const cfg_edit gemma3[] = {
+        {"\"sliding_attention\",", "\"full_attention\",", "repeat with no period"},
+        {"\"rope_type\": \"default\"", "\"rope_type\": \"linear\"", "sliding_attention: only rope_type"},
+        {"\"rope_type\": \"linear\"", "\"rope_type\": \"yarn\"", "rope_type 'yarn'"},
+        {"\"query_pre_attn_scalar\": 16", "\"query_pre_attn_scalar\": 0", "query_pre_attn_scalar"},
+    };
     struct {
         const char *name;
         const cfg_edit *cases;
         size_t n;
-    } archs[] = {{"qwen3-tied-f16", qwen3, 3},
-                 {"exaone-tied-f16", exaone, 3},
-                 {"gpt2-f16", gpt2, 4},
-                 {"mistral-swa16-f32", mistral, 2}};
+    } archs[] = {{"qwen3-tied-f16", qwen3, 3},       {"exaone-tied-f16", exaone, 3},
+                 {"gpt2-f16", gpt2, 4},              {"mistral-swa16-f32", mistral, 2},
+                 {"gemma2-swa-f32", gemma2, 6},      {"gemma3-swa-f32", gemma3, 4}};
     for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++) {
         char *src = cj_path_join("tests/golden/arch", archs[a].name), *dst = tmp(archs[a].name), *cfg = NULL;
         size_t n;
@@ -607,6 +621,61 @@ static void test_hf_mistral_window(void) {
     free(cfg);
     free(cfg_path);
     free(dst);
+}
+
+/* Gemma's config keys under their defaults and older spellings: each edit
+ * of a staged folder's config loads with the values given (-1: not
+ * checked). */
+static void test_hf_gemma_config(void) {
+    static const struct {
+        const char *name, *from, *to;
+        int period, window;
+        float attn_cap, final_cap, theta, local_theta;
+    } cases[] = {
+        {"gemma3-swa-f32", "\"vocab_size\"", "\"vocab_size\"", 6, 10, 0, 4, 1e6f, 1e4f},
+        {"gemma3-swa-f32", "\"layer_types\"", "\"sliding_window_pattern\": 3, \"layer_typez\"", 3, 10, 0, 4, -1, -1},
+        {"gemma3-swa-f32", "\"rope_parameters\"",
+         "\"rope_local_base_freq\": 20000.0, \"rope_theta\": 50000.0, \"rope_parameterz\"", 6, 10, 0, 4, 5e4f, 2e4f},
+        {"gemma3-swa-f32", "\"rope_parameters\"", "\"rope_parameterz\"", 6, 10, 0, 4, 1e6f, 1e4f},
+        {"gemma3-swa-f32", "\"attn_logit_softcapping\": null", "\"attn_logit_softcapping\": 7.5", 6, 10, 7.5f, 4, -1, -1},
+        {"gemma3-swa-f32", "\"sliding_window\": 10", "\"sliding_window\": null", 6, 0, 0, 4, -1, -1},
+        {"gemma2-swa-f32", "\"attn_logit_softcapping\": 5.0", "\"attn_logit_softcapping\": null", 2, 12, 0, 3, 1e4f, 0},
+        {"gemma2-swa-f32", "\"attn_logit_softcapping\": 5.0,", "", 2, 12, 50, 3, -1, -1},
+        {"gemma2-swa-f32", "\"layer_types\"", "\"layer_typez\"", 2, 12, 5, 3, -1, -1},
+        {"gemma2-swa-f32", "\"sliding_window\": 12,", "", 2, 4096, 5, 3, -1, -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *src = cj_path_join("tests/golden/arch", cases[i].name), *dst = tmp(cases[i].name), *cfg = NULL;
+        char *cfg_path = cj_path_join(dst, "config.json");
+        size_t n;
+        const char *at = NULL;
+        if (stage_folder(src, dst, &cfg, &n) == 0) at = strstr(cfg, cases[i].from);
+        CHECKF(at != NULL, "case %zu", i);
+        if (at) {
+            sb s;
+            sb_init(&s);
+            sb_putn(&s, cfg, (size_t)(at - cfg));
+            sb_puts(&s, cases[i].to);
+            sb_puts(&s, at + strlen(cases[i].from));
+            CHECK(write_file(cfg_path, s.s, s.len) == 0);
+            sb_free(&s);
+            model *m = load(dst, NULL);
+            const model_hparams *hp = m ? &m->hp : NULL;
+            CHECKF(hp && hp->swa_period == cases[i].period && hp->sliding_window == cases[i].window &&
+                       hp->attn_softcap == cases[i].attn_cap && hp->final_softcap == cases[i].final_cap &&
+                       (cases[i].theta < 0 || hp->rope_theta == cases[i].theta) &&
+                       (cases[i].local_theta < 0 || hp->rope_local_theta == cases[i].local_theta),
+                   "case %zu: period %d window %d caps %g %g theta %g local %g", i, hp ? hp->swa_period : -1,
+                   hp ? hp->sliding_window : -1, hp ? (double)hp->attn_softcap : -1,
+                   hp ? (double)hp->final_softcap : -1, hp ? (double)hp->rope_theta : -1,
+                   hp ? (double)hp->rope_local_theta : -1);
+            model_free(m);
+        }
+        free(cfg);
+        free(cfg_path);
+        free(src);
+        free(dst);
+    }
 }
 
 /* --- safetensors --------------------------------------------------------------- */
@@ -774,6 +843,7 @@ int main(void) {
     RUN(test_hf_config_errors);
     RUN(test_hf_config_new_archs);
     RUN(test_hf_mistral_window);
+    RUN(test_hf_gemma_config);
     RUN(test_safetensors_parse);
     RUN(test_check_hparams);
     RUN(test_load_tokenizer_only);

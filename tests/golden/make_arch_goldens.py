@@ -27,10 +27,23 @@ Models:
   mistral-swa16-f32   MistralForCausalLM, sliding_window 16 (shorter than
                       every text), GQA 4/2; its GGUF (llama) carries
                       llama.attention.sliding_window
+  gemma2-swa-f32      Gemma2ForCausalLM: embeddings x sqrt(dim), RMSNorm (1 + w),
+                      post-attention and post-feedforward norms, GeGLU
+                      (gelu_pytorch_tanh), query_pre_attn_scalar, attention
+                      softcap 5 and final softcap 3 (both bite on these
+                      weights), sliding_window 12 on layers 0 and 2 (layer 1
+                      global), head_dim 32 with dim 64, GQA 4/2, tied
+  gemma3-swa-f32      Gemma3ForCausalLM (gemma3_text): as Gemma 2 plus q_norm/
+                      k_norm (1 + w), no attention softcap, final softcap 4,
+                      6 layers of which layer 5 is global (sliding_window_pattern
+                      6, window 10), local RoPE base 10000 and global rope_theta
+                      1e6 with linear scaling 4, dim 48 (sqrt not exact)
 
 The tokenizer is a byte-level BPE (GPT-2 pre-tokenizer, as Polyglot-ko's)
 trained here on a few lines, so that the vocabulary and the files stay
-small. Everything is seeded: a rerun gives the same files.
+small (Gemma's own tokenizer is SentencePiece; the model class is what
+matters here). Gemma GGUFs hold each norm weight as w + 1, as llama.cpp's
+converter writes them. Everything is seeded: a rerun gives the same files.
 
 Run by hand (CI only reads the output), in a venv under ~/.cache/chaejeom/
 with torch (CPU), transformers, tokenizers, safetensors and gguf:
@@ -45,7 +58,8 @@ import sys
 import numpy as np
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
-from transformers import (AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM,
+from transformers import (AutoModelForCausalLM, Gemma2Config, Gemma2ForCausalLM, Gemma3ForCausalLM,
+                          Gemma3TextConfig, GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM,
                           LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config,
                           Qwen3ForCausalLM)
 import gguf
@@ -375,6 +389,7 @@ def main():
     randomize(m, 8)
     build("gpt2-f16", m, cfg, tok, tokpath, torch.float16, lambda p: gguf_gpt2(cfg, tok, tokpath, p))
     build_mistral(tok, tokpath, V)
+    build_gemma(tok, tokpath, V)
     os.remove(tokpath)
     return 0
 
@@ -402,6 +417,100 @@ def build_mistral(tok, tokpath, V):
     ids = torch.tensor([tok.encode(TEXTS[0]).ids])
     with torch.no_grad():
         assert not torch.allclose(full(ids).logits, windowed(ids).logits), "the window changed nothing"
+
+
+GEMMA_NAMES = {"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+               "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+               "post_attention_layernorm": "post_attention_norm", "pre_feedforward_layernorm": "ffn_norm",
+               "post_feedforward_layernorm": "post_ffw_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+               "mlp.down_proj": "ffn_down", "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm"}
+
+
+def gguf_gemma(cfg, tok, tokpath, path, arch):
+    """convert_hf_to_gguf.py's Gemma2Model / Gemma3Model: the keys each
+    writes (Gemma 2: both softcaps and the window; Gemma 3: the global
+    rope_theta and its linear scaling, the final softcap when set, the
+    window), no lm_head, every norm weight stored as w + 1 (computed in the
+    stored dtype), Q/K unpermuted (llama.cpp runs Gemma with NeoX RoPE)."""
+    w = gguf.GGUFWriter(path, arch)
+    w.add_context_length(cfg.max_position_embeddings)
+    w.add_embedding_length(cfg.hidden_size)
+    w.add_block_count(cfg.num_hidden_layers)
+    w.add_feed_forward_length(cfg.intermediate_size)
+    w.add_head_count(cfg.num_attention_heads)
+    w.add_head_count_kv(cfg.num_key_value_heads)
+    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    w.add_key_length(cfg.head_dim)
+    w.add_value_length(cfg.head_dim)
+    if arch == "gemma2":
+        w.add_attn_logit_softcapping(cfg.attn_logit_softcapping)
+        w.add_final_logit_softcapping(cfg.final_logit_softcapping)
+    else:
+        full = cfg.rope_parameters["full_attention"]
+        w.add_rope_freq_base(full["rope_theta"])
+        if full["rope_type"] == "linear":
+            w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+            w.add_rope_scaling_factor(full["factor"])
+        if cfg.final_logit_softcapping:
+            w.add_final_logit_softcapping(cfg.final_logit_softcapping)
+    w.add_sliding_window(cfg.sliding_window)
+    add_vocab(w, tok, tokpath)
+    sd = load_file(os.path.join(os.path.dirname(path), "model.safetensors"))
+    tensor(w, "token_embd.weight", sd["model.embed_tokens.weight"], False)
+    tensor(w, "output_norm.weight", sd["model.norm.weight"] + 1, False)
+    for l in range(cfg.num_hidden_layers):
+        for hf, gg in GEMMA_NAMES.items():
+            key = f"model.layers.{l}.{hf}.weight"
+            if key in sd:
+                t = sd[key]
+                tensor(w, f"blk.{l}.{gg}.weight", t + 1 if key.endswith("norm.weight") else t, False)
+    finish(w)
+
+
+def check_bites(cls, d, ids, **off):
+    """The feature must matter: the stored model with it turned off
+    (config overrides off) gives other logits."""
+    with torch.no_grad():
+        on = cls.from_pretrained(d, dtype=torch.float64).eval()(ids).logits
+        other = cls.from_pretrained(d, dtype=torch.float64, **off).eval()(ids).logits
+    diff = (torch.log_softmax(on, -1) - torch.log_softmax(other, -1)).abs().max().item()
+    assert diff > 1e-2, f"{d}: {off} changed the log-probs by only {diff}"
+
+
+def one_gemma(name, cls, cfg, seed, tok, tokpath, offs):
+    """Builds one Gemma model and checks that each of offs (config
+    overrides turning a feature off) changes its log-probs."""
+    if not wanted(name):
+        return
+    torch.manual_seed(seed)
+    m = cls(cfg)
+    randomize(m, seed)
+    arch = "gemma2" if cls is Gemma2ForCausalLM else "gemma3"
+    build(name, m, cfg, tok, tokpath, torch.float32, lambda p: gguf_gemma(cfg, tok, tokpath, p, arch))
+    ids = torch.tensor([tok.encode(TEXTS[3]).ids])
+    for off in offs:
+        check_bites(cls, os.path.join(OUT, name), ids, **off)
+
+
+def build_gemma(tok, tokpath, V):
+    """Gemma 2 and Gemma 3 text models, eager attention (transformers'
+    softcap and window masks on the scores)."""
+    common = dict(vocab_size=V, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                  rms_norm_eps=1e-6, hidden_activation="gelu_pytorch_tanh", bos_token_id=0, eos_token_id=0,
+                  pad_token_id=0, tie_word_embeddings=True, attn_implementation="eager")
+    cfg = Gemma2Config(hidden_size=64, num_hidden_layers=3, head_dim=32, intermediate_size=64,
+                       rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, query_pre_attn_scalar=32,
+                       sliding_window=12, attn_logit_softcapping=5.0, final_logit_softcapping=3.0, **common)
+    one_gemma("gemma2-swa-f32", Gemma2ForCausalLM, cfg, 10, tok, tokpath,
+              [{"attn_logit_softcapping": None}, {"final_logit_softcapping": None}, {"sliding_window": 4096}])
+    rope = {"full_attention": {"rope_type": "linear", "factor": 4.0, "rope_theta": 1000000.0},
+            "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}
+    cfg = Gemma3TextConfig(hidden_size=48, num_hidden_layers=6, head_dim=16, intermediate_size=64,
+                           query_pre_attn_scalar=16, sliding_window=10, rope_parameters=rope,
+                           final_logit_softcapping=4.0, **common)
+    assert cfg.layer_types == ["sliding_attention"] * 5 + ["full_attention"], cfg.layer_types
+    one_gemma("gemma3-swa-f32", Gemma3ForCausalLM, cfg, 11, tok, tokpath,
+              [{"final_logit_softcapping": None}, {"sliding_window": 4096}])
 
 
 def build_exaone(tok, tokpath, V):

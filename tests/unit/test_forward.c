@@ -531,6 +531,34 @@ static void test_golden_mistral_swa(void) {
     arch_golden("mistral-swa16-f32");
 }
 
+/* Gemma 2 and Gemma 3 (make_arch_goldens.py): both load their windows on
+ * the layers transformers and llama.cpp give them, their caps and scales,
+ * from the folder's config and from the GGUF's keys. */
+static void gemma_golden(const char *name, int period, float attn_cap, float final_cap) {
+    char dir[128], gguf[160];
+    snprintf(dir, sizeof dir, "tests/golden/arch/%s", name);
+    snprintf(gguf, sizeof gguf, "%s/model.gguf", dir);
+    const char *paths[] = {dir, gguf};
+    for (int i = 0; i < 2; i++) {
+        model *m = NULL;
+        cj_err e = {0};
+        CHECKF(model_load(paths[i], NULL, &m, &e) == 0, "%s", e.msg);
+        if (!m) continue;
+        const model_hparams *hp = &m->hp;
+        CHECKF(hp->swa_period == period && hp->sliding_window > 0 && hp->embd_scaled && hp->post_norms,
+               "%s: period %d window %d", paths[i], hp->swa_period, hp->sliding_window);
+        CHECKF(hp->attn_softcap == attn_cap && hp->final_softcap == final_cap, "%s: caps %g %g", paths[i],
+               (double)hp->attn_softcap, (double)hp->final_softcap);
+        CHECKF(model_layer_window(hp, period - 1) == 0 && model_layer_window(hp, 0) == hp->sliding_window, "%s",
+               paths[i]);
+        model_free(m);
+    }
+    arch_golden(name);
+}
+
+static void test_golden_gemma2(void) { gemma_golden("gemma2-swa-f32", 2, 5.0f, 3.0f); }
+static void test_golden_gemma3(void) { gemma_golden("gemma3-swa-f32", 6, 0.0f, 4.0f); }
+
 /* GPT-2 has no position past its n_positions (256 here): scoring one is an
  * error, not a read past the position table. */
 static void test_gpt2_positions_end(void) {
@@ -670,6 +698,8 @@ int main(void) {
     RUN(test_golden_gpt2);
     RUN(test_golden_moe);
     RUN(test_golden_mistral_swa);
+    RUN(test_golden_gemma2);
+    RUN(test_golden_gemma3);
     RUN(test_gpt2_positions_end);
     RUN(test_mc_stories260K);
     RUN(test_mc_tiny_f16);

@@ -117,7 +117,9 @@ static void reference_one(const model *m, const runner_gen_item *it, runner_gen_
         res->n_tokens++;
         const char *hit = NULL;
         for (int s = 0; s < it->n_until; s++) {
-            const char *h = strstr(text.s + (before > 8 ? before - 8 : 0), it->until[s]);
+            /* memmem: a sampled byte token may put a NUL in the text */
+            size_t from = before > 8 ? before - 8 : 0;
+            const char *h = memmem(text.s + from, text.len - from, it->until[s], strlen(it->until[s]));
             if (h && (!hit || h < hit)) hit = h;
         }
         if (hit) {
@@ -220,6 +222,17 @@ static void test_bulk_mistral_swa(void) {
     model_paths mp = {"tests/golden/arch/mistral-swa16-f32", NULL};
     check_configs(&mp, 9, 24, 0);
     check_configs(&mp, 9, 24, 1);
+}
+
+/* Gemma 2 and 3: windowed and global layers in one model, soft-capped
+ * scores and logits in every decoding path. */
+static void test_bulk_gemma(void) {
+    const char *paths[] = {"tests/golden/arch/gemma2-swa-f32", "tests/golden/arch/gemma3-swa-f32/model.gguf"};
+    for (int i = 0; i < 2; i++) {
+        model_paths mp = {paths[i], NULL};
+        check_configs(&mp, 9, 24, 0);
+        check_configs(&mp, 9, 24, 1);
+    }
 }
 
 /* --- end-of-generation tokens ------------------------------------------------------ */
@@ -332,6 +345,7 @@ int main(void) {
     RUN(test_bulk_sampled_stories);
     RUN(test_bulk_tiny_gguf);
     RUN(test_bulk_mistral_swa);
+    RUN(test_bulk_gemma);
     RUN(test_eot_stops);
     RUN(test_eog_vocab);
     return check_summary_();

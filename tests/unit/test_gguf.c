@@ -479,6 +479,50 @@ static void test_model_refusals(void) {
     sb_free(&b);
 }
 
+/* The golden Gemma 2 GGUF with the value of key `key` (a 4-byte int or
+ * float) replaced by the 4 bytes of v; NULL when the file or key is not
+ * there. */
+static char *gemma2_with(const char *key, const void *v) {
+    char *buf = NULL;
+    size_t n = 0;
+    cj_err e;
+    if (cj_read_file("tests/golden/arch/gemma2-swa-f32/model.gguf", &buf, &n, &e)) return NULL;
+    char *at = memmem(buf, n, key, strlen(key)), *path = NULL;
+    if (at) {
+        memcpy(at + strlen(key) + 4, v, 4); /* past the key, its type */
+        path = write_temp(buf, n);
+    }
+    free(buf);
+    return path;
+}
+
+/* Gemma's keys: the caps and the window are read from the file; a
+ * negative cap is refused by name. */
+static void test_gemma_keys(void) {
+    float zero = 0, neg = -1;
+    uint32_t none = 0;
+    struct { const char *key; const void *v; const char *frag; } cases[] = {
+        {"gemma2.attn_logit_softcapping", &zero, NULL},
+        {"gemma2.final_logit_softcapping", &neg, "'gemma2.final_logit_softcapping' = -1 is not a finite number"},
+        {"gemma2.attention.sliding_window", &none, NULL},
+    };
+    for (int i = 0; i < N_OF(cases); i++) {
+        char *path = gemma2_with(cases[i].key, cases[i].v);
+        CHECKF(path != NULL, "%s", cases[i].key);
+        if (!path) continue;
+        model *m = NULL;
+        cj_err e = {{0}};
+        int rc = model_load(path, NULL, &m, &e);
+        if (cases[i].frag) CHECKF(rc == -1 && strstr(e.msg, cases[i].frag), "%s", e.msg);
+        else CHECKF(rc == 0 && m->hp.final_softcap == 3.0f && m->hp.swa_period == 2, "%s", e.msg);
+        if (m && i == 0) CHECK(m->hp.attn_softcap == 0 && m->hp.sliding_window == 12);
+        if (m && i == 2) CHECK(m->hp.attn_softcap == 5.0f && m->hp.sliding_window == 0);
+        model_free(m);
+        unlink(path);
+        free(path);
+    }
+}
+
 int main(void) {
     RUN(test_synthetic_all_types);
     RUN(test_golden_tensor_table);
@@ -487,5 +531,6 @@ int main(void) {
     RUN(test_model_tiny_llama);
     RUN(test_model_qwen2_synthetic);
     RUN(test_model_refusals);
+    RUN(test_gemma_keys);
     return check_summary_();
 }

@@ -14,55 +14,13 @@
 #include "../../runners/transformer/formats/quant.h"
 #include "../../runners/transformer/formats/safetensors.h"
 #include "../check.h"
+#include "hf_fixtures.h"
 
 static char *g_assets, *g_golden, *g_tmp;
 
 static char *asset(const char *rel) { return cj_path_join(g_assets, rel); }
 static char *golden(const char *rel) { return cj_path_join(g_golden, rel); }
 static char *tmp(const char *rel) { return cj_path_join(g_tmp, rel); }
-
-static int write_file(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    size_t w = fwrite(data, 1, n, f);
-    return fclose(f) == 0 && w == n ? 0 : -1;
-}
-
-/* path's bytes, or NULL; *n its length. */
-static unsigned char *slurp(const char *path, size_t *n) {
-    cj_map m;
-    cj_err e;
-    if (cj_map_open(path, &m, &e)) return NULL;
-    unsigned char *p = cj_xmalloc(m.size + 1);
-    memcpy(p, m.data, m.size);
-    *n = m.size;
-    cj_map_close(&m);
-    return p;
-}
-
-static model *load(const char *path, const char *tok) {
-    model *m = NULL;
-    cj_err e;
-    if (model_load(path, tok, &m, &e)) printf("  load %s: %s\n", path, e.msg);
-    return m;
-}
-
-/* Loads path expecting failure; returns 1 if it failed with a message
- * containing want. */
-static int load_fails(const char *path, const char *tok, const char *want) {
-    model *m = NULL;
-    cj_err e = {{0}};
-    if (model_load(path, tok, &m, &e) == 0) {
-        model_free(m);
-        printf("  %s loaded, expected an error containing '%s'\n", path, want);
-        return 0;
-    }
-    if (m || !strstr(e.msg, want)) {
-        printf("  %s: message '%s' lacks '%s'\n", path, e.msg, want);
-        return 0;
-    }
-    return 1;
-}
 
 static int same(const float *a, const float *b, uint64_t n) { return a && b && !memcmp(a, b, n * sizeof(float)); }
 
@@ -366,23 +324,6 @@ static int write_st(const char *path, const st_file *src, int lo, int hi, int al
     return ok ? 0 : -1;
 }
 
-/* Copies an HF golden folder's config and tokenizer into dst (a new dir). */
-static int copy_meta(const char *src, const char *dst) {
-    if (mkdir(dst, 0755) && !cj_is_dir(dst)) return -1;
-    const char *files[] = {"config.json", "tokenizer.json"};
-    for (int i = 0; i < 2; i++) {
-        char *a = cj_path_join(src, files[i]), *b = cj_path_join(dst, files[i]);
-        size_t n;
-        unsigned char *p = slurp(a, &n);
-        int rc = p ? write_file(b, p, n) : -1;
-        free(p);
-        free(a);
-        free(b);
-        if (rc) return -1;
-    }
-    return 0;
-}
-
 /* The qwen2 golden split into three shards with a weight_map index, the
  * middle shard unaligned: same weights as the single file. */
 static void test_hf_sharded(void) {
@@ -437,24 +378,6 @@ static void test_hf_sharded(void) {
 typedef struct {
     const char *from, *to, *want;
 } cfg_edit;
-
-/* dst: config.json and tokenizer.json copied from the HF folder src, its
- * weights linked; the config's text (NUL-terminated) into *cfg. */
-static int stage_folder(const char *src, const char *dst, char **cfg, size_t *n) {
-    char *cfg_path = cj_path_join(dst, "config.json");
-    CHECK(copy_meta(src, dst) == 0);
-    char *st_src = cj_path_join(src, "model.safetensors"), *st_dst = cj_path_join(dst, "model.safetensors");
-    char *st_abs = realpath(st_src, NULL);
-    CHECK(st_abs && (symlink(st_abs, st_dst) == 0 || cj_is_file(st_dst)));
-    free(st_abs);
-    *cfg = (char *)slurp(cfg_path, n);
-    CHECK(*cfg != NULL);
-    if (*cfg) (*cfg)[*n] = 0;
-    free(st_src);
-    free(st_dst);
-    free(cfg_path);
-    return *cfg ? 0 : -1;
-}
 
 /* Each edit of cfg (the first `from` replaced by `to`) makes dst fail to
  * load with a message containing `want`. */
@@ -557,14 +480,28 @@ static void test_hf_config_new_archs(void) {
         {"\"sliding_window\": 16", "\"sliding_window\": -1", "sliding_window"},
         {"\"sliding_window\": 16", "\"sliding_window\": 16, \"layer_types\": []", "layer_types"},
     };
+    static const cfg_edit gemma2[] = {
+        {"\"hidden_activation\": \"gelu_pytorch_tanh\"", "\"hidden_activation\": \"gelu\"", "only gelu_pytorch_tanh"},
+        {"\"full_attention\"", "\"chunked_attention\"", "layer_types[1] is not"},
+        {"\"attn_logit_softcapping\": 5.0", "\"attn_logit_softcapping\": -1", "attn_logit_softcapping"},
+        {"\"sliding_window\": 12", "\"sliding_window\": 0", "sliding_window"},
+        {"\"use_bidirectional_attention\": null", "\"use_bidirectional_attention\": true",
+         "use_bidirectional_attention"},
+        {"\"num_hidden_layers\": 3", "\"num_hidden_layers\": 2", "layer_types\" must be a list of"},
+    };
+    static const cfg_edit gemma3[] = {
+        {"\"sliding_attention\",", "\"full_attention\",", "repeat with no period"},
+        {"\"rope_type\": \"default\"", "\"rope_type\": \"linear\"", "sliding_attention: only rope_type"},
+        {"\"rope_type\": \"linear\"", "\"rope_type\": \"yarn\"", "rope_type 'yarn'"},
+        {"\"query_pre_attn_scalar\": 16", "\"query_pre_attn_scalar\": 0", "query_pre_attn_scalar"},
+    };
     struct {
         const char *name;
         const cfg_edit *cases;
         size_t n;
-    } archs[] = {{"qwen3-tied-f16", qwen3, 3},
-                 {"exaone-tied-f16", exaone, 3},
-                 {"gpt2-f16", gpt2, 4},
-                 {"mistral-swa16-f32", mistral, 2}};
+    } archs[] = {{"qwen3-tied-f16", qwen3, 3},       {"exaone-tied-f16", exaone, 3},
+                 {"gpt2-f16", gpt2, 4},              {"mistral-swa16-f32", mistral, 2},
+                 {"gemma2-swa-f32", gemma2, 6},      {"gemma3-swa-f32", gemma3, 4}};
     for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++) {
         char *src = cj_path_join("tests/golden/arch", archs[a].name), *dst = tmp(archs[a].name), *cfg = NULL;
         size_t n;
@@ -578,35 +515,6 @@ static void test_hf_config_new_archs(void) {
         free(src);
         free(dst);
     }
-}
-
-/* Mistral's sliding_window: null is none, absent is MistralConfig's 4096. */
-static void test_hf_mistral_window(void) {
-    char *dst = tmp("mistral-window"), *cfg = NULL, *cfg_path = cj_path_join(dst, "config.json");
-    size_t n;
-    const char *key = "\"sliding_window\": 16,";
-    int staged = stage_folder("tests/golden/arch/mistral-swa16-f32", dst, &cfg, &n) == 0 && strstr(cfg, key);
-    CHECK(staged);
-    if (staged) {
-        const char *edits[] = {"\"sliding_window\": null,", ""};
-        int want[] = {0, 4096};
-        for (int i = 0; i < 2; i++) {
-            const char *at = strstr(cfg, key);
-            sb s;
-            sb_init(&s);
-            sb_putn(&s, cfg, (size_t)(at - cfg));
-            sb_puts(&s, edits[i]);
-            sb_puts(&s, at + strlen(key));
-            CHECK(write_file(cfg_path, s.s, s.len) == 0);
-            model *m = load(dst, NULL);
-            CHECKF(m && m->hp.sliding_window == want[i], "\"%s\": window %d", edits[i], m ? m->hp.sliding_window : -1);
-            model_free(m);
-            sb_free(&s);
-        }
-    }
-    free(cfg);
-    free(cfg_path);
-    free(dst);
 }
 
 /* --- safetensors --------------------------------------------------------------- */
@@ -744,26 +652,11 @@ static void test_load_tokenizer_only(void) {
     free(vocab);
 }
 
-static void rm_tree(const char *dir) {
-    sb cmd;
-    sb_init(&cmd);
-    sb_printf(&cmd, "rm -rf '%s'", dir);
-    if (system(cmd.s) != 0) printf("  could not remove %s\n", dir);
-    sb_free(&cmd);
-}
-
 int main(void) {
     g_assets = cj_assets_dir();
     g_golden = cj_golden_dir();
-    const char *td = getenv("TMPDIR");
-    sb t;
-    sb_init(&t);
-    sb_printf(&t, "%s/chaejeom-test-model-XXXXXX", td && *td ? td : "/tmp");
-    g_tmp = mkdtemp(t.s);
-    if (!g_tmp) {
-        printf("FAIL mkdtemp\n");
-        return 1;
-    }
+    g_tmp = fixture_tmpdir("model");
+    if (!g_tmp) return 1;
     RUN(test_llama2c_legacy);
     RUN(test_llama2c_v1_identical);
     RUN(test_llama2c_unshared);
@@ -773,12 +666,11 @@ int main(void) {
     RUN(test_hf_sharded);
     RUN(test_hf_config_errors);
     RUN(test_hf_config_new_archs);
-    RUN(test_hf_mistral_window);
     RUN(test_safetensors_parse);
     RUN(test_check_hparams);
     RUN(test_load_tokenizer_only);
     rm_tree(g_tmp);
-    sb_free(&t);
+    free(g_tmp);
     free(g_assets);
     free(g_golden);
     return check_summary_();

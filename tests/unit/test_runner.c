@@ -203,6 +203,12 @@ static void test_determinism_moe(void) {
     determinism_mmlu(cj_xstrdup("tests/golden/arch/mixtral-f16/model.gguf"));
     determinism_mmlu(cj_xstrdup("tests/golden/arch/qwen2moe-f16"));
 }
+/* Gemma 2: windowed and global layers alternating, attention and final
+ * soft-caps, post norms, GeGLU; HF folder */
+static void test_determinism_gemma2(void) { determinism_mmlu(cj_xstrdup("tests/golden/arch/gemma2-swa-f32")); }
+/* Gemma 3: 5 windowed layers on their own RoPE table, 1 global with linear
+ * scaling, q/k norms, the final soft-cap; GGUF */
+static void test_determinism_gemma3(void) { determinism_mmlu(cj_xstrdup("tests/golden/arch/gemma3-swa-f32/model.gguf")); }
 
 /* --- generation ---------------------------------------------------------------- */
 
@@ -465,6 +471,8 @@ int main(void) {
     RUN(test_determinism_gpt2);
     RUN(test_determinism_mistral_swa);
     RUN(test_determinism_moe);
+    RUN(test_determinism_gemma2);
+    RUN(test_determinism_gemma3);
     RUN(test_greedy_golden_legacy);
     RUN(test_greedy_golden_v1);
     RUN(test_stop_strings);

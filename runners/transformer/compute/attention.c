@@ -352,11 +352,11 @@ static inline void mix_g(const fwd *f, float *const *o, int ng, const float *res
 }
 #endif
 
-/* Keys row r leaves out under the sliding window: a row at position p keeps
- * the keys at positions > p - W (transformers' sliding_window_overlay,
+/* Keys row r leaves out under layer l's sliding window: a row at position p
+ * keeps the keys at positions > p - W (transformers' sliding_window_overlay,
  * llama.cpp's LLAMA_SWA_TYPE_STANDARD), i.e. its last W keys. */
-static inline int row_skip(const fwd *f, int r) {
-    int w = f->m->hp.sliding_window;
+static inline int row_skip(const fwd *f, int l, int r) {
+    int w = model_layer_window(&f->m->hp, l);
     return w > 0 ? imax(0, f->pos[r] + 1 - w) : 0;
 }
 
@@ -378,8 +378,9 @@ static inline void trim_front(int *lo, int hi, int *skip) {
  * instruction sequence as for one row alone. */
 static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int l, int r, int nrow, int node, int skip,
                                                                int kh, int h0, int ng, float *out, float *att) {
-    int hd = f->m->hp.head_dim, nq = ng * nrow;
-    float scale = 1.0f / sqrtf((float)hd);
+    const model_hparams *hp = &f->m->hp;
+    int hd = hp->head_dim, nq = ng * nrow;
+    float scale = hp->attn_scale > 0 ? hp->attn_scale : 1.0f / sqrtf((float)hd);
     const float *kt = f->kc[l] + (size_t)kh * hd * KT, *vc = f->vc[l] + (size_t)kh * hd;
     const int *rg = f->rng + 2 * (size_t)f->chain[r];
     int nr = f->nchain[r];
@@ -410,6 +411,7 @@ static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int
         for (int i = 0; i < nrow; i++) scores_g(f, q + i * ng, ng, kt, lo[i], hi[i], scale, a + i * ng, nk);
     }
     for (int k = 0; k < nq; k++) {
+        if (hp->attn_softcap > 0) block_softcap(a[k], (size_t)(nk + hi[k / ng] - lo[k / ng]), hp->attn_softcap);
         softmax8(a[k], nk + hi[k / ng] - lo[k / ng]);
         memset(o[k], 0, (size_t)hd * sizeof(float));
     }
@@ -444,9 +446,9 @@ static void attention_rows(const fwd *f, int l, int r0, int r1, int kh0, int kh1
      * one head's stay there while every row reads them. */
     for (int kh = kh0; kh < kh1; kh++)
         for (int r = r0; r < r1;) {
-            int skip = row_skip(f, r);
+            int skip = row_skip(f, l, r);
             int pair = r + 1 < r1 && f->chain[r + 1] == f->chain[r] && f->nchain[r + 1] == f->nchain[r] &&
-                       row_skip(f, r + 1) == skip;
+                       row_skip(f, l, r + 1) == skip;
             int node = pair && f->kvlo[r + 1] == f->kvlo[r] && f->kvrow[r + 1] == f->kvrow[r] + 1;
             for (int g0 = 0; g0 < group; g0 += GMAX) {
                 int h0 = kh * group + g0;
@@ -486,7 +488,7 @@ static void *attention_worker(void *arg) {
 void fwd_attention(fwd *f, int l, int n, float *out) {
     int nt = imin(f->threads, MAX_ATT_THREADS), nkv = f->m->hp.n_kv_heads;
     double work = 0;
-    for (int r = 0; r < n; r++) work += (double)f->pos[r] + 1 - row_skip(f, r);
+    for (int r = 0; r < n; r++) work += (double)f->pos[r] + 1 - row_skip(f, l, r);
     work *= (double)f->q_dim;
     if (nt < 2 || work < ATT_PARALLEL_MIN || (n < nt && nkv < 2)) {
         attention_rows(f, l, 0, n, 0, nkv, out, f->att[0]);
@@ -507,7 +509,7 @@ void fwd_attention(fwd *f, int l, int n, float *out) {
             r = n;
         } else {
             while (r < n && acc < per * (t + 1)) {
-                acc += ((double)f->pos[r] + 1 - row_skip(f, r)) * f->q_dim;
+                acc += ((double)f->pos[r] + 1 - row_skip(f, l, r)) * f->q_dim;
                 r++;
             }
         }

@@ -1,7 +1,7 @@
 /* block — the per-row operations of the block variants of arch.h: RMSNorm
  * (also per head of Q and K, Qwen3), LayerNorm with bias, GELU with the up
- * bias, the split of a fused Q/K/V product, the (scaled) RoPE frequencies
- * and learned position embeddings (GPT-2).
+ * bias, GeGLU (Gemma), the split of a fused Q/K/V product, soft-capping
+ * (Gemma) and learned position embeddings (GPT-2).
  *
  * Determinism (forward.c's rule): every loop here is a fixed order over one
  * row, with no operation whose result depends on the other rows or on the
@@ -16,7 +16,10 @@
  * gptneox with its tanh approximation instead, which differs by up to about
  * 1e-3 per activation.) GPT-2's gelu_new is that tanh approximation,
  * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), also in double through
- * libm's tanh, which llama.cpp's gpt2 also runs. */
+ * libm's tanh, which llama.cpp's gpt2 also runs; Gemma's GeGLU gate
+ * (gelu_pytorch_tanh) is the same function. Soft-capping, cap tanh(x /
+ * cap), also goes through libm's tanh in double, in every path (scores,
+ * logits of scoring and of decoding). */
 #include <math.h>
 #include <string.h>
 
@@ -83,15 +86,27 @@ void block_layernorm(float *out, const float *x, const float *w, const float *b,
     for (i = 0; i < d; i++) out[i] = (float)((x[i] - mean) * rstd) * w[i] + b[i];
 }
 
+static double gelu_tanh(double x) { return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * (x * x * x)))); }
+
 void block_gelu(float *h, const float *b, size_t rows, int width, int tanh_approx) {
-    const double c = sqrt(2.0 / M_PI);
     for (size_t r = 0; r < rows; r++)
         for (int i = 0; i < width; i++) {
             float *v = h + r * (size_t)width + i;
             double x = b ? *v + b[i] : *v;
-            double t = tanh_approx ? tanh(c * (x + 0.044715 * (x * x * x))) : erf(x * M_SQRT1_2);
-            *v = (float)(0.5 * x * (1.0 + t));
+            *v = (float)(tanh_approx ? gelu_tanh(x) : 0.5 * x * (1.0 + erf(x * M_SQRT1_2)));
         }
+}
+
+void block_geglu(float *g, const float *u, size_t n) {
+    for (size_t i = 0; i < n; i++) g[i] = (float)gelu_tanh(g[i]) * u[i];
+}
+
+void block_softcap(float *x, size_t n, float cap) {
+    for (size_t i = 0; i < n; i++) x[i] = (float)(cap * tanh(x[i] / (double)cap));
+}
+
+void block_scale(float *x, size_t n, float s) {
+    for (size_t i = 0; i < n; i++) x[i] *= s;
 }
 
 void block_split_qkv(fwd *f, const float *fused, const float *bias, int r0, int r1) {
@@ -110,20 +125,4 @@ void block_split_qkv(fwd *f, const float *fused, const float *bias, int r0, int 
                     dst[part][h * hd + i] = bias ? src[from + i] + bias[from + i] : src[from + i];
             }
     }
-}
-
-double block_rope_freq(const model *m, int i) {
-    const model_hparams *hp = &m->hp;
-    int dims = model_rope_dims(hp);
-    double freq = pow((double)hp->rope_theta, -2.0 * i / dims);
-    if (m->rope_freqs) freq /= m->rope_freqs[i];
-    if (hp->rope_scale == ROPE_SCALE_LINEAR) freq /= hp->rope_factor;
-    if (hp->rope_scale != ROPE_SCALE_LLAMA3) return freq;
-    /* transformers' _compute_llama3_parameters: by wavelength */
-    double wavelen = 2 * M_PI / freq, factor = hp->rope_factor;
-    double low_wl = hp->rope_orig_ctx / hp->rope_low_freq, high_wl = hp->rope_orig_ctx / hp->rope_high_freq;
-    if (wavelen < high_wl) return freq;
-    if (wavelen > low_wl) return freq / factor;
-    double smooth = (hp->rope_orig_ctx / wavelen - hp->rope_low_freq) / (hp->rope_high_freq - hp->rope_low_freq);
-    return (1 - smooth) * freq / factor + smooth * freq;
 }

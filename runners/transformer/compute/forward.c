@@ -78,38 +78,6 @@ static void add_bias(float *y, const float *b, int r0, int r1, int width) {
 
 /* --- growth of position-indexed state ---------------------------------------- */
 
-/* Rounds to the nearest bfloat16 (ties to even). transformers casts a whole
- * model, buffers included, to the checkpoint's dtype, so for a BF16
- * checkpoint the RoPE inverse frequencies are bf16 values; the HF goldens
- * (and any run of such a model in transformers) use them. */
-static double bf16_round(double v) {
-    float x = (float)v;
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
-static int ensure_rope(fwd *f, int positions, cj_err *e) {
-    if (positions <= f->rope_cap) return 0;
-    int half = model_rope_dims(&f->m->hp) / 2;
-    int cap = imax(positions, imin(2 * f->rope_cap, INT32_MAX / 2));
-    if ((size_t)cap > SIZE_MAX / sizeof(float) / (size_t)half)
-        return cj_fail(e, "forward: RoPE table for %d positions is too large", positions);
-    f->rope_cos = cj_xrealloc(f->rope_cos, (size_t)cap * half * sizeof(float));
-    f->rope_sin = cj_xrealloc(f->rope_sin, (size_t)cap * half * sizeof(float));
-    for (int p = f->rope_cap; p < cap; p++)
-        for (int i = 0; i < half; i++) {
-            double freq = block_rope_freq(f->m, i);
-            double theta = p * (f->rope_bf16 ? bf16_round(freq) : freq);
-            f->rope_cos[(size_t)p * half + i] = (float)cos(theta);
-            f->rope_sin[(size_t)p * half + i] = (float)sin(theta);
-        }
-    f->rope_cap = cap;
-    return 0;
-}
-
 /* KV buffers of n floats are anonymous mappings, not malloc blocks: the
  * cache grows by copying into new buffers, and an unmapped buffer leaves
  * resident memory at once, where malloc may keep large freed blocks in its
@@ -181,29 +149,6 @@ static void ensure_att(fwd *f, int n) {
 
 /* --- the layers -------------------------------------------------------------- */
 
-/* Rotates the leading rope_dims of each of the n_h heads of the rows of x in
- * place by the row's position (the rest of a head passes through); nothing
- * for a model of learned positions. */
-static void rope(const fwd *f, float *x, int r0, int r1, int n_h) {
-    const model_hparams *hp = &f->m->hp;
-    if (hp->pos_embd) return;
-    int hd = hp->head_dim, half = model_rope_dims(hp) / 2, width = n_h * hd;
-    for (int r = r0; r < r1; r++) {
-        const float *c = f->rope_cos + (size_t)f->pos[r] * half;
-        const float *s = f->rope_sin + (size_t)f->pos[r] * half;
-        for (int h = 0; h < n_h; h++) {
-            float *v = x + (size_t)r * width + (size_t)h * hd;
-            for (int i = 0; i < half; i++) {
-                /* neox rotates (v[i], v[i + rope_dims/2]); normal rotates (v[2i], v[2i+1]) */
-                int a = hp->rope_neox ? i : 2 * i, b = hp->rope_neox ? i + half : 2 * i + 1;
-                float v0 = v[a], v1 = v[b];
-                v[a] = v0 * c[i] - v1 * s[i];
-                v[b] = v0 * s[i] + v1 * c[i];
-            }
-        }
-    }
-}
-
 /* x[i] += y[i] */
 static void add_to(float *restrict x, const float *restrict y, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] += y[i];
@@ -245,25 +190,28 @@ static void row_step(fwd *f, int l, int step, int r0, int r1) {
         add_bias(f->k, w->bk, r0, r1, f->kv_dim);
         add_bias(f->v, w->bv, r0, r1, f->kv_dim);
         if (hp->qk_norm) block_qk_norm(f, w, r0, r1);
-        rope(f, f->q, r0, r1, hp->n_heads);
-        rope(f, f->k, r0, r1, hp->n_kv_heads);
+        rope_rotate(f, l, f->q, r0, r1, hp->n_heads);
+        rope_rotate(f, l, f->k, r0, r1, hp->n_kv_heads);
         for (int r = r0; r < r1; r++)
             for (size_t i = 0; i < kvd; i++) f->kc[l][kv_kidx(f, f->kvrow[r], i)] = f->k[r * kvd + i];
         for (int r = r0; r < r1; r++)
             memcpy(f->vc[l] + (size_t)f->kvrow[r] * kvd, f->v + r * kvd, kvd * sizeof(float));
         break;
-    case ROW_ATTN_OUT: /* residual (not yet, when parallel), then the FFN's norm */
+    case ROW_ATTN_OUT: /* (post norm,) residual (not yet, when parallel), then the FFN's norm */
         add_bias(f->hb, w->bo, r0, r1, (int)d);
+        if (hp->post_norms) norm_rows(f, f->hb, f->hb, w->attn_post_norm, NULL, r0, r1);
         if (!hp->parallel_residual) add_to(f->x + r0 * d, f->hb + r0 * d, (size_t)(r1 - r0) * d);
         norm_rows(f, f->xb, f->x, w->ffn_norm, w->ffn_norm_b, r0, r1);
         break;
     case ROW_MLP_ACT:
-        if (hp->mlp != MLP_SWIGLU)
+        if (hp->mlp == MLP_GEGLU) block_geglu(f->hb + r0 * ff, f->hb2 + r0 * ff, (size_t)(r1 - r0) * ff);
+        else if (hp->mlp != MLP_SWIGLU)
             block_gelu(f->hb2 + r0 * ff, w->b_up, (size_t)(r1 - r0), (int)ff, hp->mlp == MLP_GELU_TANH);
         else fwd_swiglu(f->hb + r0 * ff, f->hb2 + r0 * ff, (size_t)(r1 - r0) * ff);
         break;
     default: /* ROW_FFN_OUT */
         add_bias(f->xb, w->b_down, r0, r1, (int)d);
+        if (hp->post_norms) norm_rows(f, f->xb, f->xb, w->ffn_post_norm, NULL, r0, r1);
         /* transformers' order for a parallel block: (mlp + attn) + x */
         if (hp->parallel_residual) add_to(f->xb + r0 * d, f->hb + r0 * d, (size_t)(r1 - r0) * d);
         add_to(f->x + r0 * d, f->xb + r0 * d, (size_t)(r1 - r0) * d);
@@ -316,10 +264,10 @@ static void layer(fwd *f, int l, int n) {
         return;
     }
 
-    if (hp->mlp == MLP_SWIGLU) matmul(f, f->hb, f->xb, &w->w_gate, n, d, ff);
+    if (model_mlp_gated(hp)) matmul(f, f->hb, f->xb, &w->w_gate, n, d, ff);
     matmul(f, f->hb2, f->xb, &w->w_up, n, d, ff);
     rows_parallel(f, l, n, ROW_MLP_ACT);
-    matmul(f, f->xb, hp->mlp == MLP_SWIGLU ? f->hb : f->hb2, &w->w_down, n, ff, d);
+    matmul(f, f->xb, model_mlp_gated(hp) ? f->hb : f->hb2, &w->w_down, n, ff, d);
     rows_parallel(f, l, n, ROW_FFN_OUT);
 }
 
@@ -342,12 +290,13 @@ static int run_rows_timed(fwd *f, int n, cj_err *e) {
         max_pos = imax(max_pos, f->pos[r]);
         max_kv = imax(max_kv, f->kvrow[r]);
     }
-    if (ensure_rope(f, max_pos + 1, e) || fwd_ensure_kv(f, max_kv + 1, e)) return -1;
+    if (rope_ensure(f, max_pos + 1, e) || fwd_ensure_kv(f, max_kv + 1, e)) return -1;
     if (hp->pos_embd && max_pos >= hp->ctx_len)
         return cj_fail(e, "forward: position %d is past the model's %d learned positions", max_pos, hp->ctx_len);
     ensure_att(f, max_pos + 1 + 8); /* softmax8 pads to a multiple of 8 */
     int d = hp->dim;
     for (int r = 0; r < n; r++) model_mat_rows(&f->m->tok_embd, f->tok[r], 1, d, f->x + (size_t)r * d);
+    if (f->embd_scale > 0) block_scale(f->x, (size_t)n * d, f->embd_scale);
     if (hp->pos_embd) block_add_positions(f, n);
     for (int l = 0; l < hp->n_layers; l++) layer(f, l, n);
     norm_rows(f, f->xb, f->x, f->m->output_norm, f->m->output_norm_b, 0, n);
@@ -362,6 +311,7 @@ static void hsel_logits(fwd *f, int nr) {
     gemm_mat(f->gm, f->logits, V, f->hsel, d, w, nr, d, V);
     f->tm.matrix_s += now_s() - t0;
     f->tm.matrix_flops += 2.0 * nr * d * V;
+    if (f->m->hp.final_softcap > 0) block_softcap(f->logits, (size_t)nr * V, f->m->hp.final_softcap);
 }
 
 void fwd_logits_rows(fwd *f, const int *rows, int nr) {
@@ -685,13 +635,18 @@ int fwd_new(const model *m, int threads, int max_batch_tokens, fwd **out, cj_err
     f->kvlo = cj_xcalloc((size_t)f->max_batch, sizeof(int));
     f->kvrow = cj_xcalloc((size_t)f->max_batch, sizeof(int));
     f->share = 1;
+    /* transformers casts a whole model, buffers included, to the checkpoint's
+     * dtype: for a BF16 checkpoint the RoPE inverse frequencies and Gemma's
+     * sqrt(dim) are bf16 values (llama.cpp's sqrtf is float) */
     f->rope_bf16 = m->format && !strcmp(m->format, "safetensors") && m->dtype && !strcmp(m->dtype, "BF16");
+    f->embd_scale = hp->embd_scaled ? (float)sqrt((double)hp->dim) : 0;
+    if (f->rope_bf16 && hp->embd_scaled) f->embd_scale = (float)rope_bf16_round(f->embd_scale);
     f->hsel = alloc_rows(f->out_cap, hp->dim);
     f->logits = alloc_rows(f->out_cap, hp->vocab_size);
     f->kc = cj_xcalloc((size_t)hp->n_layers, sizeof(float *));
     f->vc = cj_xcalloc((size_t)hp->n_layers, sizeof(float *));
     moe_new(f);
-    if (ensure_rope(f, f->max_batch, e)) {
+    if (rope_ensure(f, f->max_batch, e)) {
         fwd_free(f);
         return -1;
     }
@@ -729,5 +684,7 @@ void fwd_free(fwd *f) {
     free(f->rope_cos);
     free(f->rope_sin);
     moe_free(f);
+    free(f->rope_cos_l);
+    free(f->rope_sin_l);
     free(f);
 }

@@ -1,7 +1,8 @@
 /* fwd_impl — the forward pass's private header: the context struct and
  * what its files share. forward.c runs the layers and owns the context's
  * lifetime and scoring; block.c the per-row steps of the block variants
- * (norms, GELU, fused Q/K/V, scaled RoPE, learned positions); attention.c holds attention and the vector exp it
+ * (norms, GELU, fused Q/K/V, soft-capping, learned positions); rope.c the
+ * RoPE tables; attention.c holds attention and the vector exp it
  * shares with SwiGLU; prefix.c builds and plans the prefix tree of a
  * scoring call and compacts the KV cache between batches. Nothing outside
  * runners/transformer/compute/ includes this file (forward.h is the public
@@ -84,8 +85,11 @@ struct fwd {
     /* RoPE table: for position p and pair i, [p * head_dim/2 + i] */
     float *rope_cos;
     float *rope_sin;
+    float *rope_cos_l; /* the local layers' (hp.rope_local_theta), or NULL */
+    float *rope_sin_l;
     int rope_cap;
-    int rope_bf16; /* frequencies rounded to bf16 (see bf16_round) */
+    int rope_bf16; /* frequencies rounded to bf16 (see rope_bf16_round) */
+    float embd_scale; /* > 0: embeddings times it (Gemma's sqrt(dim), as the checkpoint's dtype rounds it) */
 
     fwd_timing tm; /* where the time went, since fwd_new */
 
@@ -158,9 +162,27 @@ void block_gelu(float *h, const float *b, size_t rows, int width, int tanh_appro
 /* Rows [r0, r1) of the fused Q/K/V product (fused, [n, q_dim + 2 kv_dim] in
  * hp.qkv's layout) plus its bias (or NULL) into f->q, f->k, f->v. */
 void block_split_qkv(fwd *f, const float *fused, const float *bias, int r0, int r1);
-/* The angular frequency of RoPE pair i (0 <= i < rope_dims / 2), scaled as
- * hp and m->rope_freqs say. */
-double block_rope_freq(const model *m, int i);
+/* Rows x width values g = gelu_tanh(g) * u (GeGLU: the gate through
+ * transformers' gelu_pytorch_tanh, times up). */
+void block_geglu(float *g, const float *u, size_t n);
+/* x[i] = cap tanh(x[i] / cap) over n values (Gemma's soft-capping). */
+void block_softcap(float *x, size_t n, float cap);
+/* x[i] *= s over n values. */
+void block_scale(float *x, size_t n, float s);
+
+/* --- rope.c --- */
+
+/* v rounded to the nearest bfloat16 (ties to even), through float. */
+double rope_bf16_round(double v);
+/* The angular frequency of RoPE pair i (0 <= i < rope_dims / 2): scaled as
+ * hp and m->rope_freqs say, or (local) at hp.rope_local_theta unscaled. */
+double rope_freq(const model *m, int i, int local);
+/* The RoPE tables cover positions [0, positions). */
+int rope_ensure(fwd *f, int positions, cj_err *e);
+/* Rotates the leading rope_dims of each of the n_h heads of rows [r0, r1)
+ * of x in place by the row's position, with layer l's table (the rest of a
+ * head passes through); nothing for a model of learned positions. */
+void rope_rotate(const fwd *f, int l, float *x, int r0, int r1, int n_h);
 
 /* --- prefix.c: the prefix tree of a scoring call --- */
 

@@ -18,25 +18,29 @@ typedef struct {
 static const role_names NAMES[R_COUNT] = {
     [R_TOK_EMBD] = {"token_embd.weight",
                     {"model.embed_tokens.weight", "gpt_neox.embed_in.weight", "transformer.wte.weight",
-                     "transformer.wte.weight"}},
+                     "transformer.wte.weight", [HF_GEMMA] = "model.embed_tokens.weight"}},
     [R_POS_EMBD] = {"position_embd.weight", {[HF_GPT2] = "transformer.wpe.weight"}},
     [R_OUTPUT_NORM] = {"output_norm.weight",
                        {"model.norm.weight", "gpt_neox.final_layer_norm.weight", "transformer.ln_f.weight",
-                        "transformer.ln_f.weight"}},
+                        "transformer.ln_f.weight", [HF_GEMMA] = "model.norm.weight"}},
     [R_OUTPUT_NORM_B] = {"output_norm.bias",
                          {[HF_NEOX] = "gpt_neox.final_layer_norm.bias", [HF_GPT2] = "transformer.ln_f.bias"}},
-    [R_OUTPUT] = {"output.weight", {"lm_head.weight", "embed_out.weight", "lm_head.weight", "lm_head.weight"}},
+    [R_OUTPUT] = {"output.weight",
+                  {"lm_head.weight", "embed_out.weight", "lm_head.weight", "lm_head.weight", [HF_GEMMA] = "lm_head.weight"}},
     [R_ROPE_FREQS] = {"rope_freqs.weight", {NULL}},
     [R_ATTN_NORM] = {"blk.%d.attn_norm.weight",
                      {L_("input_layernorm.weight"), N_("input_layernorm.weight"), T_("ln_1.weight"),
-                      T_("ln_1.weight")}},
+                      T_("ln_1.weight"), [HF_GEMMA] = L_("input_layernorm.weight")}},
     [R_ATTN_NORM_B] = {"blk.%d.attn_norm.bias", {[HF_NEOX] = N_("input_layernorm.bias"), [HF_GPT2] = T_("ln_1.bias")}},
     [R_ATTN_Q] = {"blk.%d.attn_q.weight",
-                  {[HF_LLAMA] = L_("self_attn.q_proj.weight"), [HF_EXAONE] = T_("attn.attention.q_proj.weight")}},
+                  {[HF_LLAMA] = L_("self_attn.q_proj.weight"), [HF_EXAONE] = T_("attn.attention.q_proj.weight"),
+                   [HF_GEMMA] = L_("self_attn.q_proj.weight")}},
     [R_ATTN_K] = {"blk.%d.attn_k.weight",
-                  {[HF_LLAMA] = L_("self_attn.k_proj.weight"), [HF_EXAONE] = T_("attn.attention.k_proj.weight")}},
+                  {[HF_LLAMA] = L_("self_attn.k_proj.weight"), [HF_EXAONE] = T_("attn.attention.k_proj.weight"),
+                   [HF_GEMMA] = L_("self_attn.k_proj.weight")}},
     [R_ATTN_V] = {"blk.%d.attn_v.weight",
-                  {[HF_LLAMA] = L_("self_attn.v_proj.weight"), [HF_EXAONE] = T_("attn.attention.v_proj.weight")}},
+                  {[HF_LLAMA] = L_("self_attn.v_proj.weight"), [HF_EXAONE] = T_("attn.attention.v_proj.weight"),
+                   [HF_GEMMA] = L_("self_attn.v_proj.weight")}},
     [R_ATTN_QKV] = {"blk.%d.attn_qkv.weight",
                     {[HF_NEOX] = N_("attention.query_key_value.weight"), [HF_GPT2] = T_("attn.c_attn.weight")}},
     [R_ATTN_Q_B] = {"blk.%d.attn_q.bias", {[HF_LLAMA] = L_("self_attn.q_proj.bias")}},
@@ -44,29 +48,34 @@ static const role_names NAMES[R_COUNT] = {
     [R_ATTN_V_B] = {"blk.%d.attn_v.bias", {[HF_LLAMA] = L_("self_attn.v_proj.bias")}},
     [R_ATTN_QKV_B] = {"blk.%d.attn_qkv.bias",
                       {[HF_NEOX] = N_("attention.query_key_value.bias"), [HF_GPT2] = T_("attn.c_attn.bias")}},
-    [R_ATTN_Q_NORM] = {"blk.%d.attn_q_norm.weight", {[HF_LLAMA] = L_("self_attn.q_norm.weight")}},
-    [R_ATTN_K_NORM] = {"blk.%d.attn_k_norm.weight", {[HF_LLAMA] = L_("self_attn.k_norm.weight")}},
+    [R_ATTN_Q_NORM] = {"blk.%d.attn_q_norm.weight",
+                       {[HF_LLAMA] = L_("self_attn.q_norm.weight"), [HF_GEMMA] = L_("self_attn.q_norm.weight")}},
+    [R_ATTN_K_NORM] = {"blk.%d.attn_k_norm.weight",
+                       {[HF_LLAMA] = L_("self_attn.k_norm.weight"), [HF_GEMMA] = L_("self_attn.k_norm.weight")}},
     [R_ATTN_OUT] = {"blk.%d.attn_output.weight",
                     {L_("self_attn.o_proj.weight"), N_("attention.dense.weight"), T_("attn.attention.out_proj.weight"),
-                     T_("attn.c_proj.weight")}},
+                     T_("attn.c_proj.weight"), [HF_GEMMA] = L_("self_attn.o_proj.weight")}},
     [R_ATTN_OUT_B] = {"blk.%d.attn_output.bias",
                       {[HF_NEOX] = N_("attention.dense.bias"), [HF_GPT2] = T_("attn.c_proj.bias")}},
     [R_FFN_NORM] = {"blk.%d.ffn_norm.weight",
                     {L_("post_attention_layernorm.weight"), N_("post_attention_layernorm.weight"), T_("ln_2.weight"),
-                     T_("ln_2.weight")}},
+                     T_("ln_2.weight"), [HF_GEMMA] = L_("pre_feedforward_layernorm.weight")}},
     [R_FFN_NORM_B] = {"blk.%d.ffn_norm.bias",
                       {[HF_NEOX] = N_("post_attention_layernorm.bias"), [HF_GPT2] = T_("ln_2.bias")}},
     [R_FFN_GATE] = {"blk.%d.ffn_gate.weight",
-                    {[HF_LLAMA] = L_("mlp.gate_proj.weight"), [HF_EXAONE] = T_("mlp.c_fc_0.weight")}},
+                    {[HF_LLAMA] = L_("mlp.gate_proj.weight"), [HF_EXAONE] = T_("mlp.c_fc_0.weight"),
+                     [HF_GEMMA] = L_("mlp.gate_proj.weight")}},
     [R_FFN_UP] = {"blk.%d.ffn_up.weight",
                   {L_("mlp.up_proj.weight"), N_("mlp.dense_h_to_4h.weight"), T_("mlp.c_fc_1.weight"),
-                   T_("mlp.c_fc.weight")}},
+                   T_("mlp.c_fc.weight"), [HF_GEMMA] = L_("mlp.up_proj.weight")}},
     [R_FFN_UP_B] = {"blk.%d.ffn_up.bias", {[HF_NEOX] = N_("mlp.dense_h_to_4h.bias"), [HF_GPT2] = T_("mlp.c_fc.bias")}},
     [R_FFN_DOWN] = {"blk.%d.ffn_down.weight",
                     {L_("mlp.down_proj.weight"), N_("mlp.dense_4h_to_h.weight"), T_("mlp.c_proj.weight"),
-                     T_("mlp.c_proj.weight")}},
+                     T_("mlp.c_proj.weight"), [HF_GEMMA] = L_("mlp.down_proj.weight")}},
     [R_FFN_DOWN_B] = {"blk.%d.ffn_down.bias",
                       {[HF_NEOX] = N_("mlp.dense_4h_to_h.bias"), [HF_GPT2] = T_("mlp.c_proj.bias")}},
+    [R_ATTN_POST_NORM] = {"blk.%d.post_attention_norm.weight", {[HF_GEMMA] = L_("post_attention_layernorm.weight")}},
+    [R_FFN_POST_NORM] = {"blk.%d.post_ffw_norm.weight", {[HF_GEMMA] = L_("post_feedforward_layernorm.weight")}},
 };
 
 #define LLAMA_BLOCK                                                                                              \
@@ -81,13 +90,15 @@ static const role_names NAMES[R_COUNT] = {
 /* MoE: the MLP's tensors are the experts of moe_load.h instead */
 #define MOE_BLOCK (LLAMA_BLOCK & ~(ROLE(R_FFN_GATE) | ROLE(R_FFN_UP) | ROLE(R_FFN_DOWN)))
 #define GPT2_BLOCK (NEOX_BLOCK | ROLE(R_POS_EMBD))
+#define GEMMA_BLOCK (LLAMA_BLOCK | ROLE(R_ATTN_POST_NORM) | ROLE(R_FFN_POST_NORM))
 #define CONV1D (ROLE(R_ATTN_QKV) | ROLE(R_ATTN_OUT) | ROLE(R_FFN_UP) | ROLE(R_FFN_DOWN))
 
 /* Llama 1/2/3 GGUFs may carry Q/K/V biases (some fine-tunes) and Llama 3.1's
  * rope_freqs; Qwen2 always has the biases and rotates halves; Qwen3 drops
  * the biases for per-head q/k norms; EXAONE 3.5 is Llama 3 under other
  * names, its GGUFs in halves; GPT-2 has learned positions instead of RoPE
- * (gguf_rope_neox is moot), [q | k | v] from one Conv1D, gelu_new. */
+ * (gguf_rope_neox is moot), [q | k | v] from one Conv1D, gelu_new; Gemma
+ * 2/3 add post norms and GeGLU (Gemma 3 q/k norms too), tied, halves. */
 /* name, HF class, model_type, HF names, default ctx, norm, MLP, HF and GGUF
  * Q/K/V, GGUF halves, need, GGUF maybe, Conv1D, tied default, parallel default */
 static const arch_desc ARCHS[] = {
@@ -115,7 +126,21 @@ static const arch_desc ARCHS[] = {
      1, MOE_BLOCK | QK_NORMS, 0, 0, 0, 0},
     {"olmoe", "OlmoeForCausalLM", "olmoe", HF_LLAMA, 4096, NORM_RMS, MLP_SWIGLU, QKV_SEPARATE, QKV_SEPARATE, 1,
      MOE_BLOCK | QK_NORMS, 0, 0, 0, 0},
+    {"gemma2", "Gemma2ForCausalLM", "gemma2", HF_GEMMA, 8192, NORM_RMS, MLP_GEGLU, QKV_SEPARATE, QKV_SEPARATE, 1,
+     GEMMA_BLOCK, 0, 0, 1, 0},
+    {"gemma3", "Gemma3ForCausalLM", "gemma3_text", HF_GEMMA, 131072, NORM_RMS, MLP_GEGLU, QKV_SEPARATE, QKV_SEPARATE, 1,
+     GEMMA_BLOCK | QK_NORMS, 0, 0, 1, 0},
 };
+
+/* What Gemma adds to its rows (kept apart so that ARCHS keeps its
+ * columns): the default window period (transformers' layer_types default,
+ * llama.cpp's swa pattern) and the local layers' RoPE base (Gemma 2 has one
+ * base for all layers). */
+static const struct {
+    const char *name;
+    int swa_period;
+    float local_theta;
+} GEMMA[] = {{"gemma2", 2, 0}, {"gemma3", 6, 10000}};
 #define N_ARCHS (sizeof ARCHS / sizeof ARCHS[0])
 
 const arch_desc *arch_by_hf(const char *cls, const char *type) {
@@ -165,6 +190,20 @@ void arch_fill_hparams(const arch_desc *a, int gguf, model_hparams *hp) {
     hp->qk_norm = !(a->need & ROLE(R_ATTN_Q_NORM)) ? 0 : !strcmp(a->name, "olmoe") ? QK_NORM_FULL : 1;
     hp->pos_embd = !!(a->need & ROLE(R_POS_EMBD));
     hp->parallel_residual = a->parallel_default;
+    hp->post_norms = !!(a->need & ROLE(R_ATTN_POST_NORM));
+    for (size_t i = 0; i < sizeof GEMMA / sizeof GEMMA[0]; i++)
+        if (!strcmp(a->name, GEMMA[i].name)) {
+            hp->embd_scaled = 1;
+            hp->swa_period = GEMMA[i].swa_period;
+            hp->rope_local_theta = GEMMA[i].local_theta;
+        }
+}
+
+int arch_hf_norm_shift(const arch_desc *a) { return a->hf_names == HF_GEMMA; }
+
+int arch_role_is_norm(arch_role r) {
+    return r == R_OUTPUT_NORM || r == R_ATTN_NORM || r == R_ATTN_Q_NORM || r == R_ATTN_K_NORM || r == R_FFN_NORM ||
+           r == R_ATTN_POST_NORM || r == R_FFN_POST_NORM;
 }
 
 void arch_shape(const model_hparams *hp, arch_role r, int64_t *rows, int64_t *cols) {
@@ -221,6 +260,8 @@ void arch_slot(model *m, model_layer *ly, arch_role r, model_mat **mat, const fl
     case R_FFN_UP: *mat = &ly->w_up; break;
     case R_FFN_UP_B: *vec = &ly->b_up; break;
     case R_FFN_DOWN: *mat = &ly->w_down; break;
+    case R_ATTN_POST_NORM: *vec = &ly->attn_post_norm; break;
+    case R_FFN_POST_NORM: *vec = &ly->ffn_post_norm; break;
     default: *vec = &ly->b_down; break; /* R_FFN_DOWN_B */
     }
 }

@@ -7,7 +7,10 @@
  * residual is parallel, which RoPE layout its GGUF files use, and which
  * tensors a file must and may hold. Optional steps follow from the tensors:
  * q_norm/k_norm (Qwen3) norm each head of Q and K before RoPE, and a
- * position embedding (GPT-2) replaces RoPE. Each tensor is a role (arch_role) with
+ * position embedding (GPT-2) replaces RoPE, and post norms (Gemma) norm
+ * attention's and the MLP's outputs. What Gemma 2/3 add besides (scaled
+ * embeddings, soft-capping, alternating windows) is set by
+ * arch_fill_hparams from a table of its own. Each tensor is a role (arch_role) with
  * a GGUF name, a name per HF naming family, and a shape computed from the
  * hyper-parameters. The loaders (model_hf.c, model_gguf.c) and the forward
  * pass read only these descriptions, so a new architecture of existing
@@ -28,6 +31,7 @@ typedef enum {
     R_ATTN_NORM, R_ATTN_NORM_B, R_ATTN_Q, R_ATTN_K, R_ATTN_V, R_ATTN_QKV, R_ATTN_Q_B, R_ATTN_K_B, R_ATTN_V_B,
     R_ATTN_QKV_B, R_ATTN_Q_NORM, R_ATTN_K_NORM, R_ATTN_OUT, R_ATTN_OUT_B, R_FFN_NORM, R_FFN_NORM_B, R_FFN_GATE, R_FFN_UP, R_FFN_UP_B, R_FFN_DOWN,
     R_FFN_DOWN_B,
+    R_ATTN_POST_NORM, R_FFN_POST_NORM, /* Gemma: norms of attention's and the MLP's outputs */
     R_COUNT
 } arch_role;
 
@@ -35,7 +39,7 @@ typedef enum {
 #define ROLE(r) (1u << (r))
 
 /* HF naming families: the columns of the name table. */
-typedef enum { HF_LLAMA, HF_NEOX, HF_EXAONE, HF_GPT2, HF_NAMES } arch_hf_names;
+typedef enum { HF_LLAMA, HF_NEOX, HF_EXAONE, HF_GPT2, HF_GEMMA, HF_NAMES } arch_hf_names;
 
 typedef struct {
     const char *name;     /* ours, and GGUF's general.architecture */
@@ -73,6 +77,13 @@ const char *arch_hf_name(arch_hf_names fam, arch_role r, int l, char *buf, int s
  * and norms, learned positions, the default residual) for a's GGUF files
  * (gguf = 1) or HF folders (0). */
 void arch_fill_hparams(const arch_desc *a, int gguf, model_hparams *hp);
+
+/* 1 when a's HF checkpoints store each RMSNorm weight as w for a scale of
+ * 1 + w (Gemma; llama.cpp's converter writes w + 1 into the GGUF). */
+int arch_hf_norm_shift(const arch_desc *a);
+
+/* 1 for a norm weight (RMSNorm or LayerNorm scale, not a bias). */
+int arch_role_is_norm(arch_role r);
 
 /* The shape of role r under hp, as [rows, cols] with rows the output
  * features (HF's order; GGUF lists it as ne = [cols, rows]); cols = 0 for a

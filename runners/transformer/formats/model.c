@@ -45,6 +45,13 @@ int model_check_hparams(const model_hparams *hp, const char *what, cj_err *e) {
         return -1;
     if (hp->sliding_window < 0)
         return cj_fail(e, "%s: sliding_window = %d is negative", what, hp->sliding_window);
+    if (hp->swa_period < 0) return cj_fail(e, "%s: sliding window period = %d is negative", what, hp->swa_period);
+    if (!(isfinite(hp->rope_local_theta) && hp->rope_local_theta >= 0 && isfinite(hp->attn_scale) &&
+          hp->attn_scale >= 0 && isfinite(hp->attn_softcap) && hp->attn_softcap >= 0 &&
+          isfinite(hp->final_softcap) && hp->final_softcap >= 0))
+        return cj_fail(e, "%s: local RoPE base %g, attention scale %g and softcaps %g, %g must be finite and >= 0",
+                       what, (double)hp->rope_local_theta, (double)hp->attn_scale, (double)hp->attn_softcap,
+                       (double)hp->final_softcap);
     if (hp->n_heads % hp->n_kv_heads != 0)
         return cj_fail(e, "%s: n_kv_heads = %d does not divide n_heads = %d", what, hp->n_kv_heads, hp->n_heads);
     if (hp->head_dim % 2 != 0) return cj_fail(e, "%s: head_dim = %d is odd (RoPE rotates pairs)", what, hp->head_dim);
@@ -66,7 +73,7 @@ int model_check_hparams(const model_hparams *hp, const char *what, cj_err *e) {
         return cj_fail(e, "%s: llama3 RoPE needs original_max_position_embeddings > 0 and 0 < low < high freq factors",
                        what);
     /* the forward pass keeps attention's output in the SwiGLU gate's buffer */
-    if (hp->parallel_residual && hp->mlp == MLP_SWIGLU)
+    if (hp->parallel_residual && model_mlp_gated(hp))
         return cj_fail(e, "%s: a parallel residual is only supported with the GELU MLP", what);
     if (hp->qkv == QKV_FUSED_PER_HEAD && hp->n_kv_heads != hp->n_heads)
         return cj_fail(e, "%s: Q/K/V fused per head needs as many KV heads as heads", what);

@@ -33,8 +33,9 @@
 
 typedef enum { NORM_RMS = 0, NORM_LAYER = 1 } model_norm; /* LayerNorm: with bias, as GPT-NeoX */
 /* GELU: up + bias, exact erf GELU, down + bias; GELU_TANH: the same with
- * the tanh approximation (transformers' gelu_new, GPT-2) */
-typedef enum { MLP_SWIGLU = 0, MLP_GELU = 1, MLP_GELU_TANH = 2 } model_mlp;
+ * the tanh approximation (transformers' gelu_new, GPT-2); GEGLU: SwiGLU's
+ * gate with that tanh GELU instead of silu (Gemma's gelu_pytorch_tanh) */
+typedef enum { MLP_SWIGLU = 0, MLP_GELU = 1, MLP_GELU_TANH = 2, MLP_GEGLU = 3 } model_mlp;
 /* Q/K/V: three matrices; one fused matrix whose output is [q | k | v]
  * (GGUF gptneox); or one whose output interleaves them per head, [q_h | k_h
  * | v_h] for each head h (HF GPT-NeoX). */
@@ -83,12 +84,35 @@ typedef struct {
     int expert_ffn;
     int shared_ffn;
     int norm_topk;          /* the top-k router weights renormalized to sum to 1 */
+    /* Gemma 2/3 (all 0 elsewhere) */
+    int swa_period;         /* 0: the window is on every layer; N: on layer l iff l % N < N - 1
+                             * (Gemma 2: 2, Gemma 3: 6, llama.cpp's swa pattern) */
+    float rope_local_theta; /* > 0: windowed layers rotate by this base, unscaled (Gemma 3) */
+    float attn_scale;       /* > 0: scores scaled by it (query_pre_attn_scalar^-0.5), else 1/sqrt(head_dim) */
+    float attn_softcap;     /* > 0: each score s becomes cap tanh(s / cap) before the softmax */
+    float final_softcap;    /* > 0: the same on each logit */
+    int embd_scaled;        /* embeddings times sqrt(dim) */
+    int post_norms;         /* RMSNorm of attention's and the MLP's outputs before each residual add */
 } model_hparams;
 
 #define QK_NORM_FULL 2
 
 /* The dims of a head that RoPE rotates (rope_dims, or all of them). */
 static inline int model_rope_dims(const model_hparams *hp) { return hp->rope_dims ? hp->rope_dims : hp->head_dim; }
+
+/* Layer l is a windowed ("sliding_attention") layer: every layer, or those
+ * the period says. */
+static inline int model_layer_local(const model_hparams *hp, int l) {
+    return hp->swa_period == 0 || l % hp->swa_period < hp->swa_period - 1;
+}
+
+/* The sliding window of layer l (0: none). */
+static inline int model_layer_window(const model_hparams *hp, int l) {
+    return model_layer_local(hp, l) ? hp->sliding_window : 0;
+}
+
+/* The MLP multiplies an activated gate by up (SwiGLU, GeGLU). */
+static inline int model_mlp_gated(const model_hparams *hp) { return hp->mlp == MLP_SWIGLU || hp->mlp == MLP_GEGLU; }
 
 /* A weight matrix [rows, cols], row-major, in its file's type. */
 typedef struct {
@@ -128,6 +152,8 @@ typedef struct {
     model_mat sh_up;        /* [shared_ffn, dim] */
     model_mat sh_down;      /* [dim, shared_ffn] */
     model_mat sh_router;    /* [1, dim]: the shared expert's sigmoid gate */
+    const float *attn_post_norm; /* [dim] when hp.post_norms */
+    const float *ffn_post_norm;  /* [dim] when hp.post_norms */
 } model_layer;
 
 typedef struct {

@@ -17,6 +17,7 @@
  * refused by name instead. */
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,17 +124,32 @@ static int read_rope_and_refusals(loader *L) {
 
 /* Mistral's sliding window (llama.cpp's key; its converter writes none for
  * Mistral, so most Mistral GGUFs run full attention, as llama.cpp runs
- * them). A per-layer pattern (Gemma 2/3, ...) is not supported. */
+ * them), and Gemma's, on the layers of the architecture's period (llama.cpp
+ * fixes it by architecture; an integer sliding_window_pattern overrides
+ * it). Other per-layer patterns are not supported. */
 static int read_window(loader *L) {
+    model_hparams *hp = &L->m->hp;
     char key[160];
     int64_t v = 0;
     if (hp_opt_int(L, "attention.sliding_window", &v)) return -1;
     if (v < 0 || v > INT_MAX)
         return cj_fail(L->e, "%s: metadata key '%s' = %" PRId64 " is out of range (0..%d)", L->path,
                        arch_key(L, "attention.sliding_window", key), v, INT_MAX);
-    L->m->hp.sliding_window = (int)v;
-    if (gguf_find_key(L->g, arch_key(L, "attention.sliding_window_pattern", key)) >= 0)
+    hp->sliding_window = (int)v;
+    if (gguf_find_key(L->g, arch_key(L, "attention.sliding_window_pattern", key)) < 0) return 0;
+    if (!hp->swa_period)
         return cj_fail(L->e, "%s: metadata key '%s': per-layer sliding windows are not supported", L->path, key);
+    return hp_int(L, "attention.sliding_window_pattern", 0, &hp->swa_period);
+}
+
+/* An optional soft-cap key: absent or 0 is none. */
+static int read_cap(loader *L, const char *suffix, float *out) {
+    char key[160];
+    double v = 0;
+    if (gguf_find_key(L->g, arch_key(L, suffix, key)) >= 0 && gguf_get_float(L->g, key, &v, L->e)) return -1;
+    if (!(v >= 0 && v < 1e30))
+        return cj_fail(L->e, "%s: metadata key '%s' = %g is not a finite number >= 0", L->path, key, v);
+    *out = (float)v;
     return 0;
 }
 
@@ -185,6 +201,21 @@ static int read_moe(loader *L) {
     return 0;
 }
 
+/* Gemma's soft-caps and query scale. The files carry no
+ * query_pre_attn_scalar: llama.cpp takes 1/sqrt(dim / n_heads) for the 27B
+ * shapes (Gemma 2 of 46 layers, Gemma 3 of 62) and 1/sqrt(head_dim) for the
+ * others, as their configs have it; so do we. */
+static int read_gemma(loader *L) {
+    model_hparams *hp = &L->m->hp;
+    if (!hp->embd_scaled) return 0;
+    int big = hp->n_layers == (!strcmp(L->arch, "gemma2") ? 46 : 62);
+    hp->attn_scale = 1.0f / sqrtf((float)(big ? hp->dim / hp->n_heads : hp->head_dim));
+    return read_cap(L, "attn_logit_softcapping", &hp->attn_softcap) ||
+                   read_cap(L, "final_logit_softcapping", &hp->final_softcap)
+               ? -1
+               : 0;
+}
+
 static int read_hparams(loader *L) {
     model_hparams *hp = &L->m->hp;
     const char *eps = L->a->norm == NORM_LAYER ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon";
@@ -208,7 +239,7 @@ static int read_hparams(loader *L) {
     if (gguf_find_key(L->g, arch_key(L, "use_parallel_residual", key)) >= 0 &&
         gguf_get_bool(L->g, key, &hp->parallel_residual, L->e))
         return -1;
-    return read_window(L) || read_rope_and_refusals(L) || read_moe(L) ? -1 : 0;
+    return read_window(L) || read_gemma(L) || read_rope_and_refusals(L) || read_moe(L) ? -1 : 0;
 }
 
 /* ---- weights ---- */

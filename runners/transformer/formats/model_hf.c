@@ -2,7 +2,7 @@
  * model.safetensors.index.json) + tokenizer.json.
  *
  * Architectures: those of arch.h (Llama, Mistral, Qwen2/3, GPT-NeoX, EXAONE,
- * GPT-2, and the MoE ones of moe_load.h), their tensors named and shaped by
+ * GPT-2, Gemma 2/3, and the MoE ones of moe_load.h), their tensors named and shaped by
  * its tables; config fields are
  * read under each name transformers knows them by (num_layers, n_embd, ...).
  * Config fields the forward pass cannot honour (a RoPE type other than
@@ -14,6 +14,7 @@
  * for RoPE over halves, hence rope_neox = 1. */
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,7 +171,10 @@ static const char *cfg_key(const json_t *cfg, const char *const *keys) {
 
 /* The activation the architecture's MLP computes, by transformers' name. */
 static int cfg_act(const json_t *cfg, const char *file, const char *key, model_mlp mlp, cj_err *e) {
-    const char *want = mlp == MLP_GELU ? "gelu" : mlp == MLP_GELU_TANH ? "gelu_new" : "silu";
+    const char *want = mlp == MLP_GELU        ? "gelu"
+                       : mlp == MLP_GELU_TANH ? "gelu_new"
+                       : mlp == MLP_GEGLU     ? "gelu_pytorch_tanh"
+                                              : "silu";
     const json_t *act = json_object_get(cfg, key);
     if (act && !(json_is_string(act) && !strcmp(json_string_value(act), want)))
         return cj_fail(e, "%s: hidden_act '%.32s' is not supported (only %s)", file,
@@ -233,6 +237,91 @@ static int cfg_moe(const json_t *cfg, const char *file, const arch_desc *a, mode
     return 0;
 }
 
+/* A soft-cap: absent is def, null or 0 is none, else a positive number. */
+static int cfg_cap(const json_t *cfg, const char *file, const char *key, double def, float *out, cj_err *e) {
+    const json_t *v = json_object_get(cfg, key);
+    *out = (float)def;
+    if (!v) return 0;
+    if (json_is_null(v)) *out = 0;
+    else if (json_is_number(v) && json_number_value(v) >= 0 && json_number_value(v) < 1e30)
+        *out = (float)json_number_value(v);
+    else return cj_fail(e, "%s: \"%s\" must be a number >= 0 or null", file, key);
+    return 0;
+}
+
+/* Entry l of a layer_types list is "sliding_attention" (1), "full_attention" (0), or else -1. */
+static int layer_local(const json_t *types, int l) {
+    const char *t = json_string_value(json_array_get(types, (size_t)l));
+    return !t ? -1 : !strcmp(t, "sliding_attention") ? 1 : !strcmp(t, "full_attention") ? 0 : -1;
+}
+
+/* The windowed layers: layer_types (transformers 5), else the older
+ * sliding_window_pattern, else the architecture's period. A list is taken
+ * as the period it follows (model_layer_local); one that follows none is
+ * refused. */
+static int cfg_layer_types(const json_t *cfg, const char *file, model_hparams *hp, cj_err *e) {
+    const json_t *types = json_object_get(cfg, "layer_types");
+    if (json_object_get(cfg, "sliding_window_pattern") &&
+        cfg_int(cfg, file, "sliding_window_pattern", hp->swa_period, &hp->swa_period, e))
+        return -1;
+    if (!types || json_is_null(types)) return 0;
+    if (!json_is_array(types) || json_array_size(types) != (size_t)hp->n_layers)
+        return cj_fail(e, "%s: \"layer_types\" must be a list of num_hidden_layers = %d entries", file, hp->n_layers);
+    for (int l = 0; l < hp->n_layers; l++)
+        if (layer_local(types, l) < 0)
+            return cj_fail(e, "%s: layer_types[%d] is not \"sliding_attention\" or \"full_attention\"", file, l);
+    for (int p = 1; p <= hp->n_layers + 1; p++) {
+        int l = 0;
+        while (l < hp->n_layers && layer_local(types, l) == (l % p < p - 1)) l++;
+        if (l == hp->n_layers) {
+            hp->swa_period = p;
+            return 0;
+        }
+    }
+    return cj_fail(e, "%s: \"layer_types\" whose windowed layers repeat with no period are not supported", file);
+}
+
+/* Gemma 3's RoPE per layer type: rope_parameters.full_attention (the
+ * global layers, default or linear) and .sliding_attention (default only)
+ * in transformers 5; rope_theta, rope_scaling and rope_local_base_freq in
+ * older configs (cfg_rope read the first two). */
+static int cfg_local_rope(const json_t *cfg, const char *file, model_hparams *hp, cj_err *e) {
+    const json_t *rp = json_object_get(cfg, "rope_parameters");
+    const json_t *full = json_is_object(rp) ? json_object_get(rp, "full_attention") : NULL;
+    const json_t *loc = json_is_object(rp) ? json_object_get(rp, "sliding_attention") : NULL;
+    if (json_is_object(full)) {
+        hp->rope_scale = ROPE_SCALE_NONE;
+        if (cfg_float(full, file, "rope_theta", 1e6, &hp->rope_theta, e) || cfg_rope_scaling(full, file, hp, e))
+            return -1;
+    } else if (!json_object_get(cfg, "rope_theta") && !(json_is_object(rp) && json_object_get(rp, "rope_theta"))) {
+        hp->rope_theta = 1e6f; /* Gemma3TextConfig's default */
+    }
+    if (!json_is_object(loc)) return cfg_float(cfg, file, "rope_local_base_freq", 10000.0, &hp->rope_local_theta, e);
+    const json_t *type = json_object_get(loc, "rope_type");
+    if (type && !(json_is_string(type) && !strcmp(json_string_value(type), "default")))
+        return cj_fail(e, "%s: rope_parameters.sliding_attention: only rope_type 'default' is supported", file);
+    return cfg_float(loc, file, "rope_theta", 10000.0, &hp->rope_local_theta, e);
+}
+
+/* Gemma 2/3: query_pre_attn_scalar, the soft-caps, the window and its
+ * layers and (Gemma 3) the local layers' RoPE, with transformers' defaults
+ * (Gemma 2 caps at 50 and 30 unless null). */
+static int cfg_gemma(const json_t *cfg, const char *file, const arch_desc *a, model_hparams *hp, cj_err *e) {
+    if (!hp->embd_scaled) return 0;
+    int gemma2 = !strcmp(a->name, "gemma2"), qpas = 0, bidir = 0;
+    const json_t *w = json_object_get(cfg, "sliding_window");
+    if (cfg_int(cfg, file, "query_pre_attn_scalar", 256, &qpas, e) ||
+        cfg_cap(cfg, file, "attn_logit_softcapping", gemma2 ? 50.0 : 0, &hp->attn_softcap, e) ||
+        cfg_cap(cfg, file, "final_logit_softcapping", gemma2 ? 30.0 : 0, &hp->final_softcap, e) ||
+        cfg_bool(cfg, file, "use_bidirectional_attention", 0, &bidir, e) ||
+        (!(w && json_is_null(w)) && cfg_int(cfg, file, "sliding_window", 4096, &hp->sliding_window, e)) ||
+        cfg_layer_types(cfg, file, hp, e) || (!gemma2 && cfg_local_rope(cfg, file, hp, e)))
+        return -1;
+    if (bidir) return cj_fail(e, "%s: \"use_bidirectional_attention\" = true is not supported", file);
+    hp->attn_scale = (float)pow((double)qpas, -0.5); /* transformers: a Python float, then the tensor's dtype */
+    return 0;
+}
+
 static int parse_config(const char *dir, model *m, int *tied, uint32_t *need, const arch_desc **arch, cj_err *e) {
     char *file = cj_path_join(dir, "config.json");
     char *text = NULL;
@@ -269,7 +358,7 @@ static int parse_config(const char *dir, model *m, int *tied, uint32_t *need, co
         cfg_float(cfg, file, KEYS("rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon"),
                   a->norm == NORM_LAYER ? 1e-5 : 1e-6, &hp->rms_eps, e) ||
         cfg_rope(cfg, file, hp, &pct, e) || cfg_heads(cfg, file, hp, pct, e) ||
-        cfg_act(cfg, file, KEYS("hidden_act", "activation_function"), a->mlp, e) ||
+        cfg_act(cfg, file, KEYS("hidden_activation", "hidden_act", "activation_function"), a->mlp, e) ||
         cfg_bool(cfg, file, "tie_word_embeddings", a->tie_default, tied, e))
         goto done;
     if (a->hf_names == HF_GPT2) {
@@ -291,7 +380,7 @@ static int parse_config(const char *dir, model *m, int *tied, uint32_t *need, co
         if (!bias) *need &= ~(ROLE(R_ATTN_QKV_B) | ROLE(R_ATTN_OUT_B));
     } else if (cfg_false(cfg, file, "mlp_bias", e) || (!hp->qkv_bias && cfg_false(cfg, file, "attention_bias", e)) ||
                cfg_false(cfg, file, "use_sliding_window", e) || cfg_window(cfg, file, a, hp, e) ||
-               cfg_moe(cfg, file, a, hp, e)) {
+               cfg_moe(cfg, file, a, hp, e) || cfg_gemma(cfg, file, a, hp, e)) {
         /* Qwen2's Q/K/V biases are implied by the architecture; Llama's
          * attention_bias would add an output bias this family lacks; Qwen2/3's
          * window covers only the layers from max_window_layers on, which is
@@ -499,6 +588,13 @@ static int load_role(model *m, hf_weights *w, const arch_desc *a, arch_role r, i
     }
     if (get_tensor(m, w, name, rows, optional, vec, e)) return -1;
     w->n_params += *vec ? rows : 0;
+    if (*vec && arch_hf_norm_shift(a) && arch_role_is_norm(r)) {
+        /* (1 + w) in float, as transformers' Gemma RMSNorm computes it */
+        float *one_plus = model_alloc_f32(m, (uint64_t)rows);
+        if (!one_plus) return cj_fail(e, "%s: out of memory for tensor '%s'", w->dir, name);
+        for (int64_t i = 0; i < rows; i++) one_plus[i] = 1.0f + (*vec)[i];
+        *vec = one_plus;
+    }
     return 0;
 }
 

@@ -148,6 +148,9 @@ typedef struct {
     int retries;                /* further attempts after a failed one; < 0 = 5 */
     double backoff_s;           /* first retry delay; 0 = 0.5 (doubling, with jitter, at most 30 s) */
     int max_length;             /* with a tokenizer: rolling window and left truncation; 0 = 2048 */
+    int chat;                   /* 1: generation contexts are JSON chat messages (task_chat.as_messages), sent
+                                 * to /v1/chat/completions; scoring is then refused */
+    int stream;                 /* 1: generation streams (SSE), timing the first token */
 } runner_http_opts;
 
 /* The HTTP runner (runners/http/http.c): asks the server for /v1/models

@@ -13,10 +13,7 @@
  * log-likelihoods use lm-eval's disjoint windows of max_length tokens with a
  * tokenizer, and the whole text in one request without.
  *
- * Generation sends one request per item (prompt as ids with BOS when a
- * tokenizer is given, else text) with stop, max_tokens, temperature, top_p
- * and seed; the text is cut again at the earliest stop string, since
- * servers differ on whether they include it.
+ * Generation is in http_gen.c.
  *
  * Timings: each request's wall time, split evenly over its prompts. */
 #include <jansson.h>
@@ -41,13 +38,13 @@ static void prompts_free(prompt *p, int n) {
     free(p);
 }
 
-static json_t *ids_json(const int *ids, int n) {
+json_t *http_ids_json(const int *ids, int n) {
     json_t *a = json_array();
     for (int i = 0; i < n; i++) json_array_append_new(a, json_integer(ids[i]));
     return a;
 }
 
-static char *dump(json_t *j) {
+char *http_dump(json_t *j) {
     char *s = json_dumps(j, JSON_COMPACT);
     if (!s) abort();
     json_decref(j);
@@ -79,6 +76,13 @@ static size_t rstrip_len(const char *s, size_t n) {
         if (!space) keep = i;
     }
     return keep;
+}
+
+/* lm-eval's local-chat-completions refuses it too: a chat reply has no prompt log-probs. */
+static int http_no_chat_scoring(cj_err *e) {
+    return cj_fail(e, "log-likelihood over /v1/chat/completions is not possible: chat replies carry no log-probs "
+                      "of the prompt (lm-eval refuses it too). Score through /v1/completions: drop "
+                      "--apply-chat-template, or give --apply-chat-template FILE to render the prompts here");
 }
 
 /* The token that conditions a text with no context: BOS, else EOS. */
@@ -114,7 +118,7 @@ static int ids_prompt(const tokenizer *t, int max_length, const char *ctx, const
     int n_cont = nw > n_ctx ? nw - n_ctx : 0, off = nw > max_length + 1 ? nw - (max_length + 1) : 0;
     p->n_prompt = nw - off;
     p->n_cont = n_cont < p->n_prompt - 1 ? n_cont : p->n_prompt - 1;
-    p->prompt = ids_json(whole + off, p->n_prompt);
+    p->prompt = http_ids_json(whole + off, p->n_prompt);
     free(whole);
     return 0;
 }
@@ -136,7 +140,7 @@ static void text_prompt(const char *ctx, const char *cont, prompt *p) {
 static char *score_body(const http_runner *H, const prompt *p, int n) {
     json_t *arr = json_array();
     for (int i = 0; i < n; i++) json_array_append(arr, p[i].prompt);
-    return dump(json_pack("{s:s, s:o, s:i, s:b, s:i, s:i}", "model", H->model, "prompt", arr, "max_tokens", 1, "echo",
+    return http_dump(json_pack("{s:s, s:o, s:i, s:b, s:i, s:i}", "model", H->model, "prompt", arr, "max_tokens", 1, "echo",
                           1, "logprobs", 1, "temperature", 0));
 }
 
@@ -192,6 +196,7 @@ int http_loglikelihood(runner *r, const runner_ll_item *items, int n, runner_ll_
                        cj_err *e) {
     http_runner *H = r->impl;
     memset(timings, 0, (size_t)n * sizeof *timings);
+    if (H->chat) return http_no_chat_scoring(e);
     int total = 0, rc = 0;
     for (int i = 0; i < n; i++) {
         if (items[i].n_cont < 0 || (items[i].n_cont > 0 && !items[i].continuations))
@@ -224,7 +229,7 @@ static void rolling_windows(const int *F, int N, int L, int owner, prompt **p, i
         int len = N - predicted < L ? N - predicted : L, end = predicted + len;
         int start = predicted == 0 ? 0 : end - L;
         *p = cj_xrealloc(*p, (size_t)(*np + 1) * sizeof **p);
-        (*p)[(*np)++] = (prompt){ids_json(F + start, end + 1 - start), owner, owner, end + 1 - start, len, 0};
+        (*p)[(*np)++] = (prompt){http_ids_json(F + start, end + 1 - start), owner, owner, end + 1 - start, len, 0};
         predicted = end;
     }
 }
@@ -233,6 +238,7 @@ int http_rolling(runner *r, const char *const *texts, int n, runner_rolling_resu
                  cj_err *e) {
     http_runner *H = r->impl;
     memset(timings, 0, (size_t)n * sizeof *timings);
+    if (H->chat) return http_no_chat_scoring(e);
     prompt *p = NULL;
     int np = 0, rc = 0;
     for (int i = 0; rc == 0 && i < n; i++) {
@@ -261,86 +267,5 @@ int http_rolling(runner *r, const char *const *texts, int n, runner_rolling_resu
     for (int i = 0; rc == 0 && i < n; i++) out[i] = (runner_rolling_result){res[i].logprob, res[i].n_tokens};
     free(res);
     prompts_free(p, np);
-    return rc;
-}
-
-/* --- generate ---------------------------------------------------------------------- */
-
-static char *gen_body(const http_runner *H, const runner_gen_item *it, cj_err *e) {
-    json_t *prompt;
-    if (H->tok) {
-        int *ids = NULL, nid = 0;
-        const char *c = it->context ? it->context : "";
-        if (tok_encode(H->tok, c, strlen(c), tok_add_bos(H->tok), &ids, &nid, e)) return NULL;
-        prompt = ids_json(ids, nid);
-        free(ids);
-    } else {
-        prompt = json_string(it->context ? it->context : "");
-        if (!prompt) prompt = json_string("");
-    }
-    json_t *b = json_pack("{s:s, s:o, s:i, s:f, s:f, s:I}", "model", H->model, "prompt", prompt, "max_tokens",
-                          it->max_tokens, "temperature", (double)it->temperature, "top_p",
-                          it->top_p > 0 ? (double)it->top_p : 1.0, "seed", (json_int_t)(it->seed & INT64_MAX));
-    if (it->n_until > 0) {
-        json_t *stop = json_array();
-        for (int s = 0; s < it->n_until; s++)
-            if (it->until[s] && *it->until[s]) json_array_append_new(stop, json_string(it->until[s]));
-        json_object_set_new(b, "stop", stop);
-    }
-    return dump(b);
-}
-
-/* Cuts text at the earliest stop string; 1 if one was found. */
-static int cut_at_stop(char *text, const runner_gen_item *it) {
-    char *best = NULL;
-    for (int s = 0; s < it->n_until; s++) {
-        char *m = it->until[s] && *it->until[s] ? strstr(text, it->until[s]) : NULL;
-        if (m && (!best || m < best)) best = m;
-    }
-    if (best) *best = 0;
-    return best != NULL;
-}
-
-static int gen_reply(const http_job *j, const runner_gen_item *it, runner_gen_result *out, runner_timing *tm,
-                     cj_err *e) {
-    http_choice ch;
-    http_usage u;
-    if (http_reply_parse(j->reply, j->reply_len, 1, 0, &ch, &u, e)) return -1;
-    int stopped = cut_at_stop(ch.text, it);
-    out->text = ch.text;
-    ch.text = NULL;
-    out->n_tokens = u.completion_tokens > 0 ? (int)u.completion_tokens : 0;
-    out->finish = stopped ? RUNNER_FINISH_STOP
-                  : ch.finish && !strcmp(ch.finish, "length") ? RUNNER_FINISH_LENGTH
-                                                             : RUNNER_FINISH_EOS;
-    http_choices_free(&ch, 1);
-    *tm = (runner_timing){u.prompt_tokens > 0 ? (int)u.prompt_tokens : 0, out->n_tokens, j->wall_s, 0};
-    return 0;
-}
-
-int http_generate(runner *r, const runner_gen_item *items, int n, runner_gen_result *out, runner_timing *timings,
-                  cj_err *e) {
-    http_runner *H = r->impl;
-    memset(timings, 0, (size_t)n * sizeof *timings);
-    memset(out, 0, (size_t)n * sizeof *out);
-    http_job *jobs = cj_xcalloc((size_t)(n ? n : 1), sizeof *jobs);
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < n; i++) {
-        jobs[i] = (http_job){.path = "/completions", .body = gen_body(H, &items[i], e)};
-        if (!jobs[i].body) rc = cj_wrap(e, "generate: item %d", i);
-    }
-    if (rc == 0) rc = http_pool_run(H->pool, jobs, n, e);
-    for (int i = 0; rc == 0 && i < n; i++)
-        if (gen_reply(&jobs[i], &items[i], &out[i], &timings[i], e))
-            rc = cj_wrap(e, "%s/completions: item %d", http_pool_endpoint(H->pool, jobs[i].endpoint), i);
-    for (int i = 0; i < n; i++) {
-        free((char *)jobs[i].body);
-        free(jobs[i].reply);
-        if (rc) {
-            free(out[i].text);
-            out[i].text = NULL;
-        }
-    }
-    free(jobs);
     return rc;
 }

@@ -13,6 +13,7 @@ typedef struct {
     tokenizer *tok;     /* NULL: prompts go as text */
     int per_request;    /* scoring prompts per request */
     int max_length;
+    int chat, stream;   /* runner_http_opts */
     runner_info info;
     char *path, *desc, *tok_desc; /* owned strings behind info */
 } http_runner;
@@ -23,5 +24,10 @@ int http_rolling(runner *r, const char *const *texts, int n, runner_rolling_resu
                  cj_err *e);
 int http_generate(runner *r, const runner_gen_item *items, int n, runner_gen_result *out, runner_timing *timings,
                   cj_err *e);
+
+/* http_calls.c: a list of token ids as JSON; a JSON value dumped compactly and released. */
+struct json_t;
+struct json_t *http_ids_json(const int *ids, int n);
+char *http_dump(struct json_t *j);
 
 #endif

@@ -32,12 +32,20 @@ typedef struct {
     long completion_tokens; /* usage.completion_tokens; -1 when absent */
 } http_usage;
 
+/* usage.prompt_tokens and usage.completion_tokens of a reply's "usage"
+ * object (a json_t *; -1 for a field absent or not a count). */
+struct json_t;
+void http_usage_read(const struct json_t *usage, http_usage *u);
+
 /* Parses a completions reply for a request of n_prompts prompts into
  * out[0..n_prompts), ordered by each choice's "index" (position when absent).
  * want_logprobs: every choice must carry logprobs.token_logprobs and
  * logprobs.top_logprobs of equal lengths. */
 int http_reply_parse(const char *body, size_t len, int n_prompts, int want_logprobs, http_choice *out,
                      http_usage *usage, cj_err *e);
+/* The same for a /v1/chat/completions reply of one choice: its text is
+ * choices[0].message.content (null, as for a refusal, reads as ""). */
+int http_reply_parse_chat(const char *body, size_t len, http_choice *out, http_usage *usage, cj_err *e);
 void http_choices_free(http_choice *c, int n);
 
 /* Scores a prompt sent as n_prompt token ids whose last n_cont tokens are

@@ -146,6 +146,7 @@ static void fill_info(http_runner *H, const runner_http_opts *o) {
     sb t;
     sb_init(&t);
     if (H->tok) sb_printf(&t, "%s, prompts as token ids", tok_describe(H->tok));
+    else if (H->remote_tok) sb_puts(&t, "the server's /tokenize, scoring prompts as token ids");
     else sb_puts(&t, "the server's, prompts as text");
     H->tok_desc = sb_take(&t);
     H->info.path = H->path;
@@ -193,6 +194,8 @@ runner *runner_http_open(const runner_http_opts *o, cj_err *e) {
         http_free_impl(H);
         return NULL;
     }
+    /* Chat generation sends messages: no token ids to build. */
+    if (!H->tok && !H->chat) H->remote_tok = http_remote_probe(H);
     fill_info(H, o);
     runner *r = cj_xmalloc(sizeof *r);
     r->vt = &HTTP_VT;

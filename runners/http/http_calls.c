@@ -92,7 +92,25 @@ static int prefix_token(const tokenizer *t, cj_err *e) {
     return p;
 }
 
-/* lm-eval's token boundary for one (context, continuation). */
+/* lm-eval's token boundary from whole = tok(context + continuation) (nw
+ * ids, freed here) and n_ctx = len(tok(rstrip(context))); with no context
+ * tokens the text is conditioned on pre. */
+static void boundary_prompt(int *whole, int nw, int n_ctx, int pre, int max_length, prompt *p) {
+    if (n_ctx == 0) { /* no BOS and no context: condition on the prefix token */
+        whole = cj_xrealloc(whole, (size_t)(nw + 1) * sizeof *whole);
+        memmove(whole + 1, whole, (size_t)nw * sizeof *whole);
+        whole[0] = pre;
+        nw++;
+        n_ctx = 1;
+    }
+    int n_cont = nw > n_ctx ? nw - n_ctx : 0, off = nw > max_length + 1 ? nw - (max_length + 1) : 0;
+    p->n_prompt = nw - off;
+    p->n_cont = n_cont < p->n_prompt - 1 ? n_cont : p->n_prompt - 1;
+    p->prompt = http_ids_json(whole + off, p->n_prompt);
+    free(whole);
+}
+
+/* lm-eval's token boundary for one (context, continuation), with the local tokenizer. */
 static int ids_prompt(const tokenizer *t, int max_length, const char *ctx, const char *cont, prompt *p, cj_err *e) {
     size_t nc = strlen(ctx), nk = strlen(cont);
     int bos = tok_add_bos(t), *whole = NULL, *c = NULL, nw = 0, n_ctx = 0, pre = 0;
@@ -108,19 +126,45 @@ static int ids_prompt(const tokenizer *t, int max_length, const char *ctx, const
         free(whole);
         return -1;
     }
-    if (n_ctx == 0) { /* no BOS and no context: condition on the prefix token */
-        whole = cj_xrealloc(whole, (size_t)(nw + 1) * sizeof *whole);
-        memmove(whole + 1, whole, (size_t)nw * sizeof *whole);
-        whole[0] = pre;
-        nw++;
-        n_ctx = 1;
-    }
-    int n_cont = nw > n_ctx ? nw - n_ctx : 0, off = nw > max_length + 1 ? nw - (max_length + 1) : 0;
-    p->n_prompt = nw - off;
-    p->n_cont = n_cont < p->n_prompt - 1 ? n_cont : p->n_prompt - 1;
-    p->prompt = http_ids_json(whole + off, p->n_prompt);
-    free(whole);
+    boundary_prompt(whole, nw, n_ctx, pre, max_length, p);
     return 0;
+}
+
+/* The same boundary with the server's /tokenize: every context (without
+ * its trailing whitespace) and every context + continuation in one go. */
+static int remote_prompts(http_runner *H, const runner_ll_item *items, int n, prompt *p, int total, cj_err *e) {
+    int nt = n + total, k = 0;
+    const char **texts = cj_xcalloc((size_t)nt + 1, sizeof *texts);
+    size_t *lens = cj_xcalloc((size_t)nt + 1, sizeof *lens);
+    int **ids = cj_xcalloc((size_t)nt + 1, sizeof *ids), *nids = cj_xcalloc((size_t)nt + 1, sizeof *nids);
+    for (int i = 0; i < n; i++) {
+        const char *ctx = items[i].context ? items[i].context : "";
+        texts[i] = ctx;
+        lens[i] = rstrip_len(ctx, strlen(ctx));
+        for (int c = 0; c < items[i].n_cont; c++, k++) {
+            sb w;
+            sb_init(&w);
+            sb_puts(&w, ctx);
+            sb_puts(&w, items[i].continuations[c] ? items[i].continuations[c] : "");
+            lens[n + k] = w.len;
+            texts[n + k] = w.s ? sb_take(&w) : cj_xstrdup("");
+        }
+    }
+    int rc = http_remote_encode(H, texts, lens, nt, ids, nids, e);
+    for (int i = 0, k2 = 0; i < n; i++)
+        for (int c = 0; c < items[i].n_cont; c++, k2++) {
+            if (rc == 0 && nids[i] == 0)
+                rc = cj_fail(e, "item %d: an empty context the server's tokenizer adds no BOS to: give --tokenizer", i);
+            if (rc == 0) boundary_prompt(ids[n + k2], nids[n + k2], nids[i], 0, H->max_length, &p[k2]);
+            else free(ids[n + k2]);
+            free((char *)texts[n + k2]);
+        }
+    for (int i = 0; i < n; i++) free(ids[i]);
+    free(texts);
+    free(lens);
+    free(ids);
+    free(nids);
+    return rc;
 }
 
 static void text_prompt(const char *ctx, const char *cont, prompt *p) {
@@ -151,7 +195,7 @@ static int score_reply(const http_runner *H, const http_job *j, const prompt *p,
     int rc = http_reply_parse(j->reply, j->reply_len, n, 1, ch, &u, e);
     for (int i = 0; rc == 0 && i < n; i++) {
         runner_ll_result r;
-        rc = H->tok ? http_score_ids(&ch[i], p[i].n_prompt, p[i].n_cont, &r, e)
+        rc = H->tok || H->remote_tok ? http_score_ids(&ch[i], p[i].n_prompt, p[i].n_cont, &r, e)
                     : http_score_text(&ch[i], p[i].n_prompt, p[i].cont_from, &r, e);
         if (rc) {
             cj_wrap(e, "prompt %d of the request", i);
@@ -161,7 +205,7 @@ static int score_reply(const http_runner *H, const http_job *j, const prompt *p,
         res[p[i].out].n_tokens += r.n_tokens;
         res[p[i].out].is_greedy &= r.is_greedy;
         tm[p[i].owner].wall_s += j->wall_s / n;
-        tm[p[i].owner].prefill_tokens += H->tok ? p[i].n_prompt : u.prompt_tokens > 0 ? (int)(u.prompt_tokens / n) : 0;
+        tm[p[i].owner].prefill_tokens += H->tok || H->remote_tok ? p[i].n_prompt : u.prompt_tokens > 0 ? (int)(u.prompt_tokens / n) : 0;
     }
     if (rc) cj_wrap(e, "%s/completions", http_pool_endpoint(H->pool, j->endpoint));
     http_choices_free(ch, n);
@@ -204,7 +248,12 @@ int http_loglikelihood(runner *r, const runner_ll_item *items, int n, runner_ll_
         total += items[i].n_cont;
     }
     prompt *p = cj_xcalloc((size_t)(total ? total : 1), sizeof *p);
-    for (int i = 0, k = 0; rc == 0 && i < n; i++) {
+    if (H->remote_tok) {
+        for (int i = 0, k = 0; i < n; i++)
+            for (int c = 0; c < items[i].n_cont; c++, k++) p[k].owner = i, p[k].out = k;
+        rc = remote_prompts(H, items, n, p, total, e);
+    }
+    for (int i = 0, k = 0; rc == 0 && !H->remote_tok && i < n; i++) {
         const char *ctx = items[i].context ? items[i].context : "";
         for (int c = 0; rc == 0 && c < items[i].n_cont; c++, k++) {
             const char *cont = items[i].continuations[c] ? items[i].continuations[c] : "";

@@ -10,7 +10,8 @@
 typedef struct {
     http_pool *pool;
     char *model;        /* the "model" field of every request */
-    tokenizer *tok;     /* NULL: prompts go as text */
+    tokenizer *tok;     /* NULL: the server's /tokenize (remote_tok), else prompts go as text */
+    int remote_tok;     /* 1: scoring prompts are token ids from the server's /tokenize */
     int per_request;    /* scoring prompts per request */
     int max_length;
     int chat, stream;   /* runner_http_opts */
@@ -29,5 +30,11 @@ int http_generate(runner *r, const runner_gen_item *items, int n, runner_gen_res
 struct json_t;
 struct json_t *http_ids_json(const int *ids, int n);
 char *http_dump(struct json_t *j);
+
+/* http_tokenize.c: 1 if the server's /tokenize answers with token ids;
+ * ids[i] (malloc'd) of texts[i] (lens[i] bytes) from it, BOS as it adds one. */
+int http_remote_probe(http_runner *H);
+int http_remote_encode(http_runner *H, const char *const *texts, const size_t *lens, int n, int **ids, int *nids,
+                       cj_err *e);
 
 #endif

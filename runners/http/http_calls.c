@@ -11,7 +11,8 @@
  * and not the server's; without one it goes as text and the continuation is
  * the tokens whose text_offset is at or past the context's end. Rolling
  * log-likelihoods use lm-eval's disjoint windows of max_length tokens with a
- * tokenizer, and the whole text in one request without.
+ * tokenizer or the server's /tokenize (when it starts texts with a BOS),
+ * and the whole text in one request without.
  *
  * Generation is in http_gen.c.
  *
@@ -31,6 +32,7 @@ typedef struct {
     int n_prompt;   /* ids: the prompt's tokens; text: its bytes */
     int n_cont;     /* ids: continuation tokens (the last ones) */
     long cont_from; /* text: the byte the continuation starts at */
+    int ids;        /* 1: the prompt is token ids, 0: text */
 } prompt;
 
 static void prompts_free(prompt *p, int n) {
@@ -107,6 +109,7 @@ static void boundary_prompt(int *whole, int nw, int n_ctx, int pre, int max_leng
     p->n_prompt = nw - off;
     p->n_cont = n_cont < p->n_prompt - 1 ? n_cont : p->n_prompt - 1;
     p->prompt = http_ids_json(whole + off, p->n_prompt);
+    p->ids = 1;
     free(whole);
 }
 
@@ -195,7 +198,7 @@ static int score_reply(const http_runner *H, const http_job *j, const prompt *p,
     int rc = http_reply_parse(j->reply, j->reply_len, n, 1, ch, &u, e);
     for (int i = 0; rc == 0 && i < n; i++) {
         runner_ll_result r;
-        rc = H->tok || H->remote_tok ? http_score_ids(&ch[i], p[i].n_prompt, p[i].n_cont, &r, e)
+        rc = p[i].ids ? http_score_ids(&ch[i], p[i].n_prompt, p[i].n_cont, &r, e)
                     : http_score_text(&ch[i], p[i].n_prompt, p[i].cont_from, &r, e);
         if (rc) {
             cj_wrap(e, "prompt %d of the request", i);
@@ -205,7 +208,7 @@ static int score_reply(const http_runner *H, const http_job *j, const prompt *p,
         res[p[i].out].n_tokens += r.n_tokens;
         res[p[i].out].is_greedy &= r.is_greedy;
         tm[p[i].owner].wall_s += j->wall_s / n;
-        tm[p[i].owner].prefill_tokens += H->tok || H->remote_tok ? p[i].n_prompt : u.prompt_tokens > 0 ? (int)(u.prompt_tokens / n) : 0;
+        tm[p[i].owner].prefill_tokens += p[i].ids ? p[i].n_prompt : u.prompt_tokens > 0 ? (int)(u.prompt_tokens / n) : 0;
     }
     if (rc) cj_wrap(e, "%s/completions", http_pool_endpoint(H->pool, j->endpoint));
     http_choices_free(ch, n);
@@ -278,9 +281,34 @@ static void rolling_windows(const int *F, int N, int L, int owner, prompt **p, i
         int len = N - predicted < L ? N - predicted : L, end = predicted + len;
         int start = predicted == 0 ? 0 : end - L;
         *p = cj_xrealloc(*p, (size_t)(*np + 1) * sizeof **p);
-        (*p)[(*np)++] = (prompt){http_ids_json(F + start, end + 1 - start), owner, owner, end + 1 - start, len, 0};
+        (*p)[(*np)++] = (prompt){http_ids_json(F + start, end + 1 - start), owner, owner, end + 1 - start, len, 0, 1};
         predicted = end;
     }
+}
+
+/* Rolling windows over the server's tokens: each text tokenized by its
+ * /tokenize, which starts it with its BOS, the windows' prefix token. */
+static int remote_rolling(http_runner *H, const char *const *texts, int n, prompt **p, int *np, cj_err *e) {
+    const char **tx = cj_xcalloc((size_t)n + 1, sizeof *tx);
+    size_t *lens = cj_xcalloc((size_t)n + 1, sizeof *lens);
+    int **ids = cj_xcalloc((size_t)n + 1, sizeof *ids), *nids = cj_xcalloc((size_t)n + 1, sizeof *nids);
+    for (int i = 0; i < n; i++) {
+        tx[i] = texts[i] ? texts[i] : "";
+        lens[i] = strlen(tx[i]);
+    }
+    int rc = http_remote_encode(H, tx, lens, n, ids, nids, e);
+    for (int i = 0; i < n; i++) {
+        if (rc == 0 && (nids[i] < 1 || ids[i][0] != H->remote_bos))
+            rc = cj_fail(e, "loglikelihood_rolling: text %d: the server's /tokenize did not start it with BOS %d", i,
+                         H->remote_bos);
+        if (rc == 0) rolling_windows(ids[i], nids[i] - 1, H->max_length, i, p, np);
+        free(ids[i]);
+    }
+    free(tx);
+    free(lens);
+    free(ids);
+    free(nids);
+    return rc;
 }
 
 int http_rolling(runner *r, const char *const *texts, int n, runner_rolling_result *out, runner_timing *timings,
@@ -289,8 +317,9 @@ int http_rolling(runner *r, const char *const *texts, int n, runner_rolling_resu
     memset(timings, 0, (size_t)n * sizeof *timings);
     if (H->chat) return http_no_chat_scoring(e);
     prompt *p = NULL;
-    int np = 0, rc = 0;
-    for (int i = 0; rc == 0 && i < n; i++) {
+    int np = 0, rc = 0, remote = !H->tok && H->remote_tok && H->remote_bos >= 0;
+    if (remote) rc = remote_rolling(H, texts, n, &p, &np, e);
+    for (int i = 0; rc == 0 && !remote && i < n; i++) {
         const char *t = texts[i] ? texts[i] : "";
         if (!H->tok) {
             p = cj_xrealloc(p, (size_t)(np + 1) * sizeof *p);

@@ -12,6 +12,7 @@ typedef struct {
     char *model;        /* the "model" field of every request */
     tokenizer *tok;     /* NULL: the server's /tokenize (remote_tok), else prompts go as text */
     int remote_tok;     /* 1: scoring prompts are token ids from the server's /tokenize */
+    int remote_bos;     /* the token its /tokenize starts every text with; -1: none */
     int per_request;    /* scoring prompts per request */
     int max_length;
     int chat, stream;   /* runner_http_opts */
@@ -31,7 +32,8 @@ struct json_t;
 struct json_t *http_ids_json(const int *ids, int n);
 char *http_dump(struct json_t *j);
 
-/* http_tokenize.c: 1 if the server's /tokenize answers with token ids;
+/* http_tokenize.c: 1 if the server's /tokenize answers with token ids (and
+ * H->remote_bos set: what it gives for "" when that is one token, else -1);
  * ids[i] (malloc'd) of texts[i] (lens[i] bytes) from it, BOS as it adds one. */
 int http_remote_probe(http_runner *H);
 int http_remote_encode(http_runner *H, const char *const *texts, const size_t *lens, int n, int **ids, int *nids,

@@ -55,16 +55,24 @@ static int read_tokens(const char *body, size_t len, int **ids, int *n, cj_err *
     return rc;
 }
 
-int http_remote_probe(http_runner *H) {
-    char *body = tokenize_body(H, "a", 1), *reply = NULL;
+/* The ids of text from endpoint 0, asked once; 0 or -1. */
+static int ask_one(http_runner *H, const char *text, int **ids, int *n) {
+    char *body = tokenize_body(H, text, strlen(text)), *reply = NULL;
     size_t len = 0;
-    int *ids = NULL, n = 0;
     cj_err e;
-    int ok = http_pool_one(H->pool, 0, tokenize_path(H), body, &reply, &len, &e) == 0 &&
-             read_tokens(reply, len, &ids, &n, &e) == 0 && n > 0;
-    free(ids);
+    int rc = http_pool_one(H->pool, 0, tokenize_path(H), body, &reply, &len, &e) ? -1 : read_tokens(reply, len, ids, n, &e);
     free(reply);
     free(body);
+    return rc;
+}
+
+int http_remote_probe(http_runner *H) {
+    int *ids = NULL, n = 0, ok = ask_one(H, "a", &ids, &n) == 0 && n > 0;
+    free(ids);
+    ids = NULL;
+    H->remote_bos = -1;
+    if (ok && ask_one(H, "", &ids, &n) == 0 && n == 1) H->remote_bos = ids[0];
+    free(ids);
     return ok;
 }
 

@@ -58,6 +58,22 @@ got=$(q "$TMP/remote.db" "ATTACH '$TMP/lscore.db' AS ref;
     FROM choices a JOIN ref.choices b USING (task, doc_id, choice_idx)")
 [ "$got" = 1 ] && pass serve_remote_tokenize_same_choices || fail serve_remote_tokenize_same_choices "$got"
 
+# rolling log-likelihoods in windows of the server's tokens (the model's 512; one text is longer)
+mkdir -p "$TMP/defs" "$TMP/data/toy"
+echo '{"name": "toy_roll", "version": "1", "dataset": {"format": "jsonl", "splits": {"test": "toy/roll.jsonl"}},
+ "eval_split": "test", "output_type": "loglikelihood_rolling", "doc_to_text": "{{text}}",
+ "metrics": ["word_perplexity", "byte_perplexity", "bits_per_byte", "token_perplexity"]}' >"$TMP/defs/toy_roll.json"
+python3 -c 'import json
+for t in ["Once upon a time there was a cat.", " leading space", "One day " * 300 + "the end."]: print(json.dumps({"text": t}))' \
+    >"$TMP/data/toy/roll.jsonl" 2>/dev/null
+ROLL="--tasks toy_roll --tasks-dir $TMP/defs --data-dir $TMP/data"
+"$CJ" run -m "$URL" --db "$TMP/rroll.db" -q $ROLL --max-length 512 >/dev/null 2>"$TMP/rr.err" ||
+    fail serve_remote_rolling_run "$(tail -c 300 "$TMP/rr.err")"
+"$CJ" run -m "$M/stories260K.bin" --tokenizer "$M/tok512.bin" --db "$TMP/lroll.db" -q $ROLL >/dev/null 2>&1
+got=$(q "$TMP/rroll.db" "ATTACH '$TMP/lroll.db' AS ref;
+    SELECT count(*) = 4 AND sum(a.value = b.value) = 4 FROM metrics a JOIN ref.metrics b USING (task, metric)")
+[ "$got" = 1 ] && pass serve_remote_rolling_same || fail serve_remote_rolling_same "$(q "$TMP/rroll.db" "SELECT * FROM metrics")"
+
 # --- requests by hand: no template, bad bodies, mutations, streams ------------------------
 start plain
 if command -v python3 >/dev/null; then

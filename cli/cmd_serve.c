@@ -98,12 +98,13 @@ static int setup_chat(chat_flags *cf, const char *model, serve_http_opts *ho, ch
 
 /* Why: every connection has its own thread, and glibc gives threads arenas
  * of their own (up to 8 per core), each keeping the memory freed in it. With
- * 32 clients the server's RSS crept by ~0.4 MiB a minute with ~3.7 MiB free
- * in the arenas against ~0.8 MiB in use (bench/serve_soak.sh, mallinfo2 at
- * stop); a fixed mmap threshold alone changed nothing, one arena and a fixed
- * threshold kept it flat at no measurable cost in requests/s (the threads
- * only parse and write JSON; the forward pass has its own buffers). The
- * MALLOC_ARENA_MAX / MALLOC_MMAP_THRESHOLD_ variables still win. */
+ * 32 clients (bench/serve_soak.sh) RSS crept ~0.4-0.5 MiB a minute with ~3.7
+ * MiB free in the arenas against ~0.8 MiB in use (mallinfo2 at stop); a
+ * fixed mmap threshold alone changed nothing; one arena with it cut the
+ * creep to about a third (what is left is the brk heap's top, moving with
+ * fragmentation), at no measurable cost in requests/s: the connection
+ * threads only parse and write JSON. MALLOC_ARENA_MAX and
+ * MALLOC_MMAP_THRESHOLD_ in the environment still win. */
 static void malloc_setup(void) {
     if (!getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 1);
     if (!getenv("MALLOC_MMAP_THRESHOLD_")) mallopt(M_MMAP_THRESHOLD, 128 << 10);

@@ -1,9 +1,7 @@
 /* serve_http — the HTTP server of `chaejeom serve` (contract in serve_http.h). */
 #include "serve_http.h"
 
-#include <malloc.h>
 #include <microhttpd.h>
-#include <stdatomic.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +13,6 @@
 #define DEFAULT_MAX_BODY ((size_t)64 << 20)
 #define IDLE_TIMEOUT_S 60
 #define MAX_CONNECTIONS 256 /* one thread each */
-#define TRIM_EVERY 1024     /* requests between two malloc_trim calls */
 
 struct serve_http {
     struct MHD_Daemon *d;
@@ -77,20 +74,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return send_reply(c, status, reply ? reply : cj_xstrdup("{}"), sse && reply);
 }
 
-/* Why the trim: the memory a request frees stays in malloc's arena, and
- * under steady load the arena's free pages drifted upwards (RSS creeping
- * ~0.2-0.4 MiB a minute under 32 clients); giving them back every
- * TRIM_EVERY requests keeps RSS at what is in use, for a walk of a few
- * MiB of heap. */
 static void on_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode code) {
-    static atomic_uint done;
     (void)cls, (void)c, (void)code;
     upload *u = *con_cls;
     if (!u) return;
     sb_free(&u->body);
     free(u);
     *con_cls = NULL;
-    if (atomic_fetch_add(&done, 1) % TRIM_EVERY == TRIM_EVERY - 1) malloc_trim(0);
 }
 
 static int resolve(const char *host, int port, struct sockaddr_storage *sa, cj_err *e) {

@@ -281,6 +281,7 @@ int cmd_run(int argc, char **argv) {
     a.http.urls = a.model;
     a.http.tokenizer_path = a.tokenizer;
     a.http.chat = a.run.chat && a.run.chat->as_messages;
+    a.http.chat_prompts = a.run.chat && !a.run.chat->as_messages;
     r = http_args_is_url(a.model) ? runner_http_open(&a.http, &e) : runner_local_open(&ro, &e);
     if (!r) goto fail;
 

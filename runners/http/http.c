@@ -189,6 +189,7 @@ runner *runner_http_open(const runner_http_opts *o, cj_err *e) {
     H->max_length = o->max_length > 0 ? o->max_length : 2048;
     H->chat = o->chat;
     H->stream = o->stream;
+    H->chat_prompts = o->chat_prompts;
     if (open_pool(H, o, e) || (o->tokenizer_path && load_tokenizer(o->tokenizer_path, &H->tok, e)) ||
         identify(H, o->model_name, e)) {
         http_free_impl(H);

@@ -113,15 +113,21 @@ static void boundary_prompt(int *whole, int nw, int n_ctx, int pre, int max_leng
     free(whole);
 }
 
+int http_encode(const http_runner *H, const char *s, size_t n, int **ids, int *nid, cj_err *e) {
+    if (H->chat_prompts) return tok_encode_ex(H->tok, s, n, 0, 1, ids, nid, e);
+    return tok_encode(H->tok, s, n, tok_add_bos(H->tok), ids, nid, e);
+}
+
 /* lm-eval's token boundary for one (context, continuation), with the local tokenizer. */
-static int ids_prompt(const tokenizer *t, int max_length, const char *ctx, const char *cont, prompt *p, cj_err *e) {
+static int ids_prompt(const http_runner *H, const char *ctx, const char *cont, prompt *p, cj_err *e) {
+    const tokenizer *t = H->tok;
     size_t nc = strlen(ctx), nk = strlen(cont);
-    int bos = tok_add_bos(t), *whole = NULL, *c = NULL, nw = 0, n_ctx = 0, pre = 0;
+    int *whole = NULL, *c = NULL, nw = 0, n_ctx = 0, pre = 0, max_length = H->max_length;
     char *text = cj_xmalloc(nc + nk + 1);
     memcpy(text, ctx, nc);
     memcpy(text + nc, cont, nk + 1);
-    int rc = tok_encode(t, text, nc + nk, bos, &whole, &nw, e);
-    if (rc == 0) rc = tok_encode(t, ctx, rstrip_len(ctx, nc), bos, &c, &n_ctx, e);
+    int rc = http_encode(H, text, nc + nk, &whole, &nw, e);
+    if (rc == 0) rc = http_encode(H, ctx, rstrip_len(ctx, nc), &c, &n_ctx, e);
     if (rc == 0 && n_ctx == 0 && (pre = prefix_token(t, e)) < 0) rc = -1;
     free(text);
     free(c);
@@ -263,7 +269,7 @@ int http_loglikelihood(runner *r, const runner_ll_item *items, int n, runner_ll_
             p[k].owner = i;
             p[k].out = k;
             if (!H->tok) text_prompt(ctx, cont, &p[k]);
-            else if (ids_prompt(H->tok, H->max_length, ctx, cont, &p[k], e))
+            else if (ids_prompt(H, ctx, cont, &p[k], e))
                 rc = cj_wrap(e, "loglikelihood: item %d continuation %d", i, c);
         }
     }

@@ -48,7 +48,7 @@ static int gen_input(const http_runner *H, const runner_gen_item *it, json_t *b,
         return 0;
     }
     int *ids = NULL, nid = 0;
-    if (tok_encode(H->tok, c, strlen(c), tok_add_bos(H->tok), &ids, &nid, e)) return -1;
+    if (http_encode(H, c, strlen(c), &ids, &nid, e)) return -1;
     json_object_set_new(b, "prompt", http_ids_json(ids, nid));
     free(ids);
     return 0;

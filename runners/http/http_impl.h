@@ -15,7 +15,7 @@ typedef struct {
     int remote_bos;     /* the token its /tokenize starts every text with; -1: none */
     int per_request;    /* scoring prompts per request */
     int max_length;
-    int chat, stream;   /* runner_http_opts */
+    int chat, stream, chat_prompts; /* runner_http_opts */
     runner_info info;
     char *path, *desc, *tok_desc; /* owned strings behind info */
 } http_runner;
@@ -27,6 +27,10 @@ int http_rolling(runner *r, const char *const *texts, int n, runner_rolling_resu
 int http_generate(runner *r, const runner_gen_item *items, int n, runner_gen_result *out, runner_timing *timings,
                   cj_err *e);
 
+/* http_calls.c: a context's ids with the local tokenizer: BOS per the
+ * vocabulary, or, for chat renderings, the special tokens they hold read as
+ * such and no BOS (as the local runner reads them). */
+int http_encode(const http_runner *H, const char *s, size_t n, int **ids, int *nid, cj_err *e);
 /* http_calls.c: a list of token ids as JSON; a JSON value dumped compactly and released. */
 struct json_t;
 struct json_t *http_ids_json(const int *ids, int n);

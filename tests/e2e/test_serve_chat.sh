@@ -2,7 +2,8 @@
 # chaejeom serve's /v1/chat/completions and streaming, through the HTTP
 # runner: chat generation rendered by the server's template gives texts
 # bit-identical to `chaejeom run --apply-chat-template FILE` on the same
-# model, streamed or not; without --tokenizer the runner takes the server's
+# model, streamed or not; prompts rendered here (FILE) and sent as ids score
+# and generate as the local chat run does; without --tokenizer the runner takes the server's
 # /tokenize and scores bit-identically to the local runner; a model without
 # a template answers chat requests 400; bad and mutated chat bodies get a
 # 4xx JSON error each and the server keeps serving.
@@ -45,6 +46,17 @@ for mode in plain stream; do
         FROM generations a JOIN ref.generations b USING (task, doc_id)")
     [ "$got" = 1 ] && pass serve_chat_${mode}_same_texts || fail serve_chat_${mode}_same_texts "$got"
 done
+
+# --- --apply-chat-template FILE: rendered here, sent as ids to /v1/completions (no BOS, as run reads it)
+FILECHAT="--tasks arc_easy,gsm8k --limit 3 --shots 1 --apply-chat-template $TMP/chat.jinja"
+"$CJ" run -m "$URL" --tokenizer "$M/tok512.bin" --db "$TMP/fhttp.db" -q $FILECHAT >/dev/null 2>"$TMP/fh.err" ||
+    fail serve_chat_file_run "$(tail -c 300 "$TMP/fh.err")"
+"$CJ" run -m "$M/stories260K.bin" --tokenizer "$M/tok512.bin" --db "$TMP/flocal.db" -q $FILECHAT >/dev/null 2>&1
+got=$(q "$TMP/fhttp.db" "ATTACH '$TMP/flocal.db' AS ref;
+    SELECT (SELECT count(*) FROM choices a JOIN ref.choices b USING (task, doc_id, choice_idx)
+              WHERE a.logprob = b.logprob AND a.n_tokens = b.n_tokens) = (SELECT count(*) FROM ref.choices)
+      AND (SELECT count(*) FROM generations a JOIN ref.generations b USING (task, doc_id) WHERE a.text = b.text) = 3")
+[ "$got" = 1 ] && pass serve_chat_file_rendered_here_same || fail serve_chat_file_rendered_here_same "$got"
 
 # --- no --tokenizer: the server's /tokenize, the local runner's numbers -------------------
 "$CJ" run -m "$URL" --db "$TMP/remote.db" -q --tasks arc_easy,hellaswag --limit 4 >/dev/null 2>"$TMP/r.err" ||

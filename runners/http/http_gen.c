@@ -83,7 +83,9 @@ static int cut_at_stop(char *text, const runner_gen_item *it) {
 
 /* The reply's text, finish_reason and usage, whichever form it has. */
 static int read_reply(const http_runner *H, const http_job *j, char **text, char **finish, http_usage *u, cj_err *e) {
-    if (H->stream) {
+    size_t lead = j->reply ? strspn(j->reply, " \t\r\n") : 0;
+    /* A server that ignores "stream" answers one JSON object: read it as such (no first-token time). */
+    if (H->stream && !(j->reply && j->reply[lead] == '{')) {
         http_sse_reply r;
         int rc = http_sse_parse(j->reply, j->reply_len, H->chat, &r, e);
         *text = r.text, *finish = r.finish, *u = r.usage;

@@ -11,7 +11,8 @@ returns a fixed function of the prompt.
 /v1/chat/completions answers the same function of the messages (as
 JSON); "stream": true answers either as server-sent events, the text in two
 chunks --chunk-delay seconds apart. --sse-fault cut ends a stream without
-[DONE], --sse-fault badjson sends a chunk that is not JSON. --log-bodies
+[DONE], --sse-fault badjson sends a chunk that is not JSON; --ignore-stream
+answers one JSON object anyway, as a server without streaming would. --log-bodies
 receives every chat and completions body, one JSON line each.
 
 Faults for the tests: --fail-first N answers the first N completions with
@@ -177,12 +178,12 @@ class Handler(BaseHTTPRequestHandler):
         if ARGS.hang:
             time.sleep(3600)
         if chat:
-            if body.get("stream"):
+            if body.get("stream") and not ARGS.ignore_stream:
                 return self.sse(body, True)
             ch = generate(body)
             msg = {"index": 0, "message": {"role": "assistant", "content": ch["text"]}, "finish_reason": ch["finish_reason"]}
             return self.reply(200, {"choices": [msg], "usage": {"prompt_tokens": 3, "completion_tokens": 5}})
-        if body.get("stream"):
+        if body.get("stream") and not ARGS.ignore_stream:
             return self.sse(body, False)
         prompts = body["prompt"] if isinstance(body["prompt"], list) and body["prompt"] and \
             isinstance(body["prompt"][0], (str, list)) else [body["prompt"]]
@@ -216,6 +217,7 @@ def main():
     ap.add_argument("--log-bodies")
     ap.add_argument("--sse-fault", choices=["none", "cut", "badjson"], default="none")
     ap.add_argument("--chunk-delay", type=float, default=0.0)
+    ap.add_argument("--ignore-stream", action="store_true")
     ARGS = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     srv.daemon_threads = True

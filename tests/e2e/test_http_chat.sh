@@ -6,7 +6,7 @@
 # seed) and stores the answers cut at the stop strings; log-likelihood
 # tasks over chat are refused with a message; --stream reads server-sent
 # events, recording the time to the first token, and gives the texts the
-# plain replies give; a stream cut short or with a chunk that is not JSON
+# plain replies give (a server that ignores "stream" is read whole); a stream cut short or with a chunk that is not JSON
 # fails the run with a message naming the endpoint.
 . tests/e2e/lib.sh
 command -v python3 >/dev/null || { echo "SKIP http_chat (python3 runs the fake server)"; exit 0; }
@@ -76,6 +76,13 @@ grep -q '"stream": true' "$TMP/a.bodies" && pass http_stream_asked || fail http_
 "$CJ" run -m "http://127.0.0.1:$A/v1" --db "$TMP/plain.db" -q --tasks gsm8k --limit 3 --stream >/dev/null 2>"$TMP/p.err" &&
     [ "$(q "$TMP/plain.db" "SELECT count(*) FROM generations WHERE text GLOB ' answer [0-9].*' AND text NOT LIKE '%Question%'")" = 3 ] &&
     pass http_stream_completions || fail http_stream_completions "$(tail -c 300 "$TMP/p.err")"
+
+# a server that ignores "stream" and answers one JSON object: read as such
+serve nostream --ignore-stream
+gen "$TMP/nostream.db" "$PORT" --stream >/dev/null 2>"$TMP/ns.err" &&
+    [ "$(q "$TMP/nostream.db" "ATTACH '$TMP/chat.db' AS ref; SELECT sum(a.text = b.text) FROM generations a
+        JOIN ref.generations b USING (task, doc_id)")" = 3 ] && pass http_stream_ignored_read_whole ||
+    fail http_stream_ignored_read_whole "$(tail -c 300 "$TMP/ns.err")"
 
 # --- broken streams: a clear error, never a crash ---------------------------------------
 serve cut --sse-fault cut

@@ -173,7 +173,7 @@ static json_t *logprobs_obj(serve_engine *s, const choice *c, int from, int k) {
         char *tok = token_text(s, c->ids[t]);
         json_array_append_new(toks, serve_jstr(tok));
         json_array_append_new(offs, json_integer((json_int_t)off));
-        off += strlen(tok);
+        for (const char *q = tok; *q; q++) off += ((unsigned char)*q & 0xc0) != 0x80; /* characters, as vLLM counts */
         free(tok);
         json_array_append_new(lps, t == 0 ? json_null() : jlp(c->sc.lp[t - 1]));
         json_array_append_new(tops, t == 0 ? json_null() : top_dict(s, c, t, k));

@@ -9,7 +9,7 @@
  * tok(context), BOS per the vocabulary; the continuation is whole[len(ctx):];
  * left-truncated to max_length + 1 tokens), so the token boundary is ours
  * and not the server's; without one it goes as text and the continuation is
- * the tokens whose text_offset is at or past the context's end. Rolling
+ * the tokens whose text_offset (in characters) is at or past the context's end. Rolling
  * log-likelihoods use lm-eval's disjoint windows of max_length tokens with a
  * tokenizer or the server's /tokenize (when it starts texts with a BOS),
  * and the whole text in one request without.
@@ -176,13 +176,21 @@ static int remote_prompts(http_runner *H, const runner_ll_item *items, int n, pr
     return rc;
 }
 
+/* Code points in s[0..n): OpenAI-compatible servers (vLLM, llama-cpp-python)
+ * count text_offset in Python characters, not bytes. */
+static long code_points(const char *s, size_t n) {
+    long k = 0;
+    for (size_t i = 0; i < n; i++) k += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return k;
+}
+
 static void text_prompt(const char *ctx, const char *cont, prompt *p) {
     sb s;
     sb_init(&s);
     sb_puts(&s, ctx);
     sb_puts(&s, cont);
-    p->n_prompt = (int)s.len;
-    p->cont_from = (long)rstrip_len(ctx, strlen(ctx));
+    p->n_prompt = (int)code_points(s.s ? s.s : "", s.len);
+    p->cont_from = code_points(ctx, rstrip_len(ctx, strlen(ctx)));
     p->prompt = json_stringn(s.s, s.len);
     sb_free(&s);
     if (!p->prompt) p->prompt = json_string(""); /* invalid UTF-8: scored as nothing, never sent broken */

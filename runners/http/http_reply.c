@@ -10,6 +10,8 @@
 
 #include "../../common/sb.h"
 
+#define MAX_OFFSET_LEAD 4 /* a dummy-prefix space, in characters, with room; more is not a lead */
+
 void http_choices_free(http_choice *c, int n) {
     for (int i = 0; i < n; i++) {
         free(c[i].lp);
@@ -200,9 +202,22 @@ int http_score_ids(const http_choice *c, int n_prompt, int n_cont, runner_ll_res
     return sum_tokens(c, n_prompt - n_cont, n_prompt, out, e);
 }
 
+/* Characters the server's offsets run ahead of the prompt's: llama-cpp-python
+ * counts them in its detokenized prompt, which starts with SentencePiece's
+ * dummy-prefix space. The generated token after the echoed prompt sits at
+ * that text's end, so its offset less the prompt's length is the lead. */
+static long offset_lead(const http_choice *c, long prompt_len, int n_generated) {
+    if (n_generated < 1 || c->n <= n_generated) return 0;
+    long lead = c->offset[c->n - n_generated] - prompt_len;
+    return lead > 0 && lead <= MAX_OFFSET_LEAD ? lead : 0;
+}
+
 int http_score_text(const http_choice *c, long prompt_len, long cont_from, runner_ll_result *out, cj_err *e) {
     if (!c->offset) return cj_fail(e, "no logprobs.text_offset: text prompts need it (or give --tokenizer)");
     int from = -1, to = 0;
+    long lead = offset_lead(c, prompt_len, 1);
+    cont_from += lead;
+    prompt_len += lead;
     for (int t = 0; t < c->n; t++) {
         if (t > 0 && c->offset[t] < c->offset[t - 1]) return cj_fail(e, "text_offset[%d]: goes backwards", t);
         if (c->offset[t] >= prompt_len) break;

@@ -57,6 +57,22 @@ static void test_text_uses_offsets(void) {
     http_choices_free(&c, 1);
 }
 
+/* llama-cpp-python's offsets count a leading dummy-prefix space: read one byte ahead. */
+static void test_text_offsets_with_a_lead(void) {
+    const char *lead = "{\"choices\":[{\"logprobs\":{\"tokens\":[\" \",\"Q\",\":\",\" A\",\"x\"],"
+                       "\"token_logprobs\":[null,-1,-2,-0.5,-4],\"top_logprobs\":[null,{\"Q\":-1},{\":\":-2},"
+                       "{\" A\":-0.5},{\"x\":-4}],\"text_offset\":[0,1,2,3,5]}}]}";
+    http_choice c;
+    cj_err e;
+    CHECK(parse1(lead, 1, &c, &e) == 0);
+    runner_ll_result r;
+    /* the prompt "Q: A" (4 bytes), context "Q:" (2): the continuation is " A" alone */
+    CHECK(http_score_text(&c, 4, 2, &r, &e) == 0 && r.n_tokens == 1 && r.logprob == -0.5);
+    /* rolling: Q, :, A (the dummy space has no log-prob) */
+    CHECK(http_score_text(&c, 4, 0, &r, &e) == 0 && r.n_tokens == 3 && r.logprob == -3.5);
+    http_choices_free(&c, 1);
+}
+
 static void test_choices_by_index(void) {
     const char *body = "{\"choices\":[{\"index\":1,\"text\":\"second\"},{\"index\":0,\"text\":\"first\"}]}";
     http_choice c[3]; /* room for the 3-prompt case below */
@@ -306,6 +322,7 @@ static void test_models(void) {
 int main(void) {
     RUN(test_ids_scores_the_last_tokens);
     RUN(test_text_uses_offsets);
+    RUN(test_text_offsets_with_a_lead);
     RUN(test_choices_by_index);
     RUN(test_malformed_replies);
     RUN(test_mutated_replies_never_crash);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "../common/sha256.h"
+#include "http_args.h"
 
 int chat_flags_parse(chat_flags *f, int argc, char **argv, int *i, const char *cmd) {
     const char *a = argv[*i], *next = *i + 1 < argc ? argv[*i + 1] : NULL;
@@ -60,6 +61,7 @@ static void chat_hash(chat_flags *f) {
     json_object_set_new(h, "bos_token", json_string(f->chat.bos_token ? f->chat.bos_token : ""));
     json_object_set_new(h, "eos_token", json_string(f->chat.eos_token ? f->chat.eos_token : ""));
     if (f->uses_date) json_object_set_new(h, "date", json_string(f->chat.date));
+    if (f->chat.as_messages) json_object_set_new(h, "server_template", json_true());
     char *s = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
     sha256_hex(s, strlen(s), f->hash);
     free(s);
@@ -80,13 +82,15 @@ int chat_flags_setup(chat_flags *f, const char *model, const task_chat **out, cj
         strftime(f->today, sizeof f->today, "%Y-%m-%d", gmtime_r(&now, &tm));
         f->date = f->today;
     }
-    if (f->apply) {
+    /* A server without FILE: it renders with its own template (/v1/chat/completions). */
+    int server = f->apply && !f->template_file && model && http_args_is_url(model);
+    if (f->apply && !server) {
         if (load_template(f, model, e)) return -1;
         if (tpl_compile_chat(f->src.source, &f->t, e)) return cj_wrap(e, "%s", f->src.origin ? f->src.origin : "chat template");
         f->uses_date = strstr(f->src.source, "strftime_now") != NULL;
     }
     f->chat = (task_chat){f->t, f->system_instruction, f->multiturn, f->bos ? f->bos : f->src.bos,
-                          f->eos ? f->eos : f->src.eos, f->date};
+                          f->eos ? f->eos : f->src.eos, f->date, server};
     chat_hash(f);
     *out = &f->chat;
     return 0;

@@ -4,6 +4,9 @@
  *   --fewshot-as-multiturn        shots as user / assistant turns (needs a template)
  *   --chat-date YYYY-MM-DD        what strftime_now() sees (default: today, UTC)
  *   --bos-token S, --eos-token S  the token texts the template sees (default: the model's)
+ * With -m http://... and no FILE the server applies its own template: the
+ * contexts are then the JSON messages (task_chat.as_messages), sent to
+ * /v1/chat/completions.
  * parsed here, then loaded into a task_chat (task.h) and the hash that
  * joins a run's identity. Prints its own usage errors, as cli/ does.
  * Ownership: everything belongs to the chat_flags until chat_flags_free. */

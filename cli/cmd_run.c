@@ -130,6 +130,10 @@ static int parse_args(int argc, char **argv, args *a) {
             a->quiet = 1;
             continue;
         }
+        if (!strcmp(arg, "--stream")) {
+            a->http.stream = 1;
+            continue;
+        }
         if (!strcmp(arg, "--no-prefix-cache")) {
             a->no_prefix_cache = 1;
             continue;
@@ -276,6 +280,8 @@ int cmd_run(int argc, char **argv) {
                       .gen_batch = a.gen_batch, .chat_prompts = a.run.chat != NULL};
     a.http.urls = a.model;
     a.http.tokenizer_path = a.tokenizer;
+    a.http.chat = a.run.chat && a.run.chat->as_messages;
+    a.http.chat_prompts = a.run.chat && !a.run.chat->as_messages;
     r = http_args_is_url(a.model) ? runner_http_open(&a.http, &e) : runner_local_open(&ro, &e);
     if (!r) goto fail;
 

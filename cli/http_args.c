@@ -53,6 +53,10 @@ void http_args_usage(FILE *f) {
           "      --retries N        on connection errors, timeouts, 429 and 5xx (default 5)\n"
           "      --retry-delay S    first retry delay, doubled each time, with jitter (default 0.5)\n"
           "      --max-length N     with --tokenizer: truncation and rolling window (default 2048)\n"
-          "      --api-key-env VAR  the API key's variable (default OPENAI_API_KEY)\n",
+          "      --api-key-env VAR  the API key's variable (default OPENAI_API_KEY)\n"
+          "      --stream           stream generations (SSE), recording the time to the first token\n"
+          "      --apply-chat-template (no FILE): generate through /v1/chat/completions, the server\n"
+          "                         applying its own template (log-likelihood tasks are then refused)\n"
+          "without --tokenizer, prompts go as token ids from the server's /tokenize when it has one.\n",
           f);
 }

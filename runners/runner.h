@@ -148,6 +148,11 @@ typedef struct {
     int retries;                /* further attempts after a failed one; < 0 = 5 */
     double backoff_s;           /* first retry delay; 0 = 0.5 (doubling, with jitter, at most 30 s) */
     int max_length;             /* with a tokenizer: rolling window and left truncation; 0 = 2048 */
+    int chat;                   /* 1: generation contexts are JSON chat messages (task_chat.as_messages), sent
+                                 * to /v1/chat/completions; scoring is then refused */
+    int stream;                 /* 1: generation streams (SSE), timing the first token */
+    int chat_prompts;           /* 1: contexts are chat-template renderings (runner_opts.chat_prompts): with
+                                 * a tokenizer, their special tokens are read as such and no BOS added */
 } runner_http_opts;
 
 /* The HTTP runner (runners/http/http.c): asks the server for /v1/models

@@ -8,12 +8,12 @@
 #include <time.h>
 
 #include "../metrics/textmetrics.h"
-#include "serve_req.h"
+#include "serve_api_impl.h"
 
 /* 17 significant digits: every float log-prob reads back as the same double. */
 #define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(17))
 
-static json_t *jstr(const char *s) {
+json_t *serve_jstr(const char *s) {
     char *v = tm_utf8_sanitize(s ? s : "");
     json_t *j = json_string(v);
     free(v);
@@ -25,16 +25,16 @@ static json_t *jlp(double v) {
     return j ? j : json_null();
 }
 
-static char *dump(json_t *j) {
+char *serve_dump(json_t *j) {
     char *s = json_dumps(j, DUMP_FLAGS);
     json_decref(j);
     return s;
 }
 
-static int error_reply(int status, const char *msg, char **reply) {
-    json_t *err = json_pack("{s:o,s:s,s:i}", "message", jstr(msg), "type",
+int serve_error_reply(int status, const char *msg, char **reply) {
+    json_t *err = json_pack("{s:o,s:s,s:i}", "message", serve_jstr(msg), "type",
                             status >= 500 ? "internal_server_error" : "invalid_request_error", "code", status);
-    *reply = dump(json_pack("{s:o}", "error", err));
+    *reply = serve_dump(json_pack("{s:o}", "error", err));
     return status;
 }
 
@@ -171,9 +171,9 @@ static json_t *logprobs_obj(serve_engine *s, const choice *c, int from, int k) {
     size_t off = 0;
     for (int t = from; t < c->n; t++) {
         char *tok = token_text(s, c->ids[t]);
-        json_array_append_new(toks, jstr(tok));
+        json_array_append_new(toks, serve_jstr(tok));
         json_array_append_new(offs, json_integer((json_int_t)off));
-        off += strlen(tok);
+        for (const char *q = tok; *q; q++) off += ((unsigned char)*q & 0xc0) != 0x80; /* characters, as vLLM counts */
         free(tok);
         json_array_append_new(lps, t == 0 ? json_null() : jlp(c->sc.lp[t - 1]));
         json_array_append_new(tops, t == 0 ? json_null() : top_dict(s, c, t, k));
@@ -185,7 +185,7 @@ static json_t *logprobs_obj(serve_engine *s, const choice *c, int from, int k) {
 static json_t *prompt_entry(serve_engine *s, int id, double lp, int rank) {
     char *tok = token_text(s, id);
     json_t *j = json_pack("{s:o,s:o,s:o}", "logprob", jlp(lp), "rank", rank ? json_integer(rank) : json_null(),
-                          "decoded_token", jstr(tok));
+                          "decoded_token", serve_jstr(tok));
     free(tok);
     return j;
 }
@@ -220,7 +220,7 @@ static json_t *choice_obj(serve_engine *s, const serve_req *r, const choice *c, 
     if (r->echo) sb_puts(&text, c->prompt_text);
     if (c->gen.text) sb_puts(&text, c->gen.text);
     char *t = sb_take(&text);
-    json_t *j = json_pack("{s:i,s:o,s:s}", "index", idx, "text", jstr(t), "finish_reason", finish_name(c, r->max_tokens));
+    json_t *j = json_pack("{s:i,s:o,s:s}", "index", idx, "text", serve_jstr(t), "finish_reason", finish_name(c, r->max_tokens));
     free(t);
     int k = r->logprobs > r->prompt_logprobs ? r->logprobs : r->prompt_logprobs;
     json_object_set_new(j, "logprobs", r->logprobs < 0 ? json_null() : logprobs_obj(s, c, r->echo ? c->hidden : c->n_prompt, k));
@@ -244,25 +244,37 @@ static int one_prompt(serve_engine *s, const serve_req *r, int idx, json_t *choi
     return st;
 }
 
-static int completions(serve_engine *s, const char *name, const char *body, size_t len, char **reply) {
+static int completions(const serve_api *a, const char *body, size_t len, char **reply, int *sse) {
     static atomic_ulong counter;
+    serve_engine *s = a->engine;
     cj_err e;
     serve_req r;
-    if (serve_parse_completion(body, len, serve_engine_n_vocab(s), &r, &e)) return error_reply(400, e.msg, reply);
+    if (serve_parse_completion(body, len, serve_engine_n_vocab(s), &r, &e)) return serve_error_reply(400, e.msg, reply);
     json_t *choices = json_array();
     int usage[2] = {0, 0}, st = 0;
     for (int i = 0; i < r.n_prompts && !st; i++) st = one_prompt(s, &r, i, choices, usage, &e);
-    serve_req_free(&r);
     if (st) {
+        serve_req_free(&r);
         json_decref(choices);
-        return error_reply(st, e.msg, reply);
+        return serve_error_reply(st, e.msg, reply);
     }
     char id[32];
     snprintf(id, sizeof id, "cmpl-%lu", atomic_fetch_add(&counter, 1) + 1);
     json_t *u = json_pack("{s:i,s:i,s:i}", "prompt_tokens", usage[0], "completion_tokens", usage[1], "total_tokens",
                           usage[0] + usage[1]);
-    *reply = dump(json_pack("{s:s,s:s,s:I,s:s,s:o,s:o}", "id", id, "object", "text_completion", "created",
-                            (json_int_t)time(NULL), "model", name, "choices", choices, "usage", u));
+    if (r.stream) { /* one chunk per choice, whole */
+        json_t *chunks = json_array();
+        size_t i;
+        json_t *c;
+        json_array_foreach(choices, i, c) json_array_append_new(chunks, json_pack("{s:[O]}", "choices", c));
+        json_decref(choices);
+        *reply = serve_sse_body(a, &r, id, "text_completion", chunks, u);
+        *sse = 1;
+    } else {
+        *reply = serve_dump(json_pack("{s:s,s:s,s:I,s:s,s:o,s:o}", "id", id, "object", "text_completion", "created",
+                                      (json_int_t)time(NULL), "model", a->model_name, "choices", choices, "usage", u));
+    }
+    serve_req_free(&r);
     return 200;
 }
 
@@ -273,11 +285,11 @@ static int tokenize(serve_engine *s, const char *body, size_t len, char **reply)
     if (serve_parse_tokenize(body, len, &text, &add_special, &e) ||
         serve_engine_encode(s, text, strlen(text), add_special, &ids, &n, &e)) {
         free(text);
-        return error_reply(400, e.msg, reply);
+        return serve_error_reply(400, e.msg, reply);
     }
     json_t *a = json_array();
     for (int i = 0; i < n; i++) json_array_append_new(a, json_integer(ids[i]));
-    *reply = dump(json_pack("{s:o,s:i,s:i}", "tokens", a, "count", n, "max_model_len", serve_engine_ctx_len(s)));
+    *reply = serve_dump(json_pack("{s:o,s:i,s:i}", "tokens", a, "count", n, "max_model_len", serve_engine_ctx_len(s)));
     free(ids);
     free(text);
     return 200;
@@ -286,11 +298,11 @@ static int tokenize(serve_engine *s, const char *body, size_t len, char **reply)
 static int detokenize(serve_engine *s, const char *body, size_t len, char **reply) {
     cj_err e;
     int *ids, n;
-    if (serve_parse_detokenize(body, len, serve_engine_n_vocab(s), &ids, &n, &e)) return error_reply(400, e.msg, reply);
+    if (serve_parse_detokenize(body, len, serve_engine_n_vocab(s), &ids, &n, &e)) return serve_error_reply(400, e.msg, reply);
     sb b;
     sb_init(&b);
     serve_engine_decode(s, ids, n, 0, &b);
-    *reply = dump(json_pack("{s:o}", "prompt", jstr(b.s)));
+    *reply = serve_dump(json_pack("{s:o}", "prompt", serve_jstr(b.s)));
     sb_free(&b);
     free(ids);
     return 200;
@@ -298,12 +310,12 @@ static int detokenize(serve_engine *s, const char *body, size_t len, char **repl
 
 static json_t *piece_or_null(serve_engine *s, int id) {
     const char *p = serve_engine_piece(s, id);
-    return p ? jstr(p) : json_null();
+    return p ? serve_jstr(p) : json_null();
 }
 
 /* What lm-eval's remote tokenizer reads (vLLM's /tokenizer_info). */
 static int tokenizer_info(serve_engine *s, char **reply) {
-    *reply = dump(json_pack("{s:o,s:o,s:n,s:i,s:s}", "eos_token", piece_or_null(s, serve_engine_eos(s)), "bos_token",
+    *reply = serve_dump(json_pack("{s:o,s:o,s:n,s:i,s:s}", "eos_token", piece_or_null(s, serve_engine_eos(s)), "bos_token",
                             piece_or_null(s, serve_engine_bos(s)), "pad_token", "model_max_length",
                             serve_engine_ctx_len(s), "tokenizer_class", "chaejeom"));
     return 200;
@@ -312,26 +324,31 @@ static int tokenizer_info(serve_engine *s, char **reply) {
 static int models(serve_engine *s, const char *name, char **reply) {
     json_t *m = json_pack("{s:s,s:s,s:I,s:s,s:i}", "id", name, "object", "model", "created", (json_int_t)time(NULL),
                           "owned_by", "chaejeom", "max_model_len", serve_engine_ctx_len(s));
-    *reply = dump(json_pack("{s:s,s:[o]}", "object", "list", "data", m));
+    *reply = serve_dump(json_pack("{s:s,s:[o]}", "object", "list", "data", m));
     return 200;
 }
 
-int serve_api_handle(serve_engine *s, const char *model_name, const char *method, const char *path, const char *body,
-                     size_t len, char **reply) {
+int serve_api_handle(const serve_api *a, const char *method, const char *path, const char *body, size_t len,
+                     char **reply, int *sse) {
+    serve_engine *s = a->engine;
     int post = !strcmp(method, "POST"), get = !strcmp(method, "GET");
+    *sse = 0;
     if (!strcmp(path, "/health")) {
-        if (!get) return error_reply(405, "/health: use GET", reply);
+        if (!get) return serve_error_reply(405, "/health: use GET", reply);
         *reply = cj_xstrdup("");
         return 200;
     }
-    if (!strcmp(path, "/v1/models")) return get ? models(s, model_name, reply) : error_reply(405, "/v1/models: use GET", reply);
-    if (!strcmp(path, "/tokenize")) return post ? tokenize(s, body, len, reply) : error_reply(405, "/tokenize: use POST", reply);
+    if (!strcmp(path, "/v1/models")) return get ? models(s, a->model_name, reply) : serve_error_reply(405, "/v1/models: use GET", reply);
+    if (!strcmp(path, "/tokenize")) return post ? tokenize(s, body, len, reply) : serve_error_reply(405, "/tokenize: use POST", reply);
     if (!strcmp(path, "/detokenize"))
-        return post ? detokenize(s, body, len, reply) : error_reply(405, "/detokenize: use POST", reply);
-    if (!strcmp(path, "/tokenizer_info")) return get ? tokenizer_info(s, reply) : error_reply(405, "/tokenizer_info: use GET", reply);
+        return post ? detokenize(s, body, len, reply) : serve_error_reply(405, "/detokenize: use POST", reply);
+    if (!strcmp(path, "/tokenizer_info")) return get ? tokenizer_info(s, reply) : serve_error_reply(405, "/tokenizer_info: use GET", reply);
     if (!strcmp(path, "/v1/completions"))
-        return post ? completions(s, model_name, body, len, reply) : error_reply(405, "/v1/completions: use POST", reply);
-    char msg[360];
-    snprintf(msg, sizeof msg, "%.200s: no such route (served: /v1/completions, /v1/models, /tokenize, /detokenize, /tokenizer_info, /health)", path);
-    return error_reply(404, msg, reply);
+        return post ? completions(a, body, len, reply, sse) : serve_error_reply(405, "/v1/completions: use POST", reply);
+    if (!strcmp(path, "/v1/chat/completions"))
+        return post ? serve_chat_completions(a, body, len, reply, sse)
+                    : serve_error_reply(405, "/v1/chat/completions: use POST", reply);
+    char msg[400];
+    snprintf(msg, sizeof msg, "%.200s: no such route (served: /v1/completions, /v1/chat/completions, /v1/models, /tokenize, /detokenize, /tokenizer_info, /health)", path);
+    return serve_error_reply(404, msg, reply);
 }

@@ -25,6 +25,8 @@ struct serve_engine {
     pthread_t th;
     fwd *f; /* used by the batcher thread only */
     runner *r;
+    runner *chat_r;    /* generation from chat-template renderings; opened at the first chat request */
+    runner_opts opts;  /* what chat_r is opened with */
     pthread_mutex_t mu, gen_mu; /* mu: the queue and the counters; gen_mu: the runner */
     pthread_cond_t work, done;
     job *head, *tail;
@@ -106,6 +108,7 @@ int serve_engine_open(const runner_opts *opts, serve_engine **out, cj_err *e) {
         return cj_fail(e, "serve: cannot start the batching thread");
     }
     s->started = 1;
+    s->opts = *opts;
     *out = s;
     return 0;
 }
@@ -124,6 +127,7 @@ void serve_engine_free(serve_engine *s) {
     pthread_cond_destroy(&s->work);
     pthread_cond_destroy(&s->done);
     runner_free(s->r);
+    runner_free(s->chat_r);
     if (s->f) fwd_free(s->f);
     if (s->m) model_free(s->m);
     free(s);
@@ -219,5 +223,29 @@ int serve_engine_generate(serve_engine *s, const runner_gen_item *it, runner_gen
     pthread_mutex_lock(&s->gen_mu);
     int rc = runner_generate(s->r, it, 1, out, &t, e);
     pthread_mutex_unlock(&s->gen_mu);
+    return rc;
+}
+
+/* A second local runner with chat_prompts on, as `chaejeom run
+ * --apply-chat-template` opens: the special tokens a template writes are
+ * read as such and no BOS is added, so the answers are the ones run gives. */
+int serve_engine_generate_chat(serve_engine *s, const runner_gen_item *it, runner_gen_result *out, cj_err *e) {
+    runner_timing t;
+    int rc = -1;
+    pthread_mutex_lock(&s->gen_mu);
+    if (!s->chat_r) {
+        runner_opts o = s->opts;
+        o.chat_prompts = 1;
+        s->chat_r = runner_local_open(&o, e);
+    }
+    if (s->chat_r) rc = runner_generate(s->chat_r, it, 1, out, &t, e);
+    pthread_mutex_unlock(&s->gen_mu);
+    return rc;
+}
+
+int serve_engine_count_chat(const serve_engine *s, const char *text, int *n, cj_err *e) {
+    int *ids = NULL;
+    int rc = tok_encode_ex(s->m->tok, text, strlen(text), 0, 1, &ids, n, e);
+    free(ids);
     return rc;
 }

@@ -70,4 +70,11 @@ void serve_engine_stats(serve_engine *s, long *calls, long *jobs);
 
 int serve_engine_generate(serve_engine *s, const runner_gen_item *it, runner_gen_result *out, cj_err *e);
 
+/* Generation after a chat-template rendering (it->context), read as
+ * `chaejeom run --apply-chat-template` reads it: special tokens in the text
+ * are those tokens, no BOS added. A second runner, opened at the first call. */
+int serve_engine_generate_chat(serve_engine *s, const runner_gen_item *it, runner_gen_result *out, cj_err *e);
+/* Tokens of a chat rendering, read the same way (usage.prompt_tokens). */
+int serve_engine_count_chat(const serve_engine *s, const char *text, int *n, cj_err *e);
+
 #endif

@@ -16,8 +16,7 @@
 
 struct serve_http {
     struct MHD_Daemon *d;
-    serve_engine *s;
-    const char *name;
+    serve_api api;
     size_t max_body;
     int port;
 };
@@ -28,13 +27,18 @@ typedef struct {
     int too_big;
 } upload;
 
-static enum MHD_Result send_reply(struct MHD_Connection *c, int status, char *reply) {
+static enum MHD_Result send_reply(struct MHD_Connection *c, int status, char *reply, int sse) {
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(reply), reply, MHD_RESPMEM_MUST_FREE);
     if (!r) {
         free(reply);
         return MHD_NO;
     }
-    if (reply[0]) MHD_add_response_header(r, "Content-Type", "application/json");
+    if (sse) {
+        MHD_add_response_header(r, "Content-Type", "text/event-stream");
+        MHD_add_response_header(r, "Cache-Control", "no-cache");
+    } else if (reply[0]) {
+        MHD_add_response_header(r, "Content-Type", "application/json");
+    }
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     return ok;
@@ -58,16 +62,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     char *reply;
-    int status;
+    int status, sse = 0;
     if (u->too_big) {
         char msg[96];
         snprintf(msg, sizeof msg, "{\"error\":{\"message\":\"request body over %zu bytes\",\"code\":413}}", h->max_body);
         reply = cj_xstrdup(msg);
         status = 413;
     } else {
-        status = serve_api_handle(h->s, h->name, method, url, u->body.s ? u->body.s : "", u->body.len, &reply);
+        status = serve_api_handle(&h->api, method, url, u->body.s ? u->body.s : "", u->body.len, &reply, &sse);
     }
-    return send_reply(c, status, reply ? reply : cj_xstrdup("{}"));
+    return send_reply(c, status, reply ? reply : cj_xstrdup("{}"), sse && reply);
 }
 
 static void on_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode code) {
@@ -98,7 +102,7 @@ int serve_http_start(serve_engine *s, const serve_http_opts *o, serve_http **out
     if (o->port < 0 || o->port > 65535) return cj_fail(e, "serve: port %d outside [0, 65535]", o->port);
     if (resolve(host, o->port, &sa, e)) return -1;
     serve_http *h = cj_xcalloc(1, sizeof *h);
-    *h = (serve_http){.s = s, .name = o->model_name, .max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY};
+    *h = (serve_http){.api = {s, o->model_name, o->chat, o->no_chat}, .max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY};
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
     if (sa.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     h->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,

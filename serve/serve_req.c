@@ -143,19 +143,31 @@ static int read_logprobs(const json_t *root, const char *key, int *out, cj_err *
     return opt_int(root, key, 0, SERVE_MAX_LOGPROBS, out, e);
 }
 
-static int read_fields(const json_t *root, int n_vocab, serve_req *r, cj_err *e) {
+static int read_stream(const json_t *root, serve_req *r, cj_err *e) {
+    const json_t *so = json_object_get(root, "stream_options");
+    if (opt_bool(root, "stream", &r->stream, e)) return -1;
+    if (so && !json_is_null(so) && !json_is_object(so)) return cj_fail(e, "stream_options: not an object");
+    return opt_bool(so, "include_usage", &r->include_usage, e);
+}
+
+/* What completions and chat share: sampling, stops, n, stream. */
+static int read_common(const json_t *root, serve_req *r, cj_err *e) {
     int n = 1;
-    if (opt_int(root, "n", 1, 1, &n, e) || opt_int(root, "best_of", 1, 1, &n, e)) return -1;
-    if (read_prompts(root, n_vocab, r, e) || opt_bool(root, "echo", &r->echo, e) ||
-        read_logprobs(root, "logprobs", &r->logprobs, e) || read_logprobs(root, "prompt_logprobs", &r->prompt_logprobs, e) ||
+    if (opt_int(root, "n", 1, 1, &n, e) || opt_int(root, "best_of", 1, 1, &n, e) ||
         opt_int(root, "max_tokens", 0, 1 << 20, &r->max_tokens, e) ||
         opt_float(root, "temperature", 0, 100, &r->temperature, e) || opt_float(root, "top_p", 0, 1, &r->top_p, e) ||
-        read_seed(root, r, e) || read_stop(root, r, e))
+        read_seed(root, r, e) || read_stop(root, r, e) || read_stream(root, r, e))
         return -1;
-    const json_t *stream = json_object_get(root, "stream");
-    if (json_is_true(stream)) return cj_fail(e, "stream: streaming is not supported");
     if (r->top_p <= 0) return cj_fail(e, "top_p: must be above 0");
     return 0;
+}
+
+static int read_fields(const json_t *root, int n_vocab, serve_req *r, cj_err *e) {
+    return read_prompts(root, n_vocab, r, e) || opt_bool(root, "echo", &r->echo, e) ||
+                   read_logprobs(root, "logprobs", &r->logprobs, e) ||
+                   read_logprobs(root, "prompt_logprobs", &r->prompt_logprobs, e) || read_common(root, r, e)
+               ? -1
+               : 0;
 }
 
 int serve_parse_completion(const char *body, size_t len, int n_vocab, serve_req *out, cj_err *e) {
@@ -168,12 +180,76 @@ int serve_parse_completion(const char *body, size_t len, int n_vocab, serve_req 
     return rc;
 }
 
+/* A message's content as one string: a string, null (""), or text parts joined with "\n". */
+static json_t *content_text(const json_t *c, int i, cj_err *e) {
+    if (!c || json_is_null(c)) return json_string("");
+    if (json_is_string(c)) return json_copy((json_t *)c);
+    if (!json_is_array(c)) return cj_fail(e, "messages[%d].content: not a string or a list of parts", i), NULL;
+    sb t;
+    sb_init(&t);
+    for (size_t k = 0; k < json_array_size(c); k++) {
+        const json_t *part = json_array_get(c, k), *type = json_object_get(part, "type"), *txt = json_object_get(part, "text");
+        if (!json_is_string(type) || strcmp(json_string_value(type), "text") || !json_is_string(txt)) {
+            sb_free(&t);
+            return cj_fail(e, "messages[%d].content[%zu]: only {\"type\": \"text\", \"text\": ...} parts are served", i, k), NULL;
+        }
+        if (k) sb_putc(&t, '\n');
+        sb_putn(&t, json_string_value(txt), json_string_length(txt));
+    }
+    json_t *r = json_stringn(t.s ? t.s : "", t.len);
+    sb_free(&t);
+    return r ? r : (cj_fail(e, "messages[%d].content: not UTF-8", i), NULL);
+}
+
+/* The messages, each content made a string, as compact JSON in r->messages. */
+static int read_messages(const json_t *root, serve_req *r, cj_err *e) {
+    const json_t *m = json_object_get(root, "messages");
+    if (!json_is_array(m) || json_array_size(m) == 0) return cj_fail(e, "messages: missing, or not a non-empty list");
+    if (json_array_size(m) > SERVE_MAX_MESSAGES) return cj_fail(e, "messages: more than %d", SERVE_MAX_MESSAGES);
+    json_t *out = json_array();
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < json_array_size(m); i++) {
+        const json_t *msg = json_array_get(m, i);
+        json_t *c = NULL;
+        if (!json_is_object(msg) || !json_is_string(json_object_get(msg, "role")))
+            rc = cj_fail(e, "messages[%zu]: not an object with a string role", i);
+        else if (!(c = content_text(json_object_get(msg, "content"), (int)i, e))) rc = -1;
+        else {
+            json_t *copy = json_deep_copy(msg);
+            json_object_set_new(copy, "content", c);
+            json_array_append_new(out, copy);
+        }
+    }
+    if (rc == 0 && !(r->messages = json_dumps(out, JSON_COMPACT))) rc = cj_fail(e, "messages: cannot be encoded");
+    json_decref(out);
+    return rc;
+}
+
+static int read_chat(const json_t *root, serve_req *r, cj_err *e) {
+    const json_t *lp = json_object_get(root, "logprobs");
+    if (json_is_true(lp)) return cj_fail(e, "logprobs: not served for chat completions (use /v1/completions)");
+    if (read_messages(root, r, e) || read_common(root, r, e)) return -1;
+    return json_object_get(root, "max_completion_tokens") ? opt_int(root, "max_completion_tokens", 0, 1 << 20, &r->max_tokens, e)
+                                                          : 0;
+}
+
+int serve_parse_chat(const char *body, size_t len, serve_req *out, cj_err *e) {
+    *out = (serve_req){.logprobs = -1, .prompt_logprobs = -1, .max_tokens = -1, .temperature = 1, .top_p = 1};
+    json_t *root;
+    if (load(body, len, &root, e)) return -1;
+    int rc = read_chat(root, out, e);
+    json_decref(root);
+    if (rc) serve_req_free(out);
+    return rc;
+}
+
 void serve_req_free(serve_req *r) {
     for (int i = 0; i < r->n_prompts; i++) {
         free(r->prompts[i].text);
         free(r->prompts[i].ids);
     }
     for (int i = 0; i < r->n_stop; i++) free(r->stop[i]);
+    free(r->messages);
     free(r->prompts);
     free(r->stop);
     memset(r, 0, sizeof *r);
@@ -185,6 +261,7 @@ int serve_parse_tokenize(const char *body, size_t len, char **text, int *add_spe
     json_t *root;
     if (load(body, len, &root, e)) return -1;
     const json_t *p = json_object_get(root, "prompt");
+    if (!p) p = json_object_get(root, "content"); /* llama.cpp's server's name for it */
     int rc = 0;
     if (!json_is_string(p)) rc = cj_fail(e, "prompt: missing or not a string");
     else rc = opt_bool(root, "add_special_tokens", add_special, e);

@@ -4,7 +4,7 @@
  * for the fields lm-eval's local-completions and OpenAI clients send: prompt
  * as a string, a list of strings, a list of token ids or a list of lists of
  * ids; echo, logprobs, prompt_logprobs, max_tokens, temperature, top_p, seed,
- * stop (string or list), n (1 only), model (ignored). Unknown fields are
+ * stop (string or list), n (1 only), stream, stream_options, model (ignored). Unknown fields are
  * ignored, as OpenAI servers do. Token ids are checked against n_vocab.
  *
  * Ownership: the request owns its strings and arrays; release with
@@ -41,12 +41,25 @@ typedef struct {
     uint64_t seed;       /* 0 when absent */
     char **stop;
     int n_stop;
+    int stream;        /* "stream": true: the reply goes as server-sent events */
+    int include_usage; /* stream_options.include_usage: a last chunk with the usage */
+    char *messages;    /* chat: the messages as compact JSON, each content made a string */
 } serve_req;
 
 int serve_parse_completion(const char *body, size_t len, int n_vocab, serve_req *out, cj_err *e);
+
+/* A /v1/chat/completions body: messages (a non-empty list of objects with a
+ * string role and a content that is a string, null, or a list of
+ * {"type": "text", "text": ...} parts, joined with "\n" as vLLM does),
+ * max_tokens (or max_completion_tokens; -1 when absent: the server's
+ * choice), temperature, top_p, seed, stop, n (1 only), stream,
+ * stream_options; logprobs true is refused (not served for chat). */
+#define SERVE_MAX_MESSAGES 4096
+int serve_parse_chat(const char *body, size_t len, serve_req *out, cj_err *e);
 void serve_req_free(serve_req *r);
 
-/* /tokenize: {"prompt": TEXT, "add_special_tokens": BOOL (default true)}. *text is malloc'd. */
+/* /tokenize: {"prompt": TEXT, "add_special_tokens": BOOL (default true)}; "content" (llama.cpp's
+ * server's name) when there is no "prompt". *text is malloc'd. */
 int serve_parse_tokenize(const char *body, size_t len, char **text, int *add_special, cj_err *e);
 
 /* /detokenize: {"tokens": [id, ...]} with ids in [0, n_vocab). *ids is malloc'd (NULL when empty). */

@@ -9,6 +9,9 @@
  *             and the question, or with --fewshot-as-multiturn a user and an
  *             assistant turn per shot, then the question; add_generation_prompt on
  *
+ * as_messages gives the chat form's messages as JSON text instead, for a
+ * server to render with its own template (/v1/chat/completions).
+ *
  * Without a system instruction or a template the plain form is the
  * context task prompts always had. Under a template the answers follow
  * the generation prompt with no target delimiter (lm-eval drops it). */
@@ -19,7 +22,7 @@
 
 void prompt_parts_init(prompt_parts *p, const task_chat *chat) {
     memset(p, 0, sizeof *p);
-    p->chat = chat && (chat->chat_template || chat->system_instruction) ? chat : NULL;
+    p->chat = chat && (chat->chat_template || chat->system_instruction || chat->as_messages) ? chat : NULL;
     sb_init(&p->system);
     sb_init(&p->shots);
     p->turns = json_array();
@@ -57,12 +60,11 @@ void prompt_parts_shot(prompt_parts *p, const char *q, const char *a, const char
 }
 
 const char *prompt_target_delimiter(const prompt_parts *p, const char *td) {
-    return p->chat && p->chat->chat_template ? "" : td;
+    return p->chat && (p->chat->chat_template || p->chat->as_messages) ? "" : td;
 }
 
-/* The template over the messages, the generation prompt opened. */
-static char *render_chat(const task_chat *c, json_t *messages, cj_err *e) {
-    json_t *vars = json_pack("{sOsbssss}", "messages", messages, "add_generation_prompt", 1, "bos_token",
+char *task_chat_render(const task_chat *c, const json_t *messages, cj_err *e) {
+    json_t *vars = json_pack("{sOsbssss}", "messages", (json_t *)messages, "add_generation_prompt", 1, "bos_token",
                              c->bos_token ? c->bos_token : "", "eos_token", c->eos_token ? c->eos_token : "");
     json_object_set_new(vars, "tools", json_null());
     json_object_set_new(vars, "documents", json_null());
@@ -79,7 +81,7 @@ static char *render_chat(const task_chat *c, json_t *messages, cj_err *e) {
 char *prompt_context(const prompt_parts *p, const char *question, cj_err *e) {
     sb text;
     sb_init(&text);
-    if (!p->chat || !p->chat->chat_template) {
+    if (!p->chat || (!p->chat->chat_template && !p->chat->as_messages)) {
         sb_putn(&text, p->system.s, p->system.len);
         sb_putn(&text, p->shots.s, p->shots.len);
         sb_puts(&text, question);
@@ -95,7 +97,8 @@ char *prompt_context(const prompt_parts *p, const char *question, cj_err *e) {
         sb_puts(&text, question);
         json_array_append_new(msgs, message("user", text.s ? text.s : ""));
     }
-    char *r = render_chat(p->chat, msgs, e);
+    char *r = p->chat->as_messages ? json_dumps(msgs, JSON_COMPACT) : task_chat_render(p->chat, msgs, e);
+    if (!r && p->chat->as_messages) cj_fail(e, "chat messages: not JSON-encodable");
     json_decref(msgs);
     sb_free(&text);
     return r;

@@ -160,7 +160,15 @@ typedef struct {
     int fewshot_as_multiturn;
     const char *bos_token, *eos_token; /* the texts the template sees */
     const char *date;                  /* strftime_now's date, YYYY-MM-DD */
+    int as_messages; /* 1: the context is the JSON list of messages, for a server that applies its
+                      * own template (lm-eval's JsonChatStr for local-chat-completions) */
 } task_chat;
+
+/* The template over messages (a JSON array), the generation prompt opened:
+ * what a chat context is, and what `chaejeom serve` renders for
+ * /v1/chat/completions. malloc'd; NULL with e set when the template fails. */
+struct json_t;
+char *task_chat_render(const task_chat *c, const struct json_t *messages, cj_err *e);
 
 /* task_build_request with chat (NULL: plain, the same as task_build_request). */
 int task_build_request_chat(const task *t, int doc, int shots, uint64_t seed, const task_chat *chat,

@@ -111,7 +111,7 @@ static int identify(http_runner *H, const char *asked, cj_err *e) {
         char *body = NULL, *desc = NULL, *id = NULL;
         size_t len = 0;
         cj_err ie;
-        if (http_pool_get_one(H->pool, i, "/models", &body, &len, &ie) ||
+        if (http_pool_one(H->pool, i, "/models", NULL, &body, &len, &ie) ||
             http_models_find(body, len, asked ? asked : H->model, &desc, H->model ? NULL : &id, &ie)) {
             cj_wrap(&ie, "%s", http_pool_endpoint(H->pool, i));
             if (!first.msg[0]) first = ie;
@@ -146,6 +146,7 @@ static void fill_info(http_runner *H, const runner_http_opts *o) {
     sb t;
     sb_init(&t);
     if (H->tok) sb_printf(&t, "%s, prompts as token ids", tok_describe(H->tok));
+    else if (H->remote_tok) sb_puts(&t, "the server's /tokenize, scoring prompts as token ids");
     else sb_puts(&t, "the server's, prompts as text");
     H->tok_desc = sb_take(&t);
     H->info.path = H->path;
@@ -186,11 +187,16 @@ runner *runner_http_open(const runner_http_opts *o, cj_err *e) {
     http_runner *H = cj_xcalloc(1, sizeof *H);
     H->per_request = o->prompts_per_request > 0 ? o->prompts_per_request : 1;
     H->max_length = o->max_length > 0 ? o->max_length : 2048;
+    H->chat = o->chat;
+    H->stream = o->stream;
+    H->chat_prompts = o->chat_prompts;
     if (open_pool(H, o, e) || (o->tokenizer_path && load_tokenizer(o->tokenizer_path, &H->tok, e)) ||
         identify(H, o->model_name, e)) {
         http_free_impl(H);
         return NULL;
     }
+    /* Chat generation sends messages: no token ids to build. */
+    if (!H->tok && !H->chat) H->remote_tok = http_remote_probe(H);
     fill_info(H, o);
     runner *r = cj_xmalloc(sizeof *r);
     r->vt = &HTTP_VT;

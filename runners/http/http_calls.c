@@ -9,14 +9,12 @@
  * tok(context), BOS per the vocabulary; the continuation is whole[len(ctx):];
  * left-truncated to max_length + 1 tokens), so the token boundary is ours
  * and not the server's; without one it goes as text and the continuation is
- * the tokens whose text_offset is at or past the context's end. Rolling
+ * the tokens whose text_offset (in characters) is at or past the context's end. Rolling
  * log-likelihoods use lm-eval's disjoint windows of max_length tokens with a
- * tokenizer, and the whole text in one request without.
+ * tokenizer or the server's /tokenize (when it starts texts with a BOS),
+ * and the whole text in one request without.
  *
- * Generation sends one request per item (prompt as ids with BOS when a
- * tokenizer is given, else text) with stop, max_tokens, temperature, top_p
- * and seed; the text is cut again at the earliest stop string, since
- * servers differ on whether they include it.
+ * Generation is in http_gen.c.
  *
  * Timings: each request's wall time, split evenly over its prompts. */
 #include <jansson.h>
@@ -34,6 +32,7 @@ typedef struct {
     int n_prompt;   /* ids: the prompt's tokens; text: its bytes */
     int n_cont;     /* ids: continuation tokens (the last ones) */
     long cont_from; /* text: the byte the continuation starts at */
+    int ids;        /* 1: the prompt is token ids, 0: text */
 } prompt;
 
 static void prompts_free(prompt *p, int n) {
@@ -41,13 +40,13 @@ static void prompts_free(prompt *p, int n) {
     free(p);
 }
 
-static json_t *ids_json(const int *ids, int n) {
+json_t *http_ids_json(const int *ids, int n) {
     json_t *a = json_array();
     for (int i = 0; i < n; i++) json_array_append_new(a, json_integer(ids[i]));
     return a;
 }
 
-static char *dump(json_t *j) {
+char *http_dump(json_t *j) {
     char *s = json_dumps(j, JSON_COMPACT);
     if (!s) abort();
     json_decref(j);
@@ -81,6 +80,13 @@ static size_t rstrip_len(const char *s, size_t n) {
     return keep;
 }
 
+/* lm-eval's local-chat-completions refuses it too: a chat reply has no prompt log-probs. */
+static int http_no_chat_scoring(cj_err *e) {
+    return cj_fail(e, "log-likelihood over /v1/chat/completions is not possible: chat replies carry no log-probs "
+                      "of the prompt (lm-eval refuses it too). Score through /v1/completions: drop "
+                      "--apply-chat-template, or give --apply-chat-template FILE to render the prompts here");
+}
+
 /* The token that conditions a text with no context: BOS, else EOS. */
 static int prefix_token(const tokenizer *t, cj_err *e) {
     int p = tok_bos(t) >= 0 ? tok_bos(t) : tok_eos(t);
@@ -88,22 +94,10 @@ static int prefix_token(const tokenizer *t, cj_err *e) {
     return p;
 }
 
-/* lm-eval's token boundary for one (context, continuation). */
-static int ids_prompt(const tokenizer *t, int max_length, const char *ctx, const char *cont, prompt *p, cj_err *e) {
-    size_t nc = strlen(ctx), nk = strlen(cont);
-    int bos = tok_add_bos(t), *whole = NULL, *c = NULL, nw = 0, n_ctx = 0, pre = 0;
-    char *text = cj_xmalloc(nc + nk + 1);
-    memcpy(text, ctx, nc);
-    memcpy(text + nc, cont, nk + 1);
-    int rc = tok_encode(t, text, nc + nk, bos, &whole, &nw, e);
-    if (rc == 0) rc = tok_encode(t, ctx, rstrip_len(ctx, nc), bos, &c, &n_ctx, e);
-    if (rc == 0 && n_ctx == 0 && (pre = prefix_token(t, e)) < 0) rc = -1;
-    free(text);
-    free(c);
-    if (rc) {
-        free(whole);
-        return -1;
-    }
+/* lm-eval's token boundary from whole = tok(context + continuation) (nw
+ * ids, freed here) and n_ctx = len(tok(rstrip(context))); with no context
+ * tokens the text is conditioned on pre. */
+static void boundary_prompt(int *whole, int nw, int n_ctx, int pre, int max_length, prompt *p) {
     if (n_ctx == 0) { /* no BOS and no context: condition on the prefix token */
         whole = cj_xrealloc(whole, (size_t)(nw + 1) * sizeof *whole);
         memmove(whole + 1, whole, (size_t)nw * sizeof *whole);
@@ -114,9 +108,80 @@ static int ids_prompt(const tokenizer *t, int max_length, const char *ctx, const
     int n_cont = nw > n_ctx ? nw - n_ctx : 0, off = nw > max_length + 1 ? nw - (max_length + 1) : 0;
     p->n_prompt = nw - off;
     p->n_cont = n_cont < p->n_prompt - 1 ? n_cont : p->n_prompt - 1;
-    p->prompt = ids_json(whole + off, p->n_prompt);
+    p->prompt = http_ids_json(whole + off, p->n_prompt);
+    p->ids = 1;
     free(whole);
+}
+
+int http_encode(const http_runner *H, const char *s, size_t n, int **ids, int *nid, cj_err *e) {
+    if (H->chat_prompts) return tok_encode_ex(H->tok, s, n, 0, 1, ids, nid, e);
+    return tok_encode(H->tok, s, n, tok_add_bos(H->tok), ids, nid, e);
+}
+
+/* lm-eval's token boundary for one (context, continuation), with the local tokenizer. */
+static int ids_prompt(const http_runner *H, const char *ctx, const char *cont, prompt *p, cj_err *e) {
+    const tokenizer *t = H->tok;
+    size_t nc = strlen(ctx), nk = strlen(cont);
+    int *whole = NULL, *c = NULL, nw = 0, n_ctx = 0, pre = 0, max_length = H->max_length;
+    char *text = cj_xmalloc(nc + nk + 1);
+    memcpy(text, ctx, nc);
+    memcpy(text + nc, cont, nk + 1);
+    int rc = http_encode(H, text, nc + nk, &whole, &nw, e);
+    if (rc == 0) rc = http_encode(H, ctx, rstrip_len(ctx, nc), &c, &n_ctx, e);
+    if (rc == 0 && n_ctx == 0 && (pre = prefix_token(t, e)) < 0) rc = -1;
+    free(text);
+    free(c);
+    if (rc) {
+        free(whole);
+        return -1;
+    }
+    boundary_prompt(whole, nw, n_ctx, pre, max_length, p);
     return 0;
+}
+
+/* The same boundary with the server's /tokenize: every context (without
+ * its trailing whitespace) and every context + continuation in one go. */
+static int remote_prompts(http_runner *H, const runner_ll_item *items, int n, prompt *p, int total, cj_err *e) {
+    int nt = n + total, k = 0;
+    const char **texts = cj_xcalloc((size_t)nt + 1, sizeof *texts);
+    size_t *lens = cj_xcalloc((size_t)nt + 1, sizeof *lens);
+    int **ids = cj_xcalloc((size_t)nt + 1, sizeof *ids), *nids = cj_xcalloc((size_t)nt + 1, sizeof *nids);
+    for (int i = 0; i < n; i++) {
+        const char *ctx = items[i].context ? items[i].context : "";
+        texts[i] = ctx;
+        lens[i] = rstrip_len(ctx, strlen(ctx));
+        for (int c = 0; c < items[i].n_cont; c++, k++) {
+            sb w;
+            sb_init(&w);
+            sb_puts(&w, ctx);
+            sb_puts(&w, items[i].continuations[c] ? items[i].continuations[c] : "");
+            lens[n + k] = w.len;
+            texts[n + k] = w.s ? sb_take(&w) : cj_xstrdup("");
+        }
+    }
+    int rc = http_remote_encode(H, texts, lens, nt, ids, nids, e);
+    for (int i = 0, k2 = 0; i < n; i++)
+        for (int c = 0; c < items[i].n_cont; c++, k2++) {
+            if (rc == 0 && nids[i] == 0)
+                rc = cj_fail(e, "item %d: an empty context the server's tokenizer adds no BOS to: give --tokenizer", i);
+            if (rc == 0) boundary_prompt(ids[n + k2], nids[n + k2], nids[i], 0, H->max_length, &p[k2]);
+            else free(ids[n + k2]);
+            free((char *)texts[n + k2]);
+        }
+    for (int i = 0; i < n; i++) free(ids[i]);
+    free(texts);
+    free(lens);
+    free(ids);
+    free(nids);
+    return rc;
+}
+
+/* Code points in s[0..n): OpenAI-compatible servers (vLLM, llama-cpp-python)
+ * count text_offset in Python characters, not bytes. */
+static long code_points(const char *s, size_t n) {
+    long k = 0;
+    for (size_t i = 0; i < n; i++) k += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return k;
 }
 
 static void text_prompt(const char *ctx, const char *cont, prompt *p) {
@@ -124,8 +189,8 @@ static void text_prompt(const char *ctx, const char *cont, prompt *p) {
     sb_init(&s);
     sb_puts(&s, ctx);
     sb_puts(&s, cont);
-    p->n_prompt = (int)s.len;
-    p->cont_from = (long)rstrip_len(ctx, strlen(ctx));
+    p->n_prompt = (int)code_points(s.s ? s.s : "", s.len);
+    p->cont_from = code_points(ctx, rstrip_len(ctx, strlen(ctx)));
     p->prompt = json_stringn(s.s, s.len);
     sb_free(&s);
     if (!p->prompt) p->prompt = json_string(""); /* invalid UTF-8: scored as nothing, never sent broken */
@@ -136,7 +201,7 @@ static void text_prompt(const char *ctx, const char *cont, prompt *p) {
 static char *score_body(const http_runner *H, const prompt *p, int n) {
     json_t *arr = json_array();
     for (int i = 0; i < n; i++) json_array_append(arr, p[i].prompt);
-    return dump(json_pack("{s:s, s:o, s:i, s:b, s:i, s:i}", "model", H->model, "prompt", arr, "max_tokens", 1, "echo",
+    return http_dump(json_pack("{s:s, s:o, s:i, s:b, s:i, s:i}", "model", H->model, "prompt", arr, "max_tokens", 1, "echo",
                           1, "logprobs", 1, "temperature", 0));
 }
 
@@ -147,7 +212,7 @@ static int score_reply(const http_runner *H, const http_job *j, const prompt *p,
     int rc = http_reply_parse(j->reply, j->reply_len, n, 1, ch, &u, e);
     for (int i = 0; rc == 0 && i < n; i++) {
         runner_ll_result r;
-        rc = H->tok ? http_score_ids(&ch[i], p[i].n_prompt, p[i].n_cont, &r, e)
+        rc = p[i].ids ? http_score_ids(&ch[i], p[i].n_prompt, p[i].n_cont, &r, e)
                     : http_score_text(&ch[i], p[i].n_prompt, p[i].cont_from, &r, e);
         if (rc) {
             cj_wrap(e, "prompt %d of the request", i);
@@ -157,7 +222,7 @@ static int score_reply(const http_runner *H, const http_job *j, const prompt *p,
         res[p[i].out].n_tokens += r.n_tokens;
         res[p[i].out].is_greedy &= r.is_greedy;
         tm[p[i].owner].wall_s += j->wall_s / n;
-        tm[p[i].owner].prefill_tokens += H->tok ? p[i].n_prompt : u.prompt_tokens > 0 ? (int)(u.prompt_tokens / n) : 0;
+        tm[p[i].owner].prefill_tokens += p[i].ids ? p[i].n_prompt : u.prompt_tokens > 0 ? (int)(u.prompt_tokens / n) : 0;
     }
     if (rc) cj_wrap(e, "%s/completions", http_pool_endpoint(H->pool, j->endpoint));
     http_choices_free(ch, n);
@@ -192,6 +257,7 @@ int http_loglikelihood(runner *r, const runner_ll_item *items, int n, runner_ll_
                        cj_err *e) {
     http_runner *H = r->impl;
     memset(timings, 0, (size_t)n * sizeof *timings);
+    if (H->chat) return http_no_chat_scoring(e);
     int total = 0, rc = 0;
     for (int i = 0; i < n; i++) {
         if (items[i].n_cont < 0 || (items[i].n_cont > 0 && !items[i].continuations))
@@ -199,14 +265,19 @@ int http_loglikelihood(runner *r, const runner_ll_item *items, int n, runner_ll_
         total += items[i].n_cont;
     }
     prompt *p = cj_xcalloc((size_t)(total ? total : 1), sizeof *p);
-    for (int i = 0, k = 0; rc == 0 && i < n; i++) {
+    if (H->remote_tok) {
+        for (int i = 0, k = 0; i < n; i++)
+            for (int c = 0; c < items[i].n_cont; c++, k++) p[k].owner = i, p[k].out = k;
+        rc = remote_prompts(H, items, n, p, total, e);
+    }
+    for (int i = 0, k = 0; rc == 0 && !H->remote_tok && i < n; i++) {
         const char *ctx = items[i].context ? items[i].context : "";
         for (int c = 0; rc == 0 && c < items[i].n_cont; c++, k++) {
             const char *cont = items[i].continuations[c] ? items[i].continuations[c] : "";
             p[k].owner = i;
             p[k].out = k;
             if (!H->tok) text_prompt(ctx, cont, &p[k]);
-            else if (ids_prompt(H->tok, H->max_length, ctx, cont, &p[k], e))
+            else if (ids_prompt(H, ctx, cont, &p[k], e))
                 rc = cj_wrap(e, "loglikelihood: item %d continuation %d", i, c);
         }
     }
@@ -224,18 +295,45 @@ static void rolling_windows(const int *F, int N, int L, int owner, prompt **p, i
         int len = N - predicted < L ? N - predicted : L, end = predicted + len;
         int start = predicted == 0 ? 0 : end - L;
         *p = cj_xrealloc(*p, (size_t)(*np + 1) * sizeof **p);
-        (*p)[(*np)++] = (prompt){ids_json(F + start, end + 1 - start), owner, owner, end + 1 - start, len, 0};
+        (*p)[(*np)++] = (prompt){http_ids_json(F + start, end + 1 - start), owner, owner, end + 1 - start, len, 0, 1};
         predicted = end;
     }
+}
+
+/* Rolling windows over the server's tokens: each text tokenized by its
+ * /tokenize, which starts it with its BOS, the windows' prefix token. */
+static int remote_rolling(http_runner *H, const char *const *texts, int n, prompt **p, int *np, cj_err *e) {
+    const char **tx = cj_xcalloc((size_t)n + 1, sizeof *tx);
+    size_t *lens = cj_xcalloc((size_t)n + 1, sizeof *lens);
+    int **ids = cj_xcalloc((size_t)n + 1, sizeof *ids), *nids = cj_xcalloc((size_t)n + 1, sizeof *nids);
+    for (int i = 0; i < n; i++) {
+        tx[i] = texts[i] ? texts[i] : "";
+        lens[i] = strlen(tx[i]);
+    }
+    int rc = http_remote_encode(H, tx, lens, n, ids, nids, e);
+    for (int i = 0; i < n; i++) {
+        if (rc == 0 && (nids[i] < 1 || ids[i][0] != H->remote_bos))
+            rc = cj_fail(e, "loglikelihood_rolling: text %d: the server's /tokenize did not start it with BOS %d", i,
+                         H->remote_bos);
+        if (rc == 0) rolling_windows(ids[i], nids[i] - 1, H->max_length, i, p, np);
+        free(ids[i]);
+    }
+    free(tx);
+    free(lens);
+    free(ids);
+    free(nids);
+    return rc;
 }
 
 int http_rolling(runner *r, const char *const *texts, int n, runner_rolling_result *out, runner_timing *timings,
                  cj_err *e) {
     http_runner *H = r->impl;
     memset(timings, 0, (size_t)n * sizeof *timings);
+    if (H->chat) return http_no_chat_scoring(e);
     prompt *p = NULL;
-    int np = 0, rc = 0;
-    for (int i = 0; rc == 0 && i < n; i++) {
+    int np = 0, rc = 0, remote = !H->tok && H->remote_tok && H->remote_bos >= 0;
+    if (remote) rc = remote_rolling(H, texts, n, &p, &np, e);
+    for (int i = 0; rc == 0 && !remote && i < n; i++) {
         const char *t = texts[i] ? texts[i] : "";
         if (!H->tok) {
             p = cj_xrealloc(p, (size_t)(np + 1) * sizeof *p);
@@ -261,86 +359,5 @@ int http_rolling(runner *r, const char *const *texts, int n, runner_rolling_resu
     for (int i = 0; rc == 0 && i < n; i++) out[i] = (runner_rolling_result){res[i].logprob, res[i].n_tokens};
     free(res);
     prompts_free(p, np);
-    return rc;
-}
-
-/* --- generate ---------------------------------------------------------------------- */
-
-static char *gen_body(const http_runner *H, const runner_gen_item *it, cj_err *e) {
-    json_t *prompt;
-    if (H->tok) {
-        int *ids = NULL, nid = 0;
-        const char *c = it->context ? it->context : "";
-        if (tok_encode(H->tok, c, strlen(c), tok_add_bos(H->tok), &ids, &nid, e)) return NULL;
-        prompt = ids_json(ids, nid);
-        free(ids);
-    } else {
-        prompt = json_string(it->context ? it->context : "");
-        if (!prompt) prompt = json_string("");
-    }
-    json_t *b = json_pack("{s:s, s:o, s:i, s:f, s:f, s:I}", "model", H->model, "prompt", prompt, "max_tokens",
-                          it->max_tokens, "temperature", (double)it->temperature, "top_p",
-                          it->top_p > 0 ? (double)it->top_p : 1.0, "seed", (json_int_t)(it->seed & INT64_MAX));
-    if (it->n_until > 0) {
-        json_t *stop = json_array();
-        for (int s = 0; s < it->n_until; s++)
-            if (it->until[s] && *it->until[s]) json_array_append_new(stop, json_string(it->until[s]));
-        json_object_set_new(b, "stop", stop);
-    }
-    return dump(b);
-}
-
-/* Cuts text at the earliest stop string; 1 if one was found. */
-static int cut_at_stop(char *text, const runner_gen_item *it) {
-    char *best = NULL;
-    for (int s = 0; s < it->n_until; s++) {
-        char *m = it->until[s] && *it->until[s] ? strstr(text, it->until[s]) : NULL;
-        if (m && (!best || m < best)) best = m;
-    }
-    if (best) *best = 0;
-    return best != NULL;
-}
-
-static int gen_reply(const http_job *j, const runner_gen_item *it, runner_gen_result *out, runner_timing *tm,
-                     cj_err *e) {
-    http_choice ch;
-    http_usage u;
-    if (http_reply_parse(j->reply, j->reply_len, 1, 0, &ch, &u, e)) return -1;
-    int stopped = cut_at_stop(ch.text, it);
-    out->text = ch.text;
-    ch.text = NULL;
-    out->n_tokens = u.completion_tokens > 0 ? (int)u.completion_tokens : 0;
-    out->finish = stopped ? RUNNER_FINISH_STOP
-                  : ch.finish && !strcmp(ch.finish, "length") ? RUNNER_FINISH_LENGTH
-                                                             : RUNNER_FINISH_EOS;
-    http_choices_free(&ch, 1);
-    *tm = (runner_timing){u.prompt_tokens > 0 ? (int)u.prompt_tokens : 0, out->n_tokens, j->wall_s, 0};
-    return 0;
-}
-
-int http_generate(runner *r, const runner_gen_item *items, int n, runner_gen_result *out, runner_timing *timings,
-                  cj_err *e) {
-    http_runner *H = r->impl;
-    memset(timings, 0, (size_t)n * sizeof *timings);
-    memset(out, 0, (size_t)n * sizeof *out);
-    http_job *jobs = cj_xcalloc((size_t)(n ? n : 1), sizeof *jobs);
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < n; i++) {
-        jobs[i] = (http_job){.path = "/completions", .body = gen_body(H, &items[i], e)};
-        if (!jobs[i].body) rc = cj_wrap(e, "generate: item %d", i);
-    }
-    if (rc == 0) rc = http_pool_run(H->pool, jobs, n, e);
-    for (int i = 0; rc == 0 && i < n; i++)
-        if (gen_reply(&jobs[i], &items[i], &out[i], &timings[i], e))
-            rc = cj_wrap(e, "%s/completions: item %d", http_pool_endpoint(H->pool, jobs[i].endpoint), i);
-    for (int i = 0; i < n; i++) {
-        free((char *)jobs[i].body);
-        free(jobs[i].reply);
-        if (rc) {
-            free(out[i].text);
-            out[i].text = NULL;
-        }
-    }
-    free(jobs);
     return rc;
 }

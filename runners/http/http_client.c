@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../../common/sb.h"
+#include "http_sse.h"
 
 #define MAX_REPLY (256u << 20) /* a reply larger than this is refused, not buffered */
 
@@ -29,7 +30,9 @@ typedef struct {
     job_state st;
     int attempts;
     double ready_at, t0, retry_after;
-    int ep;
+    int ep, stream;
+    size_t scan;  /* stream: bytes of the body already looked at for the first text */
+    double first; /* stream: seconds to the first text chunk; 0 until then */
     CURL *h;
     char *url;
     sb body;
@@ -101,6 +104,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx) {
     size_t n = size * nmemb;
     if (s->body.len + n > MAX_REPLY) return 0; /* curl then fails with CURLE_WRITE_ERROR */
     sb_putn(&s->body, data, n);
+    if (s->stream && s->first == 0 && http_sse_first_text(s->body.s, s->body.len, &s->scan)) s->first = now_s() - s->t0;
     return n;
 }
 
@@ -144,6 +148,9 @@ static int start(http_pool *p, http_job *j, slot *s, double now, cj_err *e) {
     s->url = cj_xmalloc(n);
     snprintf(s->url, n, "%s%s", p->ep[s->ep], j->path);
     sb_clear(&s->body);
+    s->stream = j->stream;
+    s->scan = 0;
+    s->first = 0;
     s->retry_after = -1;
     s->errbuf[0] = 0;
     s->h = curl_easy_init();
@@ -209,6 +216,7 @@ static int finish(http_pool *p, http_job *j, slot *s, CURLcode rc, double now, c
         j->reply = sb_take(&s->body);
         sb_init(&s->body);
         j->wall_s = now - s->t0;
+        j->ttft_s = s->first;
         j->endpoint = s->ep;
         s->st = JOB_DONE;
         return 0;
@@ -289,14 +297,14 @@ int http_pool_run(http_pool *p, http_job *jobs, int n, cj_err *e) {
     return rc;
 }
 
-int http_pool_get_one(http_pool *p, int i, const char *path, char **reply, size_t *len, cj_err *e) {
+int http_pool_one(http_pool *p, int i, const char *path, const char *body, char **reply, size_t *len, cj_err *e) {
     http_pool one = *p;
     one.ep = &p->ep[i];
     one.o.n_endpoints = 1;
     one.o.retries = 0;
     double up = 0;
     one.down_until = &up;
-    http_job j = {.path = path};
+    http_job j = {.path = path, .body = body};
     if (http_pool_run(&one, &j, 1, e)) return -1;
     *reply = j.reply;
     *len = j.reply_len;

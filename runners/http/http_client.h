@@ -38,9 +38,11 @@ typedef struct {
 typedef struct {
     const char *path;  /* appended to the endpoint, e.g. "/completions" */
     const char *body;  /* JSON to POST; NULL: GET */
+    int stream;        /* the reply is server-sent events: time the first text chunk */
     char *reply;       /* out: the 2xx body */
     size_t reply_len;
     double wall_s;     /* out: wall time of the successful attempt */
+    double ttft_s;     /* out: stream: time to the first chunk with text (0 when none came) */
     int endpoint;      /* out: the endpoint that answered */
 } http_job;
 
@@ -52,8 +54,9 @@ void http_pool_free(http_pool *p);
 /* Sends jobs[0..n). Returns 0 with every reply filled, or -1. */
 int http_pool_run(http_pool *p, http_job *jobs, int n, cj_err *e);
 
-/* GETs path on endpoint i alone, once, without retries (identity queries). */
-int http_pool_get_one(http_pool *p, int i, const char *path, char **reply, size_t *len, cj_err *e);
+/* GETs (body NULL) or POSTs path on endpoint i alone, once, without
+ * retries (identity and capability queries). */
+int http_pool_one(http_pool *p, int i, const char *path, const char *body, char **reply, size_t *len, cj_err *e);
 
 int http_pool_n_endpoints(const http_pool *p);
 const char *http_pool_endpoint(const http_pool *p, int i);

@@ -10,6 +10,8 @@
 
 #include "../../common/sb.h"
 
+#define MAX_OFFSET_LEAD 4 /* a dummy-prefix space, in characters, with room; more is not a lead */
+
 void http_choices_free(http_choice *c, int n) {
     for (int i = 0; i < n; i++) {
         free(c[i].lp);
@@ -97,9 +99,14 @@ static int parse_choice(json_t *ch, int ci, int want_logprobs, http_choice *c, c
     return parse_logprobs(lps, ci, c, e);
 }
 
-static long usage_field(json_t *usage, const char *key) {
+static long usage_field(const json_t *usage, const char *key) {
     json_t *v = json_object_get(usage, key);
     return json_is_integer(v) && json_integer_value(v) >= 0 ? (long)json_integer_value(v) : -1;
+}
+
+void http_usage_read(const json_t *usage, http_usage *u) {
+    u->prompt_tokens = usage_field(usage, "prompt_tokens");
+    u->completion_tokens = usage_field(usage, "completion_tokens");
 }
 
 /* A server's own error object ({"error": {"message": ...}}) as the message. */
@@ -135,24 +142,42 @@ static int parse_choices(json_t *root, int n_prompts, int want_logprobs, http_ch
     return rc;
 }
 
-int http_reply_parse(const char *body, size_t len, int n_prompts, int want_logprobs, http_choice *out,
-                     http_usage *usage, cj_err *e) {
+/* A chat reply as a completions reply: message.content becomes the text. */
+static json_t *chat_as_completion(json_t *root) {
+    json_t *choices = json_object_get(root, "choices");
+    size_t i;
+    json_t *ch;
+    json_array_foreach(choices, i, ch) {
+        json_t *msg = json_object_get(ch, "message"), *c = json_object_get(msg, "content");
+        if (json_is_object(ch) && json_is_object(msg)) json_object_set(ch, "text", c ? c : json_null());
+        else if (json_is_object(ch)) json_object_set_new(ch, "text", json_integer(0)); /* refused below */
+    }
+    return root;
+}
+
+static int parse_body(const char *body, size_t len, int n_prompts, int want_logprobs, int chat, http_choice *out,
+                      http_usage *usage, cj_err *e) {
     memset(out, 0, (size_t)n_prompts * sizeof *out);
     *usage = (http_usage){-1, -1};
     json_error_t je;
     json_t *root = json_loadb(body ? body : "", body ? len : 0, JSON_REJECT_DUPLICATES, &je);
     if (!root) return cj_fail(e, "reply is not JSON (line %d: %s)", je.line, je.text);
-    int rc = json_is_object(root) ? parse_choices(root, n_prompts, want_logprobs, out, e)
-                                  : cj_fail(e, "reply is not a JSON object");
-    if (rc == 0) {
-        json_t *u = json_object_get(root, "usage");
-        usage->prompt_tokens = usage_field(u, "prompt_tokens");
-        usage->completion_tokens = usage_field(u, "completion_tokens");
-    } else {
-        http_choices_free(out, n_prompts);
-    }
+    int rc = !json_is_object(root) ? cj_fail(e, "reply is not a JSON object")
+                                   : parse_choices(chat ? chat_as_completion(root) : root, n_prompts, want_logprobs, out, e);
+    if (rc == 0) http_usage_read(json_object_get(root, "usage"), usage);
+    else http_choices_free(out, n_prompts);
+    if (rc && chat && strstr(e->msg, ".text: not a string")) cj_wrap(e, "chat reply: choices[].message.content");
     json_decref(root);
     return rc;
+}
+
+int http_reply_parse(const char *body, size_t len, int n_prompts, int want_logprobs, http_choice *out,
+                     http_usage *usage, cj_err *e) {
+    return parse_body(body, len, n_prompts, want_logprobs, 0, out, usage, e);
+}
+
+int http_reply_parse_chat(const char *body, size_t len, http_choice *out, http_usage *usage, cj_err *e) {
+    return parse_body(body, len, 1, 0, 1, out, usage, e);
 }
 
 /* Adds tokens [from, to) of a choice: each needs a log-prob and a top entry. */
@@ -177,9 +202,22 @@ int http_score_ids(const http_choice *c, int n_prompt, int n_cont, runner_ll_res
     return sum_tokens(c, n_prompt - n_cont, n_prompt, out, e);
 }
 
+/* Characters the server's offsets run ahead of the prompt's: llama-cpp-python
+ * counts them in its detokenized prompt, which starts with SentencePiece's
+ * dummy-prefix space. The generated token after the echoed prompt sits at
+ * that text's end, so its offset less the prompt's length is the lead. */
+static long offset_lead(const http_choice *c, long prompt_len, int n_generated) {
+    if (n_generated < 1 || c->n <= n_generated) return 0;
+    long lead = c->offset[c->n - n_generated] - prompt_len;
+    return lead > 0 && lead <= MAX_OFFSET_LEAD ? lead : 0;
+}
+
 int http_score_text(const http_choice *c, long prompt_len, long cont_from, runner_ll_result *out, cj_err *e) {
     if (!c->offset) return cj_fail(e, "no logprobs.text_offset: text prompts need it (or give --tokenizer)");
     int from = -1, to = 0;
+    long lead = offset_lead(c, prompt_len, 1);
+    cont_from += lead;
+    prompt_len += lead;
     for (int t = 0; t < c->n; t++) {
         if (t > 0 && c->offset[t] < c->offset[t - 1]) return cj_fail(e, "text_offset[%d]: goes backwards", t);
         if (c->offset[t] >= prompt_len) break;

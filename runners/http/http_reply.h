@@ -32,12 +32,20 @@ typedef struct {
     long completion_tokens; /* usage.completion_tokens; -1 when absent */
 } http_usage;
 
+/* usage.prompt_tokens and usage.completion_tokens of a reply's "usage"
+ * object (a json_t *; -1 for a field absent or not a count). */
+struct json_t;
+void http_usage_read(const struct json_t *usage, http_usage *u);
+
 /* Parses a completions reply for a request of n_prompts prompts into
  * out[0..n_prompts), ordered by each choice's "index" (position when absent).
  * want_logprobs: every choice must carry logprobs.token_logprobs and
  * logprobs.top_logprobs of equal lengths. */
 int http_reply_parse(const char *body, size_t len, int n_prompts, int want_logprobs, http_choice *out,
                      http_usage *usage, cj_err *e);
+/* The same for a /v1/chat/completions reply of one choice: its text is
+ * choices[0].message.content (null, as for a refusal, reads as ""). */
+int http_reply_parse_chat(const char *body, size_t len, http_choice *out, http_usage *usage, cj_err *e);
 void http_choices_free(http_choice *c, int n);
 
 /* Scores a prompt sent as n_prompt token ids whose last n_cont tokens are
@@ -47,10 +55,14 @@ void http_choices_free(http_choice *c, int n);
 int http_score_ids(const http_choice *c, int n_prompt, int n_cont, runner_ll_result *out, cj_err *e);
 
 /* Scores a prompt sent as text: the echoed tokens starting before
- * prompt_len bytes are the prompt's; the continuation is those that start at
+ * prompt_len characters (code points, as text_offset counts them) are the prompt's; the continuation is those that start at
  * or after cont_from (the context's length without trailing whitespace).
  * Needs text_offset. With cont_from 0 (a rolling text) every prompt token
- * with a log-prob counts: a server that adds BOS gives it none. */
+ * with a log-prob counts: a server that adds BOS gives it none. The reply
+ * is taken to end in one generated token (max_tokens 1): when its offset
+ * runs 1 to 4 characters past prompt_len, every offset is read that much ahead
+ * (llama-cpp-python counts offsets in its detokenized prompt, which starts
+ * with SentencePiece's dummy-prefix space). */
 int http_score_text(const http_choice *c, long prompt_len, long cont_from, runner_ll_result *out, cj_err *e);
 
 /* Finds model in a /v1/models reply and returns a canonical description of

@@ -8,6 +8,13 @@ prompts are split into words with their leading spaces (text_offset as the
 OpenAI API gives it); token-id prompts are scored as given. Generation
 returns a fixed function of the prompt.
 
+/v1/chat/completions answers the same function of the messages (as
+JSON); "stream": true answers either as server-sent events, the text in two
+chunks --chunk-delay seconds apart. --sse-fault cut ends a stream without
+[DONE], --sse-fault badjson sends a chunk that is not JSON; --ignore-stream
+answers one JSON object anyway, as a server without streaming would. --log-bodies
+receives every chat and completions body, one JSON line each.
+
 Faults for the tests: --fail-first N answers the first N completions with
 --fail-code (429 with Retry-After: 0), --hang never answers them, --die-after
 N exits abruptly after answering N of them. --port-file receives the port
@@ -72,7 +79,10 @@ def echo_logprobs(prompt, max_tokens):
 
 def generate(body):
     prompt = body.get("prompt")
-    key = prompt if isinstance(prompt, str) else ",".join(map(str, prompt))
+    if "messages" in body:
+        key = json.dumps(body["messages"], sort_keys=True)
+    else:
+        key = prompt if isinstance(prompt, str) else ",".join(map(str, prompt))
     text = " answer %d.\n\nQuestion: more" % (hash_str(key) % 10)
     stops = body.get("stop") or []
     finish = "length"
@@ -103,6 +113,39 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def sse(self, body, chat):
+        """The generated text as server-sent events, two text chunks."""
+        ch = generate(body)
+        text, finish = ch["text"], ch["finish_reason"]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        def piece(t, fin=None):
+            c = {"index": 0, "finish_reason": fin}
+            if chat:
+                c["delta"] = {"content": t} if t is not None else {}
+            else:
+                c["text"] = t or ""
+            return {"choices": [c]}
+        events = []
+        if chat:
+            events.append({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+        half = len(text) // 2
+        events += [piece(text[:half]), piece(text[half:]), piece(None, finish)]
+        if (body.get("stream_options") or {}).get("include_usage"):
+            events.append({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 5}})
+        for i, ev in enumerate(events):
+            data = json.dumps(ev)
+            if ARGS.sse_fault == "badjson" and i == 1:
+                data = data[: len(data) // 2]
+            self.wfile.write(("data: %s\r\n\r\n" % data).encode())
+            self.wfile.flush()
+            time.sleep(ARGS.chunk_delay)
+        if ARGS.sse_fault != "cut":
+            self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+        self.close_connection = True
+
     def do_GET(self):
         if self.path.rstrip("/") == "/v1/models":
             m = ARGS.model
@@ -121,8 +164,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-        if self.path != "/v1/completions":
+        if self.path not in ("/v1/completions", "/v1/chat/completions"):
             return self.reply(404, {"error": {"message": "no such path"}})
+        chat = self.path == "/v1/chat/completions"
+        if ARGS.log_bodies:
+            with LOCK, open(ARGS.log_bodies, "a") as f:
+                f.write(json.dumps({"path": self.path, "body": body}) + "\n")
         if body.get("model") != ARGS.model:
             return self.reply(404, {"error": {"message": "model %r does not exist" % body.get("model")}})
         with LOCK:
@@ -130,6 +177,14 @@ class Handler(BaseHTTPRequestHandler):
             seen = STATE["seen"]
         if ARGS.hang:
             time.sleep(3600)
+        if chat:
+            if body.get("stream") and not ARGS.ignore_stream:
+                return self.sse(body, True)
+            ch = generate(body)
+            msg = {"index": 0, "message": {"role": "assistant", "content": ch["text"]}, "finish_reason": ch["finish_reason"]}
+            return self.reply(200, {"choices": [msg], "usage": {"prompt_tokens": 3, "completion_tokens": 5}})
+        if body.get("stream") and not ARGS.ignore_stream:
+            return self.sse(body, False)
         prompts = body["prompt"] if isinstance(body["prompt"], list) and body["prompt"] and \
             isinstance(body["prompt"][0], (str, list)) else [body["prompt"]]
         if seen <= ARGS.fail_first:
@@ -159,6 +214,10 @@ def main():
     ap.add_argument("--hang", action="store_true")
     ap.add_argument("--die-after", type=int, default=0)
     ap.add_argument("--log")
+    ap.add_argument("--log-bodies")
+    ap.add_argument("--sse-fault", choices=["none", "cut", "badjson"], default="none")
+    ap.add_argument("--chunk-delay", type=float, default=0.0)
+    ap.add_argument("--ignore-stream", action="store_true")
     ARGS = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     srv.daemon_threads = True

@@ -1,5 +1,5 @@
 /* libFuzzer target: request bodies of `chaejeom serve` (serve/serve_req.c),
- * read as a /v1/completions, a /tokenize and a /detokenize body. The first byte
+ * read as a /v1/completions, a /v1/chat/completions, a /tokenize and a /detokenize body. The first byte
  * sets the vocabulary size (1..256); the rest is the body. A refusal must
  * leave a message and nothing to free; an accepted request must hold only
  * token ids inside the vocabulary and counts inside the documented bounds. */
@@ -34,6 +34,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check_req(&r, n_vocab);
         serve_req_free(&r);
     } else if (!e.msg[0] || r.prompts || r.stop) {
+        __builtin_trap();
+    }
+    e.msg[0] = 0;
+    if (serve_parse_chat(body, len, &r, &e) == 0) {
+        if (!r.messages || r.messages[0] != '[' || r.n_stop > SERVE_MAX_STOPS || r.max_tokens < -1) __builtin_trap();
+        serve_req_free(&r);
+    } else if (!e.msg[0] || r.messages || r.stop) {
         __builtin_trap();
     }
     char *text;

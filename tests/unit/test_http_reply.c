@@ -1,9 +1,11 @@
 /* Reading OpenAI-compatible replies (runners/http/http_reply.c): scores from
  * echoed log-probs, and every malformed or mutated reply refused with a
- * message, never a crash (run under ASan by make test). */
+ * message, never a crash (run under ASan by make test); chat replies; the
+ * server-sent events of streamed replies, whole, cut, mangled or mutated. */
 #include <stdint.h>
 
 #include "../../runners/http/http_reply.h"
+#include "../../runners/http/http_sse.h"
 #include "../check.h"
 
 /* Five echoed tokens of a prompt (the first has no log-prob) and one
@@ -52,6 +54,22 @@ static void test_text_uses_offsets(void) {
     const char *no_off = "{\"choices\":[{\"logprobs\":{\"token_logprobs\":[null,-1],\"top_logprobs\":[null,{\"a\":-1}]}}]}";
     CHECK(parse1(no_off, 1, &c, &e) == 0);
     CHECK(http_score_text(&c, 3, 1, &r, &e) == -1 && strstr(e.msg, "text_offset"));
+    http_choices_free(&c, 1);
+}
+
+/* llama-cpp-python's offsets count a leading dummy-prefix space: read one byte ahead. */
+static void test_text_offsets_with_a_lead(void) {
+    const char *lead = "{\"choices\":[{\"logprobs\":{\"tokens\":[\" \",\"Q\",\":\",\" A\",\"x\"],"
+                       "\"token_logprobs\":[null,-1,-2,-0.5,-4],\"top_logprobs\":[null,{\"Q\":-1},{\":\":-2},"
+                       "{\" A\":-0.5},{\"x\":-4}],\"text_offset\":[0,1,2,3,5]}}]}";
+    http_choice c;
+    cj_err e;
+    CHECK(parse1(lead, 1, &c, &e) == 0);
+    runner_ll_result r;
+    /* the prompt "Q: A" (4 bytes), context "Q:" (2): the continuation is " A" alone */
+    CHECK(http_score_text(&c, 4, 2, &r, &e) == 0 && r.n_tokens == 1 && r.logprob == -0.5);
+    /* rolling: Q, :, A (the dummy space has no log-prob) */
+    CHECK(http_score_text(&c, 4, 0, &r, &e) == 0 && r.n_tokens == 3 && r.logprob == -3.5);
     http_choices_free(&c, 1);
 }
 
@@ -119,33 +137,38 @@ static uint64_t rng_next(uint64_t *s) {
     return *s;
 }
 
+/* 1 to 4 random byte flips, cuts, deletions or insertions of src into buf
+ * (room for strlen(src) + 64); returns the new length. */
+static size_t mutate(char *buf, const char *src, uint64_t *s) {
+    const char *alphabet = "{}[],:\"0123456789-.enul \n\rdta[DONE]";
+    size_t n0 = strlen(src), n = n0;
+    memcpy(buf, src, n0);
+    int edits = 1 + (int)(rng_next(s) % 4);
+    for (int k = 0; k < edits && n > 0; k++) {
+        size_t at = rng_next(s) % n;
+        switch (rng_next(s) % 4) {
+        case 0: buf[at] = alphabet[rng_next(s) % strlen(alphabet)]; break;
+        case 1: n = at; break;
+        case 2: memmove(buf + at, buf + at + 1, n - at - 1); n--; break;
+        default:
+            if (n < n0 + 60) {
+                memmove(buf + at + 1, buf + at, n - at);
+                buf[at] = alphabet[rng_next(s) % strlen(alphabet)];
+                n++;
+            }
+        }
+    }
+    return n;
+}
+
 /* Random byte flips, cuts and insertions of a good reply: each is parsed and,
  * when accepted, scored both ways; under ASan any bad read fails the test. */
 static void test_mutated_replies_never_crash(void) {
-    const char *alphabet = "{}[],:\"0123456789-.enul ";
-    size_t n0 = strlen(IDS_REPLY);
-    char *buf = malloc(n0 + 64);
+    char *buf = malloc(strlen(IDS_REPLY) + 64);
     uint64_t s = 0x9e3779b97f4a7c15u;
     int accepted = 0, refused = 0;
     for (int it = 0; it < 20000; it++) {
-        memcpy(buf, IDS_REPLY, n0);
-        size_t n = n0;
-        int edits = 1 + (int)(rng_next(&s) % 4);
-        for (int k = 0; k < edits; k++) {
-            size_t at = rng_next(&s) % n;
-            switch (rng_next(&s) % 4) {
-            case 0: buf[at] = alphabet[rng_next(&s) % strlen(alphabet)]; break;
-            case 1: n = at; break;
-            case 2: memmove(buf + at, buf + at + 1, n - at - 1); n--; break;
-            default:
-                if (n < n0 + 60) {
-                    memmove(buf + at + 1, buf + at, n - at);
-                    buf[at] = alphabet[rng_next(&s) % strlen(alphabet)];
-                    n++;
-                }
-            }
-            if (n == 0) break;
-        }
+        size_t n = mutate(buf, IDS_REPLY, &s);
         http_choice c[2];
         http_usage u;
         cj_err e;
@@ -166,6 +189,113 @@ static void test_mutated_replies_never_crash(void) {
         }
     }
     printf("  mutated replies: %d accepted, %d refused\n", accepted, refused);
+    CHECK(accepted > 0 && refused > 0);
+    free(buf);
+}
+
+static void test_chat_reply(void) {
+    const char *ok = "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Hi 안녕\"},"
+                     "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3}}";
+    http_choice c;
+    http_usage u;
+    cj_err e;
+    CHECK(http_reply_parse_chat(ok, strlen(ok), &c, &u, &e) == 0);
+    CHECK_STR(c.text, "Hi 안녕");
+    CHECK_STR(c.finish, "stop");
+    CHECK(u.prompt_tokens == 7 && u.completion_tokens == 3);
+    http_choices_free(&c, 1);
+    const char *refusal = "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":null}}]}";
+    CHECK(http_reply_parse_chat(refusal, strlen(refusal), &c, &u, &e) == 0 && c.text[0] == 0);
+    http_choices_free(&c, 1);
+    const char *bad[] = {"{\"choices\":[{\"message\":3}]}", "{\"choices\":[{\"message\":{\"content\":[1]}}]}",
+                         "{\"choices\":[]}", "{\"choices\":[1]}", "{\"error\":\"busy\"}", "[]", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        e.msg[0] = 0;
+        CHECKF(http_reply_parse_chat(bad[i], strlen(bad[i]), &c, &u, &e) == -1 && e.msg[0], "chat reply %zu accepted", i);
+    }
+}
+
+/* A streamed completion as vLLM sends it, CRLF line ends, a comment and an
+ * event split over two data lines included. */
+static const char *SSE_OK =
+    ": keep-alive\r\n\r\n"
+    "data: {\"choices\":[{\"index\":0,\"text\":\" Once\",\"finish_reason\":null}]}\r\n\r\n"
+    "event: message\ndata: {\"choices\":[{\"index\":0,\n"
+    "data: \"text\":\" upon\",\"finish_reason\":\"length\"}]}\n\n"
+    "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}\n\n"
+    "data: [DONE]\n\n"
+    "data: {\"ignored\": after done}\n\n";
+
+static void test_sse_parse(void) {
+    http_sse_reply r;
+    cj_err e;
+    CHECK(http_sse_parse(SSE_OK, strlen(SSE_OK), 0, &r, &e) == 0);
+    CHECK_STR(r.text, " Once upon");
+    CHECK_STR(r.finish, "length");
+    CHECK(r.usage.prompt_tokens == 4 && r.usage.completion_tokens == 2 && r.chunks == 3);
+    http_sse_reply_free(&r);
+    const char *chat = "data:{\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\r"
+                       "\rdata: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n"
+                       "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]";
+    CHECK(http_sse_parse(chat, strlen(chat), 1, &r, &e) == 0);
+    CHECK_STR(r.text, "Hi");
+    CHECK_STR(r.finish, "stop");
+    http_sse_reply_free(&r);
+    static const struct {
+        const char *body, *why;
+    } bad[] = {
+        {"", "without"},
+        {"data: {\"choices\":[{\"text\":\"a\"}]}\n\n", "without"},
+        {"data: {\"choices\":[{\"text\":\"a\"", "not a JSON object"},
+        {"data: not json\n\ndata: [DONE]\n\n", "not a JSON object"},
+        {"data: [1]\n\ndata: [DONE]\n\n", "not a JSON object"},
+        {"data: {\"choices\":{}}\n\ndata: [DONE]\n\n", "not an array"},
+        {"data: {\"choices\":[{\"index\":1,\"text\":\"a\"}]}\n\ndata: [DONE]\n\n", "index"},
+        {"data: {\"choices\":[{\"text\":5}]}\n\ndata: [DONE]\n\n", "not a string"},
+        {"data: {\"choices\":[7]}\n\ndata: [DONE]\n\n", "not an object"},
+        {"data: {\"error\":{\"message\":\"out of memory\"}}\n\n", "out of memory"},
+        {"<html>502 Bad Gateway</html>", "without"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        e.msg[0] = 0;
+        int rc = http_sse_parse(bad[i].body, strlen(bad[i].body), 0, &r, &e);
+        CHECKF(rc == -1 && strstr(e.msg, bad[i].why), "stream %zu: rc %d, '%s'", i, rc, e.msg);
+        http_sse_reply_free(&r);
+    }
+}
+
+/* The first text found as the body grows a byte at a time, never before
+ * its line is complete, and never on a chunk without text. */
+static void test_sse_first_text(void) {
+    size_t scan = 0, n = strlen(SSE_OK), found = 0;
+    for (size_t len = 0; len <= n && !found; len++)
+        if (http_sse_first_text(SSE_OK, len, &scan)) found = len;
+    const char *line_end = strstr(SSE_OK, "null}]}\r\n") + 8;
+    CHECK(found == (size_t)(line_end - SSE_OK));
+    const char *empty = "data: {\"choices\":[{\"delta\":{\"content\":\"\"}}]}\n\ndata: [DONE]\n\n";
+    scan = 0;
+    CHECK(http_sse_first_text(empty, strlen(empty), &scan) == 0 && scan == strlen(empty));
+}
+
+static void test_sse_mutations_never_crash(void) {
+    char *buf = malloc(strlen(SSE_OK) + 64);
+    uint64_t s = 0x2545f4914f6cdd1du;
+    int accepted = 0, refused = 0;
+    for (int it = 0; it < 20000; it++) {
+        size_t n = mutate(buf, SSE_OK, &s), scan = 0;
+        http_sse_reply r;
+        cj_err e = {{0}};
+        (void)http_sse_first_text(buf, n, &scan);
+        CHECK(scan <= n);
+        if (http_sse_parse(buf, n, (int)(it & 1), &r, &e) == 0) accepted++;
+        else {
+            CHECK(e.msg[0] != 0);
+            refused++;
+        }
+        CHECK(r.text != NULL);
+        http_sse_reply_free(&r);
+    }
+    printf("  mutated streams: %d accepted, %d refused\n", accepted, refused);
     CHECK(accepted > 0 && refused > 0);
     free(buf);
 }
@@ -192,9 +322,14 @@ static void test_models(void) {
 int main(void) {
     RUN(test_ids_scores_the_last_tokens);
     RUN(test_text_uses_offsets);
+    RUN(test_text_offsets_with_a_lead);
     RUN(test_choices_by_index);
     RUN(test_malformed_replies);
     RUN(test_mutated_replies_never_crash);
     RUN(test_models);
+    RUN(test_chat_reply);
+    RUN(test_sse_parse);
+    RUN(test_sse_first_text);
+    RUN(test_sse_mutations_never_crash);
     return check_summary_();
 }

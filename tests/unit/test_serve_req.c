@@ -1,7 +1,7 @@
 /* Request bodies of `chaejeom serve` (serve/serve_req.c): the prompt forms
  * and fields lm-eval and OpenAI clients send, and every malformed or mutated
  * body refused with a message naming the field, never a crash (run under
- * ASan by make test). */
+ * ASan by make test); the same for chat completion bodies. */
 #include <stdint.h>
 
 #include "../../serve/serve_req.h"
@@ -83,7 +83,7 @@ static void test_malformed_bodies_refused(void) {
         {"{\"prompt\":\"a\",\"echo\":1}", "echo"},
         {"{\"prompt\":\"a\",\"n\":2}", "n:"},
         {"{\"prompt\":\"a\",\"seed\":\"x\"}", "seed"},
-        {"{\"prompt\":\"a\",\"stream\":true}", "stream"},
+        {"{\"prompt\":\"a\",\"stream\":\"yes\"}", "stream"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         serve_req r;
@@ -95,13 +95,13 @@ static void test_malformed_bodies_refused(void) {
     }
 }
 
-/* Bytes of a good body flipped, cut and repeated: parsed or refused with a message. */
-static void test_mutations_never_crash(void) {
-    const char *good = "{\"prompt\":[[1,403,407],\"Once\"],\"echo\":true,\"logprobs\":1,\"max_tokens\":1,"
-                       "\"temperature\":0,\"stop\":[\"\\n\"],\"seed\":7,\"prompt_logprobs\":1}";
+/* Parses a mutated body: 1 accepted (and checked), 0 refused with a message. */
+typedef int (*parse_fn)(const char *body, size_t len, cj_err *e);
+
+/* Bytes of a good body flipped and cut: each parsed or refused with a message. */
+static void mutate_bodies(const char *good, parse_fn parse_one, uint64_t x) {
     size_t n = strlen(good);
     char buf[512];
-    uint64_t x = 88172645463325252ull;
     int refused = 0, parsed = 0;
     for (int it = 0; it < 20000; it++) {
         memcpy(buf, good, n);
@@ -111,19 +111,29 @@ static void test_mutations_never_crash(void) {
             buf[x % n] = (char)(x >> 24);
         }
         if (it % 5 == 0) len = (size_t)(x >> 40) % n;
-        serve_req r;
         cj_err e = {{0}};
-        if (serve_parse_completion(buf, len, VOCAB, &r, &e) == 0) {
-            parsed++;
-            for (int p = 0; p < r.n_prompts; p++)
-                for (int t = 0; t < r.prompts[p].n_ids; t++) CHECK(r.prompts[p].ids[t] >= 0 && r.prompts[p].ids[t] < VOCAB);
-            serve_req_free(&r);
-        } else {
+        if (parse_one(buf, len, &e)) parsed++;
+        else {
             refused++;
             CHECK(e.msg[0] != 0);
         }
     }
     CHECK(parsed > 0 && refused > 0);
+}
+
+static int parse_completion_checked(const char *body, size_t len, cj_err *e) {
+    serve_req r;
+    if (serve_parse_completion(body, len, VOCAB, &r, e)) return 0;
+    for (int p = 0; p < r.n_prompts; p++)
+        for (int t = 0; t < r.prompts[p].n_ids; t++) CHECK(r.prompts[p].ids[t] >= 0 && r.prompts[p].ids[t] < VOCAB);
+    serve_req_free(&r);
+    return 1;
+}
+
+static void test_mutations_never_crash(void) {
+    mutate_bodies("{\"prompt\":[[1,403,407],\"Once\"],\"echo\":true,\"logprobs\":1,\"max_tokens\":1,"
+                  "\"temperature\":0,\"stop\":[\"\\n\"],\"seed\":7,\"prompt_logprobs\":1}",
+                  parse_completion_checked, 88172645463325252ull);
 }
 
 static int tokenize(const char *body, char **text, int *add, cj_err *e) {
@@ -158,6 +168,71 @@ static void test_detokenize_body(void) {
     }
 }
 
+static int chat(const char *body, serve_req *r, cj_err *e) { return serve_parse_chat(body, strlen(body), r, e); }
+
+/* What lm-eval's local-chat-completions and OpenAI clients send. */
+static void test_chat_bodies(void) {
+    serve_req r;
+    cj_err e;
+    CHECK(chat("{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\",\"type\":\"text\"},"
+               "{\"role\":\"user\",\"content\":\"Q: 2+2?\"}],\"max_tokens\":64,\"temperature\":0,"
+               "\"stop\":[\"Question:\",\"</s>\"],\"seed\":1234}",
+               &r, &e) == 0);
+    CHECK(r.max_tokens == 64 && r.temperature == 0 && r.n_stop == 2 && r.seed == 1234 && !r.stream);
+    CHECK(strstr(r.messages, "\"content\":\"Q: 2+2?\"") && strstr(r.messages, "\"role\":\"system\""));
+    serve_req_free(&r);
+    /* content parts joined with newlines, null content as "", defaults, stream options */
+    CHECK(chat("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
+               "{\"type\":\"text\",\"text\":\"b\"}]},{\"role\":\"assistant\",\"content\":null}],"
+               "\"stream\":true,\"stream_options\":{\"include_usage\":true},\"max_completion_tokens\":5}",
+               &r, &e) == 0);
+    CHECK(strstr(r.messages, "\"content\":\"a\\nb\"") && strstr(r.messages, "\"content\":\"\""));
+    CHECK(r.stream == 1 && r.include_usage == 1 && r.max_tokens == 5 && r.temperature == 1);
+    serve_req_free(&r);
+    CHECK(chat("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", &r, &e) == 0 && r.max_tokens == -1);
+    serve_req_free(&r);
+    static const struct {
+        const char *body, *field;
+    } bad[] = {
+        {"{}", "messages"},
+        {"{\"messages\":[]}", "messages"},
+        {"{\"messages\":\"hi\"}", "messages"},
+        {"{\"messages\":[3]}", "messages[0]"},
+        {"{\"messages\":[{\"content\":\"x\"}]}", "role"},
+        {"{\"messages\":[{\"role\":1,\"content\":\"x\"}]}", "role"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":5}]}", "content"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}", "content[0]"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":true}", "logprobs"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":3}", "n"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":1}", "stream"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream_options\":2}", "stream_options"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":-2}", "max_tokens"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":[\"\"]}", "stop"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_p\":0}", "top_p"},
+        {"[1]", "not a JSON object"},
+        {"{\"messages\":", "invalid JSON"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        e.msg[0] = 0;
+        int rc = chat(bad[i].body, &r, &e);
+        CHECKF(rc == -1 && strstr(e.msg, bad[i].field) && !r.messages, "%s -> %d '%s'", bad[i].body, rc, e.msg);
+    }
+}
+
+static int parse_chat_checked(const char *body, size_t len, cj_err *e) {
+    serve_req r;
+    if (serve_parse_chat(body, len, &r, e)) return 0;
+    CHECK(r.messages && r.messages[0] == '[');
+    serve_req_free(&r);
+    return 1;
+}
+
+static void test_chat_mutations_never_crash(void) {
+    mutate_bodies("{\"messages\":[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":"
+                  "[{\"type\":\"text\",\"text\":\"q\"}]}],\"max_tokens\":9,\"stop\":[\"\\n\"],\"stream\":true}",
+                  parse_chat_checked, 0x853c49e6748fea9bull);
+}
+
 int main(void) {
     RUN(test_prompt_forms);
     RUN(test_lm_eval_bodies);
@@ -165,5 +240,7 @@ int main(void) {
     RUN(test_mutations_never_crash);
     RUN(test_tokenize_body);
     RUN(test_detokenize_body);
+    RUN(test_chat_bodies);
+    RUN(test_chat_mutations_never_crash);
     return check_summary_();
 }

@@ -1,0 +1,115 @@
+/* serve_chat — POST /v1/chat/completions of `chaejeom serve`, and the body
+ * of streamed replies (contract in serve_api.h).
+ *
+ * The messages are rendered with the model's own chat template (or the
+ * --chat-template file) by the same Jinja engine and the same variables as
+ * `chaejeom run --apply-chat-template` (task_chat_render: bos_token,
+ * eos_token, add_generation_prompt, the date), and the rendering is
+ * generated from as run reads it (serve_engine_generate_chat), so a chat
+ * request and a local chat run give the same text. A template that raises
+ * (e.g. "roles must alternate") is the client's 400. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/sb.h"
+#include "serve_api_impl.h"
+
+static void sse_event(sb *out, json_t *chunk) {
+    char *s = json_dumps(chunk, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    sb_puts(out, "data: ");
+    sb_puts(out, s ? s : "{}");
+    sb_puts(out, "\n\n");
+    free(s);
+}
+
+static void stamp(json_t *c, const serve_api *a, const char *id, const char *object, json_int_t now) {
+    json_object_set_new(c, "id", json_string(id));
+    json_object_set_new(c, "object", json_string(object));
+    json_object_set_new(c, "created", json_integer(now));
+    json_object_set_new(c, "model", serve_jstr(a->model_name));
+}
+
+char *serve_sse_body(const serve_api *a, const serve_req *r, const char *id, const char *object, json_t *chunks,
+                     json_t *usage) {
+    json_int_t now = (json_int_t)time(NULL);
+    sb out;
+    sb_init(&out);
+    size_t i;
+    json_t *c;
+    json_array_foreach(chunks, i, c) {
+        stamp(c, a, id, object, now);
+        sse_event(&out, c);
+    }
+    if (r->include_usage) {
+        json_t *u = json_pack("{s:[],s:O}", "choices", "usage", usage);
+        stamp(u, a, id, object, now);
+        sse_event(&out, u);
+        json_decref(u);
+    }
+    sb_puts(&out, "data: [DONE]\n\n");
+    json_decref(chunks);
+    json_decref(usage);
+    return sb_take(&out);
+}
+
+static json_t *delta_chunk(json_t *delta, const char *finish) {
+    return json_pack("{s:[{s:i,s:o,s:o}]}", "choices", "index", 0, "delta", delta, "finish_reason",
+                     finish ? json_string(finish) : json_null());
+}
+
+static char *chat_reply(const serve_api *a, const serve_req *r, const runner_gen_result *g, int n_prompt, int *sse) {
+    static atomic_ulong counter;
+    char id[40];
+    snprintf(id, sizeof id, "chatcmpl-%lu", atomic_fetch_add(&counter, 1) + 1);
+    const char *finish = g->finish == RUNNER_FINISH_LENGTH ? "length" : "stop";
+    const char *text = g->text ? g->text : "";
+    json_t *u = json_pack("{s:i,s:i,s:i}", "prompt_tokens", n_prompt, "completion_tokens", g->n_tokens, "total_tokens",
+                          n_prompt + g->n_tokens);
+    if (r->stream) {
+        json_t *chunks = json_array();
+        json_array_append_new(chunks, delta_chunk(json_pack("{s:s,s:s}", "role", "assistant", "content", ""), NULL));
+        if (*text) json_array_append_new(chunks, delta_chunk(json_pack("{s:o}", "content", serve_jstr(text)), NULL));
+        json_array_append_new(chunks, delta_chunk(json_object(), finish));
+        *sse = 1;
+        return serve_sse_body(a, r, id, "chat.completion.chunk", chunks, u);
+    }
+    json_t *msg = json_pack("{s:s,s:o}", "role", "assistant", "content", serve_jstr(text));
+    json_t *choice = json_pack("{s:i,s:o,s:s,s:n}", "index", 0, "message", msg, "finish_reason", finish, "logprobs");
+    return serve_dump(json_pack("{s:s,s:s,s:I,s:o,s:[o],s:o}", "id", id, "object", "chat.completion", "created",
+                                (json_int_t)time(NULL), "model", serve_jstr(a->model_name), "choices", choice, "usage", u));
+}
+
+/* Renders and generates; 0, or the HTTP status of the failure (e set). */
+static int chat_generate(const serve_api *a, const serve_req *r, runner_gen_result *g, int *n_prompt, cj_err *e) {
+    json_t *msgs = json_loads(r->messages, 0, NULL);
+    char *text = task_chat_render(a->chat, msgs, e);
+    json_decref(msgs);
+    if (!text) return 400;
+    int st = 0;
+    if (serve_engine_count_chat(a->engine, text, n_prompt, e)) st = 400;
+    int room = serve_engine_ctx_len(a->engine) - *n_prompt;
+    runner_gen_item it = {.context = text, .until = (const char *const *)r->stop, .n_until = r->n_stop,
+                          .max_tokens = r->max_tokens >= 0 ? r->max_tokens : room > 1 ? room : 1,
+                          .temperature = r->temperature, .top_p = r->top_p, .seed = r->seed};
+    if (!st && it.max_tokens == 0) g->finish = RUNNER_FINISH_LENGTH; /* nothing asked for: nothing run */
+    else if (!st && serve_engine_generate_chat(a->engine, &it, g, e)) st = 500;
+    free(text);
+    return st;
+}
+
+int serve_chat_completions(const serve_api *a, const char *body, size_t len, char **reply, int *sse) {
+    if (!a->chat) return serve_error_reply(400, a->no_chat ? a->no_chat : "this model has no chat template", reply);
+    cj_err e;
+    serve_req r;
+    if (serve_parse_chat(body, len, &r, &e)) return serve_error_reply(400, e.msg, reply);
+    runner_gen_result g = {0};
+    int n_prompt = 0, st = chat_generate(a, &r, &g, &n_prompt, &e);
+    if (st) serve_error_reply(st, e.msg, reply);
+    else *reply = chat_reply(a, &r, &g, n_prompt, sse);
+    free(g.text);
+    serve_req_free(&r);
+    return st ? st : 200;
+}

@@ -20,7 +20,10 @@
 # the same texts byte for byte (exit 1 otherwise); llama.cpp's agreement is
 # printed as a second opinion. A last measure, single-sequence decoding:
 # ours with --gen-batch 1 and the prefix kept between questions (what
-# llama.cpp's prompt cache does) in generated tokens/s against llama.cpp's.
+# llama.cpp's prompt cache does) in generated tokens/s against llama.cpp's,
+# and decoding alone: `chaejeom bench`'s tg (TOKENS one at a time from a
+# one-token context) against bench/peer/tg.py's, printed as
+#   decode-only tgN tokens/s ours=A llama.cpp=B ratio=R
 #
 # Environment (see bench/lib.sh for the common ones):
 #   BENCH_GEN_SHAPES     default "smollm-135m tinyllama-1.1b" (quick: smollm-135m)
@@ -39,10 +42,10 @@ bench_need_tools
 
 if [ "$BENCH_QUICK" = 1 ]; then
     shapes=${BENCH_GEN_SHAPES:-smollm-135m} nq=${BENCH_GEN_QUESTIONS:-16}
-    max_new=${BENCH_GEN_MAX_NEW:-32} base=${BENCH_GEN_BASE:-2}
+    max_new=${BENCH_GEN_MAX_NEW:-32} base=${BENCH_GEN_BASE:-2} tg_n=16
 else
     shapes=${BENCH_GEN_SHAPES:-smollm-135m tinyllama-1.1b} nq=${BENCH_GEN_QUESTIONS:-64}
-    max_new=${BENCH_GEN_MAX_NEW:-128} base=${BENCH_GEN_BASE:-4}
+    max_new=${BENCH_GEN_MAX_NEW:-128} base=${BENCH_GEN_BASE:-4} tg_n=64
 fi
 t=$BENCH_THREADS
 data=$ASSETS/datasets
@@ -100,6 +103,16 @@ for shape in $shapes; do
         q3=absent
         r1=na
     fi
+    # Decoding alone (llama-bench's tg test): the single-sequence line above
+    # also counts the prompts' prefill.
+    tg_ours=$("$BUILD/chaejeom" bench -m "$model" -t "$t" --prompt-tokens 0 --gen-tokens "$tg_n" -r 3 \
+        --db "$work/tg.db" --json 2>/dev/null | awk -F': *' '/"tg_tok_s"/ { sub(/,$/, "", $2); printf "%.2f", $2 }')
+    tg_peer=absent tg_r=na
+    if [ -n "$peer" ]; then
+        tg_peer=$(bench_field "$("$py" bench/peer/tg.py "$model" "$t" "$tg_n" 2>/dev/null | tail -n 1)" tok_s)
+        [ -n "$tg_peer" ] && [ -n "$tg_ours" ] && tg_r=$(awk -v a="$tg_ours" -v b="$tg_peer" 'BEGIN { printf "%.2f", a / b }')
+    fi
+    echo "decode-only tg$tg_n tokens/s ours=${tg_ours:-failed} llama.cpp=${tg_peer:-failed} ratio=$tg_r"
     r2=$(awk -v a="$q1" -v b="$q2" 'BEGIN { printf "%.2f", a / b }')
     echo "questions/s ours=$q1 one_at_a_time=$q2 llama.cpp=$q3 ratio_vs_llamacpp=$r1 ratio_vs_one_at_a_time=$r2"
     echo

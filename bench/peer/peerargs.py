@@ -11,6 +11,12 @@ def start(script, input_name):
         sys.stderr.write(f"usage: python {script} MODEL.gguf {input_name} THREADS OUT\n")
         sys.exit(2)
     model_path, in_path, threads, out_path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    return llama_class(script, model_path), model_path, in_path, threads, out_path
+
+
+def llama_class(script, model_path):
+    """llama_cpp.Llama, or exits: 3 ("peer absent") without the package, 2
+    without the model file."""
     try:
         from llama_cpp import Llama
     except ImportError as exc:
@@ -19,4 +25,4 @@ def start(script, input_name):
     if not os.path.isfile(model_path):
         sys.stderr.write(f"{script}: {model_path}: no such file\n")
         sys.exit(2)
-    return Llama, model_path, in_path, threads, out_path
+    return Llama

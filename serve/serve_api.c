@@ -148,20 +148,25 @@ static int generate(serve_engine *s, const serve_req *r, choice *c, cj_err *e) {
     return serve_engine_generate(s, &it, &c->gen, e) ? 500 : 0;
 }
 
-static json_t *top_dict(serve_engine *s, const choice *c, int t, int k) {
-    json_t *d = json_object();
-    char *tok = token_text(s, c->ids[t]);
-    if (k >= 1 && c->sc.argmax[t - 1] != c->ids[t]) {
-        char *top = token_text(s, c->sc.argmax[t - 1]);
-        char *v = tm_utf8_sanitize(top);
-        json_object_set_new(d, v, jlp(c->sc.top_lp[t - 1]));
-        free(v);
-        free(top);
-    }
+/* Adds token id's text -> lp to d unless that text is a key already (two
+ * ids can read alike; the first, the actual token's, keeps its value). */
+static void dict_add(serve_engine *s, json_t *d, int id, float lp) {
+    char *tok = token_text(s, id);
     char *v = tm_utf8_sanitize(tok);
-    json_object_set_new(d, v, jlp(c->sc.lp[t - 1]));
+    if (!json_object_get(d, v)) json_object_set_new(d, v, jlp(lp));
     free(v);
     free(tok);
+}
+
+/* OpenAI's top_logprobs at position t: the actual token, then the k most
+ * likely (vLLM's and llama-cpp-python's k + 1 entries at most). */
+static json_t *top_dict(serve_engine *s, const choice *c, int t, int k) {
+    json_t *d = json_object();
+    dict_add(s, d, c->ids[t], c->sc.lp[t - 1]);
+    for (int i = 0; i < k; i++) {
+        size_t at = (size_t)(t - 1) * c->sc.k + i;
+        if (c->sc.top_ids[at] >= 0) dict_add(s, d, c->sc.top_ids[at], c->sc.top_lps[at]);
+    }
     return d;
 }
 
@@ -184,25 +189,28 @@ static json_t *logprobs_obj(serve_engine *s, const choice *c, int from, int k) {
 
 static json_t *prompt_entry(serve_engine *s, int id, double lp, int rank) {
     char *tok = token_text(s, id);
-    json_t *j = json_pack("{s:o,s:o,s:o}", "logprob", jlp(lp), "rank", rank ? json_integer(rank) : json_null(),
+    json_t *j = json_pack("{s:o,s:o,s:o}", "logprob", jlp(lp), "rank", json_integer(rank),
                           "decoded_token", serve_jstr(tok));
     free(tok);
     return j;
 }
 
-/* vLLM's prompt_logprobs: null, then {"<id>": {logprob, rank, decoded_token}} per position. */
+/* vLLM's prompt_logprobs: null, then {"<id>": {logprob, rank, decoded_token}}
+ * per position: the prompt's token, then the k most likely. */
 static json_t *prompt_logprobs_obj(serve_engine *s, const choice *c, int k) {
     json_t *a = json_array();
     if (!c->hidden) json_array_append_new(a, json_null());
     for (int t = 1; t < c->n_prompt; t++) {
         json_t *d = json_object();
         char key[16];
-        int am = c->sc.argmax[t - 1];
         snprintf(key, sizeof key, "%d", c->ids[t]);
-        json_object_set_new(d, key, prompt_entry(s, c->ids[t], c->sc.lp[t - 1], am == c->ids[t]));
-        if (k >= 1 && am != c->ids[t]) {
-            snprintf(key, sizeof key, "%d", am);
-            json_object_set_new(d, key, prompt_entry(s, am, c->sc.top_lp[t - 1], 1));
+        json_object_set_new(d, key, prompt_entry(s, c->ids[t], c->sc.lp[t - 1], c->sc.rank[t - 1]));
+        for (int i = 0; i < k; i++) {
+            size_t at = (size_t)(t - 1) * c->sc.k + i;
+            int id = c->sc.top_ids[at];
+            snprintf(key, sizeof key, "%d", id);
+            if (id >= 0 && !json_object_get(d, key))
+                json_object_set_new(d, key, prompt_entry(s, id, c->sc.top_lps[at], i + 1));
         }
         json_array_append_new(a, d);
     }
@@ -222,9 +230,10 @@ static json_t *choice_obj(serve_engine *s, const serve_req *r, const choice *c, 
     char *t = sb_take(&text);
     json_t *j = json_pack("{s:i,s:o,s:s}", "index", idx, "text", serve_jstr(t), "finish_reason", finish_name(c, r->max_tokens));
     free(t);
-    int k = r->logprobs > r->prompt_logprobs ? r->logprobs : r->prompt_logprobs;
-    json_object_set_new(j, "logprobs", r->logprobs < 0 ? json_null() : logprobs_obj(s, c, r->echo ? c->hidden : c->n_prompt, k));
-    if (r->prompt_logprobs >= 0) json_object_set_new(j, "prompt_logprobs", prompt_logprobs_obj(s, c, k));
+    /* each list its own count of alternatives, out of the larger one scored */
+    json_object_set_new(j, "logprobs",
+                        r->logprobs < 0 ? json_null() : logprobs_obj(s, c, r->echo ? c->hidden : c->n_prompt, r->logprobs));
+    if (r->prompt_logprobs >= 0) json_object_set_new(j, "prompt_logprobs", prompt_logprobs_obj(s, c, r->prompt_logprobs));
     return j;
 }
 
@@ -233,8 +242,8 @@ static int one_prompt(serve_engine *s, const serve_req *r, int idx, json_t *choi
     int st = prepare(s, &r->prompts[idx], idx, &c, e);
     if (!st && r->max_tokens > 0) st = generate(s, r, &c, e);
     int want = r->prompt_logprobs >= 0 || (r->logprobs >= 0 && (r->echo || c.n > c.n_prompt));
-    int want_top = r->logprobs >= 1 || r->prompt_logprobs >= 1;
-    if (!st && want && serve_engine_score(s, c.ids, c.n, want_top, &c.sc, e)) st = 500;
+    int k = r->logprobs > r->prompt_logprobs ? r->logprobs : r->prompt_logprobs;
+    if (!st && want && serve_engine_score(s, c.ids, c.n, k < 0 ? 0 : k, &c.sc, e)) st = 500;
     if (!st) {
         json_array_append_new(choices, choice_obj(s, r, &c, idx));
         usage[0] += c.n_prompt - c.hidden;

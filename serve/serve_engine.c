@@ -8,10 +8,6 @@
 #include "../runners/transformer/compute/forward.h"
 #include "../runners/transformer/formats/model.h"
 
-/* Sequences per fwd_score call when finding the argmax's log-prob: bounds
- * the memory of the truncated copies to TOP_CHUNK prompts. */
-#define TOP_CHUNK 64
-
 /* One caller's sequences, waiting for the batcher. */
 typedef struct job {
     fwd_seq *seqs;
@@ -150,41 +146,23 @@ void serve_engine_decode(const serve_engine *s, const int *ids, int n, int skip_
     tok_decode(s->m->tok, ids, n, 0, out);
 }
 
-/* top_lp[t-1] where the argmax is not the token: score ids[0..t) + argmax,
- * a sibling of the prompt in the prefix tree, so each costs one row. */
-static int score_tops(serve_engine *s, const int *ids, int n, serve_scores *sc, cj_err *e) {
-    fwd_seq seqs[TOP_CHUNK];
-    int *bufs[TOP_CHUNK], k = 0, rc = 0;
-    for (int t = 1; t < n && rc == 0; t++) {
-        sc->top_lp[t - 1] = sc->lp[t - 1];
-        if (sc->argmax[t - 1] != ids[t]) {
-            bufs[k] = cj_xmalloc((size_t)(t + 1) * sizeof(int));
-            memcpy(bufs[k], ids, (size_t)t * sizeof(int));
-            bufs[k][t] = sc->argmax[t - 1];
-            seqs[k] = (fwd_seq){.tokens = bufs[k], .n_tokens = t + 1, .score_from = t, .logprobs = &sc->top_lp[t - 1]};
-            k++;
-        }
-        if (k == TOP_CHUNK || (t == n - 1 && k > 0)) {
-            rc = score_seqs(s, seqs, k, e);
-            for (int i = 0; i < k; i++) free(bufs[i]);
-            k = 0;
-        }
-    }
-    return rc;
-}
-
-int serve_engine_score(serve_engine *s, const int *ids, int n, int want_top, serve_scores *out, cj_err *e) {
+int serve_engine_score(serve_engine *s, const int *ids, int n, int k, serve_scores *out, cj_err *e) {
     memset(out, 0, sizeof *out);
     if (n < 2) return 0;
     if (n > SERVE_MAX_PROMPT_TOKENS) return cj_fail(e, "prompt: %d tokens, more than %d", n, SERVE_MAX_PROMPT_TOKENS);
-    out->lp = cj_xmalloc((size_t)(n - 1) * sizeof *out->lp);
-    out->argmax = cj_xmalloc((size_t)(n - 1) * sizeof *out->argmax);
-    fwd_seq seq = {.tokens = ids, .n_tokens = n, .score_from = 1, .logprobs = out->lp, .argmax = out->argmax};
-    int rc = score_seqs(s, &seq, 1, e);
-    if (rc == 0 && want_top) {
-        out->top_lp = cj_xmalloc((size_t)(n - 1) * sizeof *out->top_lp);
-        rc = score_tops(s, ids, n, out, e);
+    if (k < 0 || k > FWD_MAX_TOP_K) return cj_fail(e, "logprobs: %d alternatives, outside 0..%d", k, FWD_MAX_TOP_K);
+    size_t m = (size_t)(n - 1);
+    out->k = k;
+    out->lp = cj_xmalloc(m * sizeof *out->lp);
+    out->argmax = cj_xmalloc(m * sizeof *out->argmax);
+    out->rank = cj_xmalloc(m * sizeof *out->rank);
+    if (k > 0) {
+        out->top_ids = cj_xmalloc(m * (size_t)k * sizeof *out->top_ids);
+        out->top_lps = cj_xmalloc(m * (size_t)k * sizeof *out->top_lps);
     }
+    fwd_seq seq = {.tokens = ids, .n_tokens = n, .score_from = 1, .logprobs = out->lp, .argmax = out->argmax,
+                   .rank = out->rank, .top_k = k, .top_ids = out->top_ids, .top_lps = out->top_lps};
+    int rc = score_seqs(s, &seq, 1, e);
     if (rc) serve_scores_free(out);
     return rc;
 }
@@ -192,7 +170,9 @@ int serve_engine_score(serve_engine *s, const int *ids, int n, int want_top, ser
 void serve_scores_free(serve_scores *sc) {
     free(sc->lp);
     free(sc->argmax);
-    free(sc->top_lp);
+    free(sc->rank);
+    free(sc->top_ids);
+    free(sc->top_lps);
     memset(sc, 0, sizeof *sc);
 }
 

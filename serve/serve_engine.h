@@ -54,10 +54,15 @@ int serve_engine_bos(const serve_engine *s);
 typedef struct {
     float *lp;     /* ln p(ids[t] | ids[<t]) */
     int *argmax;   /* the most likely token there (first on ties) */
-    float *top_lp; /* its ln p (NULL unless asked for) */
+    int *rank;     /* 1 + the tokens strictly more likely than ids[t] (vLLM's rank) */
+    int k;         /* alternatives per position */
+    int *top_ids;  /* [(n - 1) * k]: the k most likely, most likely first (NULL when k is 0) */
+    float *top_lps; /* their ln p: the same float as lp where the token is ids[t] */
 } serve_scores;
 
-int serve_engine_score(serve_engine *s, const int *ids, int n, int want_top, serve_scores *out, cj_err *e);
+/* Log-probs of ids[1..n) with k (0..FWD_MAX_TOP_K) alternatives each,
+ * from one fwd_score call. */
+int serve_engine_score(serve_engine *s, const int *ids, int n, int k, serve_scores *out, cj_err *e);
 void serve_scores_free(serve_scores *sc);
 
 /* The greedy next token after ids[0..n) (n >= 1): the argmax the scoring

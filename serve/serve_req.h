@@ -21,7 +21,7 @@
 /* Bounds on what one request may ask for. */
 #define SERVE_MAX_PROMPTS 1024
 #define SERVE_MAX_STOPS 16
-#define SERVE_MAX_LOGPROBS 1 /* the argmax and the actual token: what is_greedy needs */
+#define SERVE_MAX_LOGPROBS 20 /* vLLM's default max_logprobs (FWD_MAX_TOP_K) */
 
 typedef struct {
     char *text; /* the prompt as text, or NULL when given as ids */

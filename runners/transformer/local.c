@@ -163,7 +163,7 @@ static int score_reqs(local *L, ll_req *reqs, int n, const int *owner, runner_ti
         if (q->n_cont > 0) {
             q->lp = cj_xmalloc((size_t)q->n_cont * sizeof(float));
             q->am = cj_xmalloc((size_t)q->n_cont * sizeof(int));
-            seqs[ns++] = (fwd_seq){q->ids + q->off, q->n, q->n - q->n_cont, q->lp, q->am, 0};
+            seqs[ns++] = (fwd_seq){.tokens = q->ids + q->off, .n_tokens = q->n, .score_from = q->n - q->n_cont, .logprobs = q->lp, .argmax = q->am};
         }
     }
     double t0 = now_s();

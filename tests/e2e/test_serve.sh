@@ -49,7 +49,7 @@ cases = [
     ("POST", "/v1/completions", b"", 400), ("POST", "/v1/completions", b"{\"prompt\":", 400),
     ("POST", "/v1/completions", b"[1,2]", 400), ("POST", "/v1/completions", b"{}", 400),
     ("POST", "/v1/completions", b"{\"prompt\":[[1,2,512]]}", 400), ("POST", "/v1/completions", b"{\"prompt\":[[]]}", 400),
-    ("POST", "/v1/completions", b"{\"prompt\":\"a\",\"logprobs\":5}", 400),
+    ("POST", "/v1/completions", b"{\"prompt\":\"a\",\"logprobs\":21}", 400),
     ("POST", "/v1/completions", b"{\"prompt\":\"a\",\"max_tokens\":-1}", 400),
     ("POST", "/v1/completions", b"{\"prompt\":\"a\",\"n\":2}", 400), ("POST", "/v1/completions", b"{\"prompt\":\"\\u0000\"}", 400),
     ("POST", "/v1/completions", b"{\"prompt\":\"a\",\"stop\":[1]}", 400), ("POST", "/v1/completions", b"\xff\xfe", 400),
@@ -78,6 +78,24 @@ lp = json.loads(r.read())["choices"][0]["logprobs"]
 if r.status != 200 or len(lp["token_logprobs"]) != 3 or lp["token_logprobs"][0] is not None:
     bad += 1
     print("a good request after the bad ones:", r.status, lp)
+# logprobs 5: the actual token and the 5 most likely, the most likely the same float the argmax
+# gets with logprobs 1; prompt_logprobs 3 ranks the prompt's token (rank 1 iff it is the max)
+def score(k, key="logprobs"):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("POST", "/v1/completions", body=json.dumps({"prompt": [[1, 403, 407, 280, 261, 9, 300]], "echo": True,
+                                                          "max_tokens": 0, "logprobs": k, key: k}))
+    return json.loads(c.getresponse().read())["choices"][0]
+one, five = score(1), score(5, "prompt_logprobs")
+for t in range(1, 7):
+    tops1, tops5, pl = one["logprobs"]["top_logprobs"][t], five["logprobs"]["top_logprobs"][t], five["prompt_logprobs"][t]
+    mine = five["logprobs"]["token_logprobs"][t]
+    ranks = sorted(v["rank"] for v in pl.values())
+    tok_rank = [v["rank"] for k, v in pl.items() if v["logprob"] == mine][0]
+    if (not 5 <= len(tops5) <= 6 or max(tops5.values()) != max(tops1.values()) or mine not in tops5.values()
+            or not 5 <= len(pl) <= 6 or ranks[:5] != [1, 2, 3, 4, 5][:len(ranks[:5])]
+            or (tok_rank == 1) != (mine == max(tops5.values()))):
+        bad += 1
+        print("logprobs 5 at", t, tops1, tops5, pl)
 # lm-eval's remote tokenizer: /tokenizer_info names EOS, /tokenize and /detokenize invert each other
 def call(method, path, body=None):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)

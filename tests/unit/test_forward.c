@@ -241,7 +241,7 @@ static void batching_bit_exact(int f16) {
     CHECK(fwd_new(&t.m, 1, 0, &f, &e) == 0);
     fwd_set_prefix_sharing(f, 0);
     for (int s = 0; s < N; s++) {
-        fwd_seq q = {tok[s], len[s], from[s], alone[s], am_alone[s], 0};
+        fwd_seq q = {.tokens = tok[s], .n_tokens = len[s], .score_from = from[s], .logprobs = alone[s], .argmax = am_alone[s]};
         CHECK(fwd_score(f, &q, 1, &e) == 0);
     }
     fwd_free(f);
@@ -254,7 +254,7 @@ static void batching_bit_exact(int f16) {
                 CHECK(fwd_new(&t.m, th, batches[bi], &f, &e) == 0);
                 fwd_set_prefix_sharing(f, share);
                 fwd_seq q[N];
-                for (int s = 0; s < N; s++) q[s] = (fwd_seq){tok[s], len[s], from[s], lp[s], am[s], 0};
+                for (int s = 0; s < N; s++) q[s] = (fwd_seq){.tokens = tok[s], .n_tokens = len[s], .score_from = from[s], .logprobs = lp[s], .argmax = am[s]};
                 memset(lp, 0, sizeof lp);
                 CHECK(fwd_score(f, q, N, &e) == 0);
                 int computed = 0;
@@ -288,7 +288,7 @@ static void test_push_matches_score(void) {
     cj_err e;
     fwd *f;
     CHECK(fwd_new(&t.m, 1, 4, &f, &e) == 0);
-    fwd_seq s = {tok, 30, 1, lp, NULL, 0};
+    fwd_seq s = {.tokens = tok, .n_tokens = 30, .score_from = 1, .logprobs = lp, .argmax = NULL};
     CHECK(fwd_score(f, &s, 1, &e) == 0);
     fwd_reset(f);
     CHECK(fwd_push(f, tok, 11, logits, &e) == 0); /* a prompt over 3 chunks */
@@ -298,6 +298,48 @@ static void test_push_matches_score(void) {
         CHECK(fwd_logprob(logits, 40, tok[i + 1], NULL) == lp[i]);
     }
     CHECK(fwd_n_past(f) == 29);
+    fwd_free(f);
+    toy_free(&t);
+}
+
+/* The top-k alternatives and ranks that scoring returns are those of the
+ * full logit row (by brute force over the logits decoding gives, which are
+ * the scoring path's bits), their log-probs the very floats fwd_logprob
+ * gives those tokens. */
+static void test_top_k_and_rank(void) {
+    toy t;
+    toy_init(&t, 1, 0, 1, 0);
+    enum { N = 20, K = FWD_MAX_TOP_K };
+    int tok[N], ids[(N - 1) * K], rank[N - 1], am[N - 1];
+    float lp[N - 1], lps[(N - 1) * K], logits[40];
+    toy_tokens(tok, N, 7);
+    cj_err e;
+    fwd *f;
+    CHECK(fwd_new(&t.m, 1, 0, &f, &e) == 0);
+    fwd_seq s = {.tokens = tok, .n_tokens = N, .score_from = 1, .logprobs = lp, .argmax = am,
+                 .rank = rank, .top_k = K, .top_ids = ids, .top_lps = lps};
+    CHECK(fwd_score(f, &s, 1, &e) == 0);
+    fwd_reset(f);
+    for (int i = 0; i < N - 1; i++) {
+        CHECK(fwd_push(f, &tok[i], 1, logits, &e) == 0);
+        int order[40], r = 1;
+        for (int v = 0; v < 40; v++) order[v] = v, r += logits[v] > logits[tok[i + 1]];
+        for (int a = 1; a < 40; a++) /* stable: the lower id first on ties */
+            for (int b = a; b > 0 && logits[order[b]] > logits[order[b - 1]]; b--) {
+                int x = order[b];
+                order[b] = order[b - 1];
+                order[b - 1] = x;
+            }
+        CHECK(rank[i] == r);
+        CHECK(ids[i * K] == am[i]);
+        for (int k = 0; k < K; k++) {
+            CHECK(ids[i * K + k] == order[k]);
+            CHECK(lps[i * K + k] == fwd_logprob(logits, 40, order[k], NULL));
+            if (order[k] == tok[i + 1]) CHECK(lps[i * K + k] == lp[i]);
+        }
+    }
+    s.top_k = K + 1;
+    CHECK(fwd_score(f, &s, 1, &e) == -1 && strstr(e.msg, "alternatives"));
     fwd_free(f);
     toy_free(&t);
 }
@@ -317,7 +359,7 @@ static void test_push_f16_fused(void) {
     cj_err e;
     fwd *f;
     CHECK(fwd_new(&t.m, 2, 0, &f, &e) == 0);
-    fwd_seq s = {tok, 30, 1, lp, NULL, 0};
+    fwd_seq s = {.tokens = tok, .n_tokens = 30, .score_from = 1, .logprobs = lp, .argmax = NULL};
     CHECK(fwd_score(f, &s, 1, &e) == 0);
     fwd_reset(f);
     CHECK(fwd_push(f, tok, 6, logits, &e) == 0); /* a prompt: sgemm */
@@ -349,7 +391,7 @@ static void test_logprob_and_errors(void) {
     CHECK(fwd_new(&t.m, 1, 0, &f, &e) == 0);
     int bad[3] = {1, 40, 2};
     float lp[2];
-    fwd_seq s = {bad, 3, 1, lp, NULL, 0};
+    fwd_seq s = {.tokens = bad, .n_tokens = 3, .score_from = 1, .logprobs = lp, .argmax = NULL};
     CHECK(fwd_score(f, &s, 1, &e) == -1);
     CHECK(strstr(e.msg, "40") != NULL);
     s.tokens = (int[]){1, 2, 3};
@@ -427,7 +469,7 @@ static void check_logprobs_golden(const char *model_path, const char *tokenizer_
         free(ours);
         float *lp = malloc((size_t)n * sizeof(float));
         int *am = malloc((size_t)n * sizeof(int));
-        fwd_seq s = {ids, n, 1, lp, am, 0};
+        fwd_seq s = {.tokens = ids, .n_tokens = n, .score_from = 1, .logprobs = lp, .argmax = am};
         CHECK(fwd_score(f, &s, 1, &e) == 0);
         json_t *pos = json_object_get(tx, "positions");
         CHECK((int)json_array_size(pos) == n - 1);
@@ -572,7 +614,7 @@ static void test_gpt2_positions_end(void) {
     int ids[N];
     float lp[N];
     for (int i = 0; i < N; i++) ids[i] = i % 300;
-    fwd_seq ok = {ids, 257, 1, lp, NULL, 0}, past = {ids, N, 1, lp, NULL, 0};
+    fwd_seq ok = {.tokens = ids, .n_tokens = 257, .score_from = 1, .logprobs = lp, .argmax = NULL}, past = {.tokens = ids, .n_tokens = N, .score_from = 1, .logprobs = lp, .argmax = NULL};
     CHECK(fwd_score(f, &ok, 1, &e) == 0); /* inputs at positions 0 .. 255 */
     CHECK(fwd_score(f, &past, 1, &e) != 0);
     CHECKF(strstr(e.msg, "position 256 is past the model's 256 learned positions") != NULL, "%s", e.msg);
@@ -651,7 +693,7 @@ static void test_llama2c_matches_gguf(void) {
             int n;
             int *ids = json_ints(json_object_get(json_array_get(texts, ti), "ids"), &n);
             float *la = malloc((size_t)n * sizeof(float)), *lb = malloc((size_t)n * sizeof(float));
-            fwd_seq sa = {ids, n, 1, la, NULL, 0}, sb_ = {ids, n, 1, lb, NULL, 0};
+            fwd_seq sa = {.tokens = ids, .n_tokens = n, .score_from = 1, .logprobs = la, .argmax = NULL}, sb_ = {.tokens = ids, .n_tokens = n, .score_from = 1, .logprobs = lb, .argmax = NULL};
             CHECK(fwd_score(fa, &sa, 1, &e) == 0);
             CHECK(fwd_score(fb, &sb_, 1, &e) == 0);
             CHECKF(!memcmp(la, lb, (size_t)(n - 1) * sizeof(float)), "%s text %zu", bins[b], ti);
@@ -678,6 +720,7 @@ int main(void) {
     RUN(test_batching_bit_exact_f16);
     RUN(test_push_matches_score);
     RUN(test_push_f16_fused);
+    RUN(test_top_k_and_rank);
     RUN(test_logprob_and_errors);
     RUN(test_golden_stories260K_gguf);
     RUN(test_golden_tiny_f16);

@@ -50,7 +50,7 @@ static int score(const model *m, seqset *S, int threads, int batch, int share, i
     }
     fwd_set_prefix_sharing(f, share);
     fwd_seq q[NS];
-    for (int s = 0; s < NS; s++) q[s] = (fwd_seq){S->tok[s], S->len[s], 1, S->lp[s], NULL, 0};
+    for (int s = 0; s < NS; s++) q[s] = (fwd_seq){.tokens = S->tok[s], .n_tokens = S->len[s], .score_from = 1, .logprobs = S->lp[s], .argmax = NULL};
     int rc = 0;
     for (int s = 0; s < NS && !rc; s += one_call ? NS : 1) rc = fwd_score(f, q + s, one_call ? NS : 1, &e);
     if (rc) printf("  %s\n", e.msg);
@@ -186,7 +186,7 @@ static void score_one(const model *m, const int *tok, int n, float *lp) {
     fwd *f;
     cj_err e;
     CHECK(fwd_new(m, 1, 0, &f, &e) == 0);
-    fwd_seq q = {tok, n, 1, lp, NULL, 0};
+    fwd_seq q = {.tokens = tok, .n_tokens = n, .score_from = 1, .logprobs = lp, .argmax = NULL};
     CHECK(fwd_score(f, &q, 1, &e) == 0);
     fwd_free(f);
 }

@@ -189,7 +189,7 @@ static void hseq_score_alone(const model *m, hseq *h) {
     cj_err e;
     CHECK(fwd_new(m, 1, 0, &f, &e) == 0);
     fwd_set_prefix_sharing(f, 0);
-    fwd_seq q = {h->tok, h->n, h->from, h->lp, h->am, 0};
+    fwd_seq q = {.tokens = h->tok, .n_tokens = h->n, .score_from = h->from, .logprobs = h->lp, .argmax = h->am};
     CHECK(fwd_score(f, &q, 1, &e) == 0);
     fwd_free(f);
 }
@@ -201,7 +201,7 @@ static int call_and_compare(fwd *f, hseq *const *hs, int n, const char *what) {
     float lp[8][MAXLEN];
     int am[8][MAXLEN];
     cj_err e;
-    for (int i = 0; i < n; i++) q[i] = (fwd_seq){hs[i]->tok, hs[i]->n, hs[i]->from, lp[i], am[i], 0};
+    for (int i = 0; i < n; i++) q[i] = (fwd_seq){.tokens = hs[i]->tok, .n_tokens = hs[i]->n, .score_from = hs[i]->from, .logprobs = lp[i], .argmax = am[i]};
     CHECK(fwd_score(f, q, n, &e) == 0);
     int computed = 0;
     for (int i = 0; i < n; i++) {

@@ -304,7 +304,7 @@ static double direct_score(const model *m, const int *ids, int n, int from) {
     cj_err e;
     if (fwd_new(m, 1, 0, &f, &e)) return NAN;
     float *lp = malloc((size_t)n * sizeof(float));
-    fwd_seq s = {ids, n, from, lp, NULL, 0};
+    fwd_seq s = {.tokens = ids, .n_tokens = n, .score_from = from, .logprobs = lp, .argmax = NULL};
     double sum = 0;
     if (fwd_score(f, &s, 1, &e) == 0)
         for (int t = 0; t < n - from; t++) sum += lp[t];

@@ -69,7 +69,7 @@ static void test_malformed_bodies_refused(void) {
         {"{\"prompt\":\"a\",\"max_tokens\":-1}", "max_tokens"},
         {"{\"prompt\":\"a\",\"max_tokens\":1.5}", "max_tokens"},
         {"{\"prompt\":\"a\",\"max_tokens\":99999999999999999999}", "too big integer"},
-        {"{\"prompt\":\"a\",\"logprobs\":2}", "logprobs"},
+        {"{\"prompt\":\"a\",\"logprobs\":21}", "logprobs"},
         {"{\"prompt\":\"a\",\"prompt_logprobs\":\"1\"}", "prompt_logprobs"},
         {"{\"prompt\":\"a\",\"temperature\":-1}", "temperature"},
         {"{\"prompt\":\"a\",\"temperature\":\"hot\"}", "temperature"},

@@ -321,7 +321,10 @@ void fwd_logits_rows(fwd *f, const int *rows, int nr) {
     hsel_logits(f, nr);
 }
 
-float fwd_logprob(const float *logits, int n, int tok, int *argmax) {
+/* The max (and its first index) and ln of the sum of exp(logit - max):
+ * every log-prob of a row is logit - mx - lse, in double, so a token's
+ * log-prob is the same float whichever output asks for it. */
+static void row_lse(const float *logits, int n, float *mx_out, double *lse, int *argmax) {
     int am = 0;
     float mx = logits[0];
     for (int i = 1; i < n; i++)
@@ -332,7 +335,60 @@ float fwd_logprob(const float *logits, int n, int tok, int *argmax) {
     double sum = 0;
     for (int i = 0; i < n; i++) sum += expf(logits[i] - mx);
     if (argmax) *argmax = am;
-    return (float)((double)logits[tok] - mx - log(sum));
+    *mx_out = mx;
+    *lse = log(sum);
+}
+
+static float row_lp(const float *logits, int tok, float mx, double lse) {
+    return (float)((double)logits[tok] - mx - lse);
+}
+
+float fwd_logprob(const float *logits, int n, int tok, int *argmax) {
+    float mx;
+    double lse;
+    row_lse(logits, n, &mx, &lse, argmax);
+    return row_lp(logits, tok, mx, lse);
+}
+
+/* The k largest logits' ids into ids[0..k), largest first, the lower id
+ * first on ties (insertion keeps the earlier index ahead of an equal one). */
+static void row_top(const float *logits, int n, int k, int *ids) {
+    int have = 0;
+    for (int i = 0; i < n; i++) {
+        if (have == k && !(logits[i] > logits[ids[k - 1]])) continue;
+        int j = have < k ? have++ : k - 1;
+        while (j > 0 && logits[i] > logits[ids[j - 1]]) {
+            ids[j] = ids[j - 1];
+            j--;
+        }
+        ids[j] = i;
+    }
+}
+
+static int row_rank(const float *logits, int n, int tok) {
+    int r = 1;
+    for (int i = 0; i < n; i++) r += logits[i] > logits[tok];
+    return r;
+}
+
+/* Fills position j of sq's outputs from the logit row of token tok. */
+static void score_position(fwd_seq *sq, int j, const float *logits, int n, int tok) {
+    float mx;
+    double lse;
+    int am;
+    row_lse(logits, n, &mx, &lse, &am);
+    sq->logprobs[j] = row_lp(logits, tok, mx, lse);
+    if (sq->argmax) sq->argmax[j] = am;
+    if (sq->rank) sq->rank[j] = row_rank(logits, n, tok);
+    if (sq->top_k > 0) {
+        int k = sq->top_k < n ? sq->top_k : n, *ids = sq->top_ids + (size_t)j * sq->top_k;
+        row_top(logits, n, k, ids);
+        for (int i = 0; i < k; i++) sq->top_lps[(size_t)j * sq->top_k + i] = row_lp(logits, ids[i], mx, lse);
+        for (int i = k; i < sq->top_k; i++) {
+            ids[i] = -1;
+            sq->top_lps[(size_t)j * sq->top_k + i] = -INFINITY;
+        }
+    }
 }
 
 /* --- scoring ------------------------------------------------------------------ */
@@ -360,9 +416,7 @@ static void score_outputs(fwd *f, fwd_seq *seqs, const out_row *outs, int n) {
             if (i == i0 || outs[i].row != outs[i - 1].row) k++;
             const out_row *o = &outs[i];
             fwd_seq *sq = &seqs[o->s];
-            int am, j = o->t - sq->score_from;
-            sq->logprobs[j] = fwd_logprob(f->logits + (size_t)k * vocab, vocab, sq->tokens[o->t], &am);
-            if (sq->argmax) sq->argmax[j] = am;
+            score_position(sq, o->t - sq->score_from, f->logits + (size_t)k * vocab, vocab, sq->tokens[o->t]);
         }
         i0 = i1;
     }
@@ -513,6 +567,9 @@ int fwd_score(fwd *f, fwd_seq *seqs, int n, cj_err *e) {
                            s, sq->n_tokens, sq->score_from);
         if (sq->score_from < sq->n_tokens && !sq->logprobs)
             return cj_fail(e, "forward: sequence %d has no logprobs array", s);
+        if (sq->top_k < 0 || sq->top_k > FWD_MAX_TOP_K || (sq->top_k > 0 && (!sq->top_ids || !sq->top_lps)))
+            return cj_fail(e, "forward: sequence %d asks for %d alternatives (0..%d, with both arrays)", s, sq->top_k,
+                           FWD_MAX_TOP_K);
         if (fwd_check_tokens(f, sq->tokens, sq->n_tokens, "sequence", e)) return -1;
     }
     f->n_past = 0; /* decoding state: the cache is about to be overwritten */

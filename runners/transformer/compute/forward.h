@@ -25,6 +25,8 @@
 
 typedef struct fwd fwd;
 
+#define FWD_MAX_TOP_K 20 /* vLLM's default max_logprobs */
+
 typedef struct {
     const int *tokens; /* [n_tokens] token ids, BOS included if wanted */
     int n_tokens;
@@ -33,6 +35,11 @@ typedef struct {
     int *argmax;       /* out [n_tokens - score_from] or NULL: argmax of that distribution (first on ties) */
     int computed;      /* out: tokens of this sequence pushed through the model (a shared
                         * prefix counts once, for the first sequence that holds it) */
+    int *rank;         /* out [n_tokens - score_from] or NULL: 1 + the tokens strictly more likely than tokens[t] */
+    int top_k;         /* alternatives wanted per position, 0 .. FWD_MAX_TOP_K */
+    int *top_ids;      /* out [(n_tokens - score_from) * top_k]: the top_k most likely tokens, most likely first
+                        * (the lower id first on ties) */
+    float *top_lps;    /* out, the same shape: their ln p, computed as logprobs is (so the same float for the same token) */
 } fwd_seq;
 
 /* threads: 0 = all cores. max_batch_tokens: 0 = a default. */

@@ -20,7 +20,7 @@ json_t *serve_jstr(const char *s) {
     return j;
 }
 
-static json_t *jlp(double v) {
+json_t *serve_jlp(double v) {
     json_t *j = json_real(v); /* NULL for -inf, which JSON cannot hold */
     return j ? j : json_null();
 }
@@ -38,7 +38,7 @@ int serve_error_reply(int status, const char *msg, char **reply) {
     return status;
 }
 
-static char *token_text(serve_engine *s, int id) {
+char *serve_token_text(serve_engine *s, int id) {
     sb b;
     sb_init(&b);
     serve_engine_decode(s, &id, 1, 0, &b);
@@ -46,17 +46,7 @@ static char *token_text(serve_engine *s, int id) {
     return t ? t : cj_xstrdup("");
 }
 
-/* One prompt's tokens: the prompt's, then the generated text's. */
-typedef struct {
-    int *ids;
-    int n, n_prompt;
-    int hidden; /* 1: ids[0] is a BOS the client did not send (--add-bos), scored from but not echoed */
-    char *prompt_text;
-    runner_gen_result gen;
-    serve_scores sc;
-} choice;
-
-static void choice_free(choice *c) {
+void serve_choice_free(serve_choice *c) {
     free(c->ids);
     free(c->prompt_text);
     free(c->gen.text);
@@ -64,7 +54,7 @@ static void choice_free(choice *c) {
 }
 
 /* Returns 0, or the HTTP status of the failure (e filled). */
-static int prepare(serve_engine *s, const serve_prompt *p, int idx, choice *c, cj_err *e) {
+static int prepare(serve_engine *s, const serve_prompt *p, int idx, serve_choice *c, cj_err *e) {
     if (p->ids) {
         int bos = serve_engine_bos(s);
         c->hidden = serve_engine_add_bos(s) && bos >= 0 && p->ids[0] != bos;
@@ -102,7 +92,7 @@ static int cut_at_stop(char *text, const serve_req *r) {
 
 /* Greedy tokens appended to c->ids one by one, so that their log-probs are
  * those of the very tokens generated (re-tokenizing the text would not be). */
-static int generate_greedy(serve_engine *s, const serve_req *r, choice *c, cj_err *e) {
+int serve_generate_greedy(serve_engine *s, const serve_req *r, serve_choice *c, cj_err *e) {
     if (r->temperature > 0) {
         cj_fail(e, "logprobs: with max_tokens > 0, only greedy generation (temperature 0) is served");
         return 400;
@@ -140,8 +130,8 @@ static int generate_greedy(serve_engine *s, const serve_req *r, choice *c, cj_er
     return 0;
 }
 
-static int generate(serve_engine *s, const serve_req *r, choice *c, cj_err *e) {
-    if (r->logprobs >= 0) return generate_greedy(s, r, c, e);
+static int generate(serve_engine *s, const serve_req *r, serve_choice *c, cj_err *e) {
+    if (r->logprobs >= 0) return serve_generate_greedy(s, r, c, e);
     runner_gen_item it = {.context = c->prompt_text, .until = (const char *const *)r->stop, .n_until = r->n_stop,
                           .max_tokens = r->max_tokens, .temperature = r->temperature, .top_p = r->top_p,
                           .seed = r->seed};
@@ -151,16 +141,16 @@ static int generate(serve_engine *s, const serve_req *r, choice *c, cj_err *e) {
 /* Adds token id's text -> lp to d unless that text is a key already (two
  * ids can read alike; the first, the actual token's, keeps its value). */
 static void dict_add(serve_engine *s, json_t *d, int id, float lp) {
-    char *tok = token_text(s, id);
+    char *tok = serve_token_text(s, id);
     char *v = tm_utf8_sanitize(tok);
-    if (!json_object_get(d, v)) json_object_set_new(d, v, jlp(lp));
+    if (!json_object_get(d, v)) json_object_set_new(d, v, serve_jlp(lp));
     free(v);
     free(tok);
 }
 
 /* OpenAI's top_logprobs at position t: the actual token, then the k most
  * likely (vLLM's and llama-cpp-python's k + 1 entries at most). */
-static json_t *top_dict(serve_engine *s, const choice *c, int t, int k) {
+static json_t *top_dict(serve_engine *s, const serve_choice *c, int t, int k) {
     json_t *d = json_object();
     dict_add(s, d, c->ids[t], c->sc.lp[t - 1]);
     for (int i = 0; i < k; i++) {
@@ -171,16 +161,16 @@ static json_t *top_dict(serve_engine *s, const choice *c, int t, int k) {
 }
 
 /* OpenAI's completion logprobs over tokens [from, n). */
-static json_t *logprobs_obj(serve_engine *s, const choice *c, int from, int k) {
+static json_t *logprobs_obj(serve_engine *s, const serve_choice *c, int from, int k) {
     json_t *toks = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
     size_t off = 0;
     for (int t = from; t < c->n; t++) {
-        char *tok = token_text(s, c->ids[t]);
+        char *tok = serve_token_text(s, c->ids[t]);
         json_array_append_new(toks, serve_jstr(tok));
         json_array_append_new(offs, json_integer((json_int_t)off));
         for (const char *q = tok; *q; q++) off += ((unsigned char)*q & 0xc0) != 0x80; /* characters, as vLLM counts */
         free(tok);
-        json_array_append_new(lps, t == 0 ? json_null() : jlp(c->sc.lp[t - 1]));
+        json_array_append_new(lps, t == 0 ? json_null() : serve_jlp(c->sc.lp[t - 1]));
         json_array_append_new(tops, t == 0 ? json_null() : top_dict(s, c, t, k));
     }
     return json_pack("{s:o,s:o,s:o,s:o}", "tokens", toks, "token_logprobs", lps, "top_logprobs", tops, "text_offset",
@@ -188,8 +178,8 @@ static json_t *logprobs_obj(serve_engine *s, const choice *c, int from, int k) {
 }
 
 static json_t *prompt_entry(serve_engine *s, int id, double lp, int rank) {
-    char *tok = token_text(s, id);
-    json_t *j = json_pack("{s:o,s:o,s:o}", "logprob", jlp(lp), "rank", json_integer(rank),
+    char *tok = serve_token_text(s, id);
+    json_t *j = json_pack("{s:o,s:o,s:o}", "logprob", serve_jlp(lp), "rank", json_integer(rank),
                           "decoded_token", serve_jstr(tok));
     free(tok);
     return j;
@@ -197,7 +187,7 @@ static json_t *prompt_entry(serve_engine *s, int id, double lp, int rank) {
 
 /* vLLM's prompt_logprobs: null, then {"<id>": {logprob, rank, decoded_token}}
  * per position: the prompt's token, then the k most likely. */
-static json_t *prompt_logprobs_obj(serve_engine *s, const choice *c, int k) {
+static json_t *prompt_logprobs_obj(serve_engine *s, const serve_choice *c, int k) {
     json_t *a = json_array();
     if (!c->hidden) json_array_append_new(a, json_null());
     for (int t = 1; t < c->n_prompt; t++) {
@@ -217,12 +207,12 @@ static json_t *prompt_logprobs_obj(serve_engine *s, const choice *c, int k) {
     return a;
 }
 
-static const char *finish_name(const choice *c, int max_tokens) {
+static const char *finish_name(const serve_choice *c, int max_tokens) {
     if (max_tokens == 0) return "length";
     return c->gen.finish == RUNNER_FINISH_LENGTH ? "length" : "stop";
 }
 
-static json_t *choice_obj(serve_engine *s, const serve_req *r, const choice *c, int idx) {
+static json_t *choice_obj(serve_engine *s, const serve_req *r, const serve_choice *c, int idx) {
     sb text;
     sb_init(&text);
     if (r->echo) sb_puts(&text, c->prompt_text);
@@ -238,7 +228,7 @@ static json_t *choice_obj(serve_engine *s, const serve_req *r, const choice *c, 
 }
 
 static int one_prompt(serve_engine *s, const serve_req *r, int idx, json_t *choices, int usage[2], cj_err *e) {
-    choice c = {0};
+    serve_choice c = {0};
     int st = prepare(s, &r->prompts[idx], idx, &c, e);
     if (!st && r->max_tokens > 0) st = generate(s, r, &c, e);
     int want = r->prompt_logprobs >= 0 || (r->logprobs >= 0 && (r->echo || c.n > c.n_prompt));
@@ -249,7 +239,7 @@ static int one_prompt(serve_engine *s, const serve_req *r, int idx, json_t *choi
         usage[0] += c.n_prompt - c.hidden;
         usage[1] += c.gen.n_tokens;
     }
-    choice_free(&c);
+    serve_choice_free(&c);
     return st;
 }
 

@@ -7,7 +7,31 @@
 #include <jansson.h>
 
 #include "serve_api.h"
+#include "serve_engine.h"
 #include "serve_req.h"
+
+/* One prompt's tokens: the prompt's, then the generated text's. */
+typedef struct {
+    int *ids;
+    int n, n_prompt;
+    int hidden; /* 1: ids[0] is a BOS the client did not send (--add-bos), scored from but not echoed */
+    char *prompt_text;
+    runner_gen_result gen;
+    serve_scores sc;
+} serve_choice;
+
+void serve_choice_free(serve_choice *c);
+
+/* Greedy tokens appended to c->ids one by one through the scoring path (so
+ * their log-probs are those of the very tokens generated), up to
+ * r->max_tokens, EOS or a stop string (the text cut there). Refuses
+ * temperature > 0. 0, or the HTTP status of the failure (e filled). */
+int serve_generate_greedy(serve_engine *s, const serve_req *r, serve_choice *c, cj_err *e);
+
+/* A token's text (malloc'd; may be part of a UTF-8 character). */
+char *serve_token_text(serve_engine *s, int id);
+/* A log-prob as JSON: null for -inf, which JSON cannot hold. */
+json_t *serve_jlp(double v);
 
 /* A JSON string of s, invalid UTF-8 replaced (a token's text may be a part of a character). */
 json_t *serve_jstr(const char *s);

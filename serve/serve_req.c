@@ -226,8 +226,12 @@ static int read_messages(const json_t *root, serve_req *r, cj_err *e) {
 }
 
 static int read_chat(const json_t *root, serve_req *r, cj_err *e) {
-    const json_t *lp = json_object_get(root, "logprobs");
-    if (json_is_true(lp)) return cj_fail(e, "logprobs: not served for chat completions (use /v1/completions)");
+    /* OpenAI's chat form: logprobs true, top_logprobs the alternatives */
+    int on = 0, k = 0;
+    if (opt_bool(root, "logprobs", &on, e) || opt_int(root, "top_logprobs", 0, SERVE_MAX_LOGPROBS, &k, e)) return -1;
+    const json_t *tk = json_object_get(root, "top_logprobs");
+    if (!on && tk && !json_is_null(tk)) return cj_fail(e, "top_logprobs: needs logprobs true");
+    r->logprobs = on ? k : -1;
     if (read_messages(root, r, e) || read_common(root, r, e)) return -1;
     return json_object_get(root, "max_completion_tokens") ? opt_int(root, "max_completion_tokens", 0, 1 << 20, &r->max_tokens, e)
                                                           : 0;

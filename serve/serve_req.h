@@ -53,7 +53,8 @@ int serve_parse_completion(const char *body, size_t len, int n_vocab, serve_req 
  * {"type": "text", "text": ...} parts, joined with "\n" as vLLM does),
  * max_tokens (or max_completion_tokens; -1 when absent: the server's
  * choice), temperature, top_p, seed, stop, n (1 only), stream,
- * stream_options; logprobs true is refused (not served for chat). */
+ * stream_options; logprobs (true or false) with top_logprobs (0..SERVE_MAX_LOGPROBS,
+ * only with logprobs true) into r->logprobs: -1 when off, else the count. */
 #define SERVE_MAX_MESSAGES 4096
 int serve_parse_chat(const char *body, size_t len, serve_req *out, cj_err *e);
 void serve_req_free(serve_req *r);

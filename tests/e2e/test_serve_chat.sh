@@ -132,6 +132,22 @@ st, ctype, body = ask(json.dumps({"prompt": "Once upon", "max_tokens": 5, "tempe
 ev = [l[6:] for l in body.decode().split("\n") if l.startswith("data: ")]
 if st != 200 or ev[-1] != "[DONE]" or not json.loads(ev[0])["choices"][0]["text"]:
     bad.append(("completions stream", st, body[:200]))
+# logprobs on chat (greedy): the same answer as without; each generated token the top alternative,
+# with the very same float (greedy picks the argmax of the rows that score it)
+plain_ans = json.loads(ask(json.dumps(good))[2])["choices"][0]["message"]["content"]
+st, _, body = ask(json.dumps(dict(good, logprobs=True, top_logprobs=3)))
+try:
+    rep = json.loads(body)
+    content = rep["choices"][0]["logprobs"]["content"]
+    ok = (st == 200 and rep["choices"][0]["message"]["content"] == plain_ans and len(content) == rep["usage"]["completion_tokens"] > 0
+          and all(len(x["top_logprobs"]) == 3 and x["top_logprobs"][0]["token"] == x["token"]
+                  and x["top_logprobs"][0]["logprob"] == x["logprob"] and bytes(x["bytes"]) == x["token"].encode() for x in content))
+except Exception as ex:
+    ok = False
+if not ok: bad.append(("chat logprobs", st, body[:300]))
+for extra in ({"top_logprobs": 2}, {"logprobs": True, "top_logprobs": 21}, {"logprobs": True, "temperature": 1}):
+    st, _, body = ask(json.dumps(dict(good, **extra)))
+    if st != 400: bad.append(("chat logprobs refused", extra, st, body[:200]))
 if ask(None, "/health", method="GET")[0] != 200: bad.append("health after all that")
 print("bad %s" % bad[:4] if bad else "ok")
 PY

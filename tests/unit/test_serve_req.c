@@ -191,6 +191,11 @@ static void test_chat_bodies(void) {
     serve_req_free(&r);
     CHECK(chat("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", &r, &e) == 0 && r.max_tokens == -1);
     serve_req_free(&r);
+    CHECK(chat("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":true,\"top_logprobs\":3}", &r, &e) == 0 &&
+          r.logprobs == 3);
+    serve_req_free(&r);
+    CHECK(chat("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":false}", &r, &e) == 0 && r.logprobs == -1);
+    serve_req_free(&r);
     static const struct {
         const char *body, *field;
     } bad[] = {
@@ -202,7 +207,9 @@ static void test_chat_bodies(void) {
         {"{\"messages\":[{\"role\":1,\"content\":\"x\"}]}", "role"},
         {"{\"messages\":[{\"role\":\"user\",\"content\":5}]}", "content"},
         {"{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}", "content[0]"},
-        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":true}", "logprobs"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":1}", "logprobs"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_logprobs\":2}", "top_logprobs"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":true,\"top_logprobs\":21}", "top_logprobs"},
         {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":3}", "n"},
         {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":1}", "stream"},
         {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream_options\":2}", "stream_options"},

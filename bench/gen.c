@@ -15,7 +15,9 @@
  *   --dump FILE  one JSON object per question for the llama.cpp peer:
  *                {"id", "prompt", "max_new", "stop": [..]}
  *   --out FILE   one line per question: id n_tokens finish text (JSON string)
- *   stdout       gen: questions=Q seconds=T qps=R tokens=N tok_s=X prefill_tokens=P */
+ *   stdout       gen-work: gflop=W gflops=G   (the run's arithmetic, estimated from
+ *                the model's shape and every question's lengths: dense models only)
+ *                gen: questions=Q seconds=T qps=R tokens=N tok_s=X prefill_tokens=P */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 
 #include "../common/sb.h"
 #include "../runners/runner.h"
+#include "../runners/transformer/formats/model.h"
 
 static const char *const STOPS[] = {"Question:", "\n\n\n"};
 enum { N_STOPS = 2 };
@@ -144,7 +147,44 @@ static int parse(int argc, char **argv, opts *o) {
     return o->data && o->questions > 0 && o->batch > 0 && o->max_new > 0 ? 0 : -1;
 }
 
-static int generate(const opts *o, char *const *prompts, FILE *out) {
+/* Tokens of text as the runner reads a prompt (BOS as the vocabulary wants). */
+static int count_tokens(const model *m, const char *text) {
+    int *ids = NULL, n = 0;
+    cj_err e;
+    if (tok_encode(m->tok, text, strlen(text), tok_add_bos(m->tok), &ids, &n, &e)) n = 0;
+    free(ids);
+    return n;
+}
+
+/* Keys attended by rows at positions [a, b): each row attends to its own position and all before. */
+static double keys(double a, double b) { return (b * (b + 1) - a * (a + 1)) / 2; }
+
+/* The run's arithmetic in GFLOP (2 per multiply-add): every row through
+ * the layers' products (prefill rows, then each generated token but the
+ * last fed back), the output projection for every generated token, and
+ * attention's scores and mixes (4 * head_dim per query head and key). The
+ * shared block (its tokens: block) is computed once when the prefix is
+ * kept, else with every prompt. 0 when the model will not load. */
+static double work_gflop(const opts *o, const char *block, char *const *prompts, const runner_gen_result *res) {
+    model *m;
+    cj_err e;
+    if (model_load(o->model, NULL, &m, &e)) return 0;
+    const model_hparams *hp = &m->hp;
+    double q = (double)hp->n_heads * hp->head_dim, kv = (double)hp->n_kv_heads * hp->head_dim;
+    double layer = (double)hp->dim * (q + 2 * kv) + q * hp->dim + (model_mlp_gated(hp) ? 3.0 : 2.0) * hp->dim * hp->ffn_dim;
+    double per_row = 2 * layer * hp->n_layers, att = 4.0 * q * hp->n_layers, head = 2.0 * hp->dim * hp->vocab_size;
+    double b = count_tokens(m, block), flop = 0;
+    if (!o->no_prefix) flop += b * per_row + keys(0, b) * att;
+    for (int i = 0; i < o->questions; i++) {
+        double p = count_tokens(m, prompts[i]), n = res[i].n_tokens, from = o->no_prefix ? 0 : b;
+        flop += (p - from) * per_row + keys(from, p) * att; /* the prompt's rows past what is kept */
+        flop += (n > 0 ? n - 1 : 0) * per_row + keys(p, p + (n > 0 ? n - 1 : 0)) * att + n * head;
+    }
+    model_free(m);
+    return flop * 1e-9;
+}
+
+static int generate(const opts *o, const char *block, char *const *prompts, FILE *out) {
     runner_opts ro = {.model_path = o->model, .threads = o->threads, .no_prefix_cache = o->no_prefix,
                       .gen_batch = o->gen_batch};
     cj_err e;
@@ -180,6 +220,8 @@ static int generate(const opts *o, char *const *prompts, FILE *out) {
             json_decref(t);
         }
     }
+    double w = rc == 0 ? work_gflop(o, block, prompts, res) : 0;
+    if (w > 0) printf("gen-work: gflop=%.1f gflops=%.2f\n", w, w / seconds);
     if (rc == 0)
         printf("gen: questions=%d seconds=%.3f qps=%.4f tokens=%ld tok_s=%.2f prefill_tokens=%ld\n", n, seconds,
                n / seconds, tokens, tokens / seconds, prefill);
@@ -215,7 +257,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "gen: cannot write %s\n", o.out);
         rc = 2;
     }
-    if (rc == 0 && o.model && generate(&o, prompts, out)) rc = 1;
+    if (rc == 0 && o.model && generate(&o, block, prompts, out)) rc = 1;
     if (out) fclose(out);
     for (int i = 0; i < 2 * o.questions; i++) free(qa[i]);
     for (int i = 0; i < o.questions; i++) free(prompts[i]);

@@ -24,6 +24,12 @@
 # and decoding alone: `chaejeom bench`'s tg (TOKENS one at a time from a
 # one-token context) against bench/peer/tg.py's, printed as
 #   decode-only tgN tokens/s ours=A llama.cpp=B ratio=R
+# and the arithmetic ceiling: the bulk run's estimated GFLOP (bench/gen.c's
+# gen-work) and GFLOP/s against the fastest weight product measured now (ours
+# or cblas_sgemm, one layer at 512 rows), and what 8x llama.cpp's
+# questions/s would need:
+#   ceiling gflop=W ours_gflops=G peak_product_gflops=P ours_share_of_peak=S
+#           gflops_for_8x_llamacpp=N share_of_peak_for_8x=F
 #
 # Environment (see bench/lib.sh for the common ones):
 #   BENCH_GEN_SHAPES     default "smollm-135m tinyllama-1.1b" (quick: smollm-135m)
@@ -61,8 +67,10 @@ for shape in $shapes; do
     echo "gen: $shape $BENCH_TYPE, threads=$t, 8-shot GSM8K prompts, max_new=$max_new;" \
         "ours on $nq questions, the baselines on the first $base"
     # shellcheck disable=SC2086 # $common is a list of options
-    ours=$("$TOOLS/gen" -m "$model" $common --questions "$nq" --batch "$nq" --gen-batch "$nq" \
-        --out "$work/ours.txt" | tail -n 1)
+    ours_all=$("$TOOLS/gen" -m "$model" $common --questions "$nq" --batch "$nq" --gen-batch "$nq" \
+        --out "$work/ours.txt")
+    ours=$(echo "$ours_all" | tail -n 1)
+    work_line=$(echo "$ours_all" | grep '^gen-work:' | tail -n 1)
     # shellcheck disable=SC2086
     one=$("$TOOLS/gen" -m "$model" $common --questions "$base" --batch 1 --gen-batch 1 --no-prefix-cache \
         --dump "$work/prompts.jsonl" --out "$work/one.txt" | tail -n 1)
@@ -113,6 +121,21 @@ for shape in $shapes; do
         [ -n "$tg_peer" ] && [ -n "$tg_ours" ] && tg_r=$(awk -v a="$tg_ours" -v b="$tg_peer" 'BEGIN { printf "%.2f", a / b }')
     fi
     echo "decode-only tg$tg_n tokens/s ours=${tg_ours:-failed} llama.cpp=${tg_peer:-failed} ratio=$tg_r"
+    # The ceiling: the run's arithmetic (gen-work) against the best rate a
+    # weight product reaches on this machine, ours or cblas_sgemm's, on one
+    # layer at 512 rows (bench/sgemm), measured now. What 8x llama.cpp's
+    # questions/s would need is the same arithmetic in 1/8 of its time.
+    ceil_out=$("$TOOLS/sgemm" -m "$model" -M 512 -t "$t")
+    peak=$(echo "$ceil_out" | awk '/^(own|sgemm):/ { for (i = 1; i <= NF; i++) if ($i ~ /^gflops=/) { v = substr($i, 8) + 0; if (v > m) m = v } } END { printf "%.2f", m }')
+    gf=$(bench_field "$work_line" gflop)
+    need=na need_share=na
+    if [ -n "$peer" ] && [ -n "$gf" ]; then
+        need=$(awk -v w="$gf" -v n="$nq" -v q="$q3" 'BEGIN { printf "%.2f", w / (n / (8 * q)) }')
+        need_share=$(awk -v a="$need" -v b="$peak" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+    fi
+    echo "ceiling gflop=${gf:-na} ours_gflops=$(bench_field "$work_line" gflops) peak_product_gflops=$peak" \
+        "ours_share_of_peak=$(awk -v a="$(bench_field "$work_line" gflops)" -v b="$peak" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')" \
+        "gflops_for_8x_llamacpp=$need share_of_peak_for_8x=$need_share"
     r2=$(awk -v a="$q1" -v b="$q2" 'BEGIN { printf "%.2f", a / b }')
     echo "questions/s ours=$q1 one_at_a_time=$q2 llama.cpp=$q3 ratio_vs_llamacpp=$r1 ratio_vs_one_at_a_time=$r2"
     echo

@@ -11,7 +11,11 @@
  *   every tensor's dequantization has the sha256 of ggml's own floats.
  * - llama512-<type>.gguf, the same with dim 512, so that most rows hold two
  *   256-blocks (the Q4_K_M and Q6_K presets): an error in where a row's
- *   second super-block starts passes every one-block file above. */
+ *   second super-block starts passes every one-block file above.
+ * - mixtral-q8_0.gguf and qwen2moe-q4_k_m.gguf, two MoE goldens of
+ *   tests/golden/arch/ quantized by llama.cpp (make_moe_quant_models.py):
+ *   expert stacks and shared experts in Q8_0, Q5_0 and F16, the same two
+ *   checks. */
 #include <string.h>
 
 #include "../../runners/transformer/formats/gguf.h"
@@ -117,6 +121,8 @@ static void test_q5_k_m(void) { check_kquant("llama256", "q5_k_m"); }
 static void test_q6_k(void) { check_kquant("llama256", "q6_k"); }
 static void test_q4_k_m_two_blocks(void) { check_kquant("llama512", "q4_k_m"); }
 static void test_q6_k_two_blocks(void) { check_kquant("llama512", "q6_k"); }
+static void test_moe_q8_0(void) { check_kquant("mixtral", "q8_0"); }
+static void test_moe_q4_k_m(void) { check_kquant("qwen2moe", "q4_k_m"); }
 
 int main(void) {
     RUN(test_q4_1);
@@ -132,5 +138,7 @@ int main(void) {
     RUN(test_q6_k);
     RUN(test_q4_k_m_two_blocks);
     RUN(test_q6_k_two_blocks);
+    RUN(test_moe_q8_0);
+    RUN(test_moe_q4_k_m);
     return check_summary_();
 }

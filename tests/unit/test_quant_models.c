@@ -8,7 +8,14 @@
  * - llama256-<type>.gguf, a random Llama with rows of 256, quantized by
  *   llama.cpp to Q2_K, Q3_K, Q5_K, IQ4_XS (every matrix) and the Q4_K_M,
  *   Q5_K_M, Q6_K presets (make_kquant_models.py): besides the log-probs,
- *   every tensor's dequantization has the sha256 of ggml's own floats. */
+ *   every tensor's dequantization has the sha256 of ggml's own floats.
+ * - llama512-<type>.gguf, the same with dim 512, so that most rows hold two
+ *   256-blocks (the Q4_K_M and Q6_K presets): an error in where a row's
+ *   second super-block starts passes every one-block file above.
+ * - mixtral-q8_0.gguf and qwen2moe-q4_k_m.gguf, two MoE goldens of
+ *   tests/golden/arch/ quantized by llama.cpp (make_moe_quant_models.py):
+ *   expert stacks and shared experts in Q8_0, Q5_0 and F16, the same two
+ *   checks. */
 #include <string.h>
 
 #include "../../runners/transformer/formats/gguf.h"
@@ -92,25 +99,30 @@ static int check_tensors(const char *path, const json_t *want) {
     return n_ok;
 }
 
-static void check_kquant(const char *stem) {
-    char path[256], golden[256];
-    snprintf(path, sizeof path, DIR "llama256-%s.gguf", stem);
-    snprintf(golden, sizeof golden, DIR "llama256-%s.json", stem);
+static void check_kquant(const char *model, const char *stem) {
+    char path[256], golden[256], label[64];
+    snprintf(path, sizeof path, DIR "%s-%s.gguf", model, stem);
+    snprintf(golden, sizeof golden, DIR "%s-%s.json", model, stem);
+    snprintf(label, sizeof label, "%s-%s", model, stem);
     json_t *g = load_golden_json(golden);
     if (!g) return;
     int n_ok = check_tensors(path, json_object_get(g, "tensors"));
-    printf("  llama256-%s: %d tensors bit-exact with ggml\n", stem, n_ok);
-    check_logprobs(path, g, stem);
+    printf("  %s: %d tensors bit-exact with ggml\n", label, n_ok);
+    check_logprobs(path, g, label);
     json_decref(g);
 }
 
-static void test_q2_k(void) { check_kquant("q2_k"); }
-static void test_q3_k(void) { check_kquant("q3_k"); }
-static void test_q5_k(void) { check_kquant("q5_k"); }
-static void test_iq4_xs(void) { check_kquant("iq4_xs"); }
-static void test_q4_k_m(void) { check_kquant("q4_k_m"); }
-static void test_q5_k_m(void) { check_kquant("q5_k_m"); }
-static void test_q6_k(void) { check_kquant("q6_k"); }
+static void test_q2_k(void) { check_kquant("llama256", "q2_k"); }
+static void test_q3_k(void) { check_kquant("llama256", "q3_k"); }
+static void test_q5_k(void) { check_kquant("llama256", "q5_k"); }
+static void test_iq4_xs(void) { check_kquant("llama256", "iq4_xs"); }
+static void test_q4_k_m(void) { check_kquant("llama256", "q4_k_m"); }
+static void test_q5_k_m(void) { check_kquant("llama256", "q5_k_m"); }
+static void test_q6_k(void) { check_kquant("llama256", "q6_k"); }
+static void test_q4_k_m_two_blocks(void) { check_kquant("llama512", "q4_k_m"); }
+static void test_q6_k_two_blocks(void) { check_kquant("llama512", "q6_k"); }
+static void test_moe_q8_0(void) { check_kquant("mixtral", "q8_0"); }
+static void test_moe_q4_k_m(void) { check_kquant("qwen2moe", "q4_k_m"); }
 
 int main(void) {
     RUN(test_q4_1);
@@ -124,5 +136,9 @@ int main(void) {
     RUN(test_q4_k_m);
     RUN(test_q5_k_m);
     RUN(test_q6_k);
+    RUN(test_q4_k_m_two_blocks);
+    RUN(test_q6_k_two_blocks);
+    RUN(test_moe_q8_0);
+    RUN(test_moe_q4_k_m);
     return check_summary_();
 }

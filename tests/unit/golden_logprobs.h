@@ -32,7 +32,7 @@ static int golden_text_diffs(const model *m, fwd *f, const json_t *tx, double **
     for (int i = 0; i < n; i++)
         if (ids[i] != json_integer_value(json_array_get(want_ids, (size_t)i))) n = -1;
     float *lp = malloc((size_t)(n > 0 ? n : 1) * sizeof *lp);
-    fwd_seq s = {ids, n, 1, lp, NULL, 0};
+    fwd_seq s = {.tokens = ids, .n_tokens = n, .score_from = 1, .logprobs = lp};
     if (n > 0 && fwd_score(f, &s, 1, &e) != 0) n = -1;
     if (n > 0) *d = malloc((size_t)n * sizeof **d);
     for (int t = 1; t < n; t++) (*d)[t - 1] = fabs(lp[t - 1] - json_real_value(json_array_get(want_lp, (size_t)t - 1)));

@@ -4,6 +4,7 @@
 #include "http_reply.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +70,8 @@ static long code_points(const char *s) {
 static long last_token_end(json_t *lps, const http_choice *c) {
     json_t *toks = json_object_get(lps, "tokens"), *last = json_array_get(toks, (size_t)c->n - 1);
     if (!c->offset || c->n < 1 || json_array_size(toks) != (size_t)c->n || !json_is_string(last)) return -1;
-    return c->offset[c->n - 1] + code_points(json_string_value(last));
+    long len = code_points(json_string_value(last));
+    return c->offset[c->n - 1] <= LONG_MAX - len ? c->offset[c->n - 1] + len : -1; /* an offset past reason: unknown */
 }
 
 static int parse_logprobs(json_t *lps, int ci, http_choice *c, cj_err *e) {

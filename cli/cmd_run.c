@@ -235,6 +235,19 @@ static int parse_args(int argc, char **argv, args *a) {
     return 0;
 }
 
+/* Once, at the end: text prompts leave the token boundary to the server,
+ * and where one of its tokens spans the context's end the scores cannot be
+ * lm-eval's (docs/models.md, "Grading a model on a server"). */
+static void text_boundary_notice(runner *r) {
+    long scored, spanned;
+    runner_http_text_boundaries(r, &scored, &spanned);
+    if (spanned > 0)
+        fprintf(stderr,
+                "chaejeom run: %ld of %ld choices scored as text had a server token spanning the end of the context: "
+                "their continuation tokens are not lm-eval's; --tokenizer sends lm-eval's token ids\n",
+                spanned, scored);
+}
+
 int cmd_run(int argc, char **argv) {
     args a = {.db = "chaejeom.db", .http = {.retries = -1}};
     run_opts_init(&a.run);
@@ -315,6 +328,7 @@ int cmd_run(int argc, char **argv) {
     fputs(table.s, stdout);
     sb_free(&table);
     printf("run %lld%s\n", (long long)res.run_id, res.resumed ? " (resumed)" : "");
+    text_boundary_notice(r);
     rc = 0;
     goto out;
 fail:

@@ -159,4 +159,12 @@ typedef struct {
  * first. Returns NULL with a message in *e when no endpoint answers. */
 runner *runner_http_open(const runner_http_opts *opts, cj_err *e);
 
+/* Of the choices runner r (an HTTP runner; any other gives zeros) has
+ * scored from text prompts since it was opened: how many (*scored), and in
+ * how many a token of the server's spanned the context's end (*spanned):
+ * there the continuation it scored is not lm-eval's, which only token-id
+ * prompts (--tokenizer, or the server's /tokenize) reproduce. Requests the
+ * run's cache answered are not counted. */
+void runner_http_text_boundaries(runner *r, long *scored, long *spanned);
+
 #endif

@@ -179,6 +179,12 @@ static int open_pool(http_runner *H, const runner_http_opts *o, cj_err *e) {
     return rc;
 }
 
+void runner_http_text_boundaries(runner *r, long *scored, long *spanned) {
+    const http_runner *H = r && r->vt == &HTTP_VT ? r->impl : NULL;
+    *scored = H ? H->text_scored : 0;
+    *spanned = H ? H->text_spanned : 0;
+}
+
 runner *runner_http_open(const runner_http_opts *o, cj_err *e) {
     if (!o || !o->urls) {
         cj_fail(e, "http: no endpoint");

@@ -9,7 +9,8 @@
  * tok(context), BOS per the vocabulary; the continuation is whole[len(ctx):];
  * left-truncated to max_length + 1 tokens), so the token boundary is ours
  * and not the server's; without one it goes as text and the continuation is
- * the tokens whose text_offset (in characters) is at or past the context's end. Rolling
+ * the tokens whose text_offset (in characters) is at or past the context's end (a choice
+ * where no token starts there is counted: runner_http_text_boundaries). Rolling
  * log-likelihoods use lm-eval's disjoint windows of max_length tokens with a
  * tokenizer or the server's /tokenize (when it starts texts with a BOS),
  * and the whole text in one request without.
@@ -205,7 +206,7 @@ static char *score_body(const http_runner *H, const prompt *p, int n) {
                           1, "logprobs", 1, "temperature", 0));
 }
 
-static int score_reply(const http_runner *H, const http_job *j, const prompt *p, int n, runner_ll_result *res,
+static int score_reply(http_runner *H, const http_job *j, const prompt *p, int n, runner_ll_result *res,
                        runner_timing *tm, cj_err *e) {
     http_choice *ch = cj_xcalloc((size_t)n, sizeof *ch);
     http_usage u;
@@ -217,6 +218,10 @@ static int score_reply(const http_runner *H, const http_job *j, const prompt *p,
         if (rc) {
             cj_wrap(e, "prompt %d of the request", i);
             break;
+        }
+        if (!p[i].ids && p[i].cont_from > 0) { /* a choice, not a rolling text */
+            H->text_scored++;
+            H->text_spanned += http_text_boundary_spanned(&ch[i], p[i].n_prompt, p[i].cont_from);
         }
         res[p[i].out].logprob += r.logprob;
         res[p[i].out].n_tokens += r.n_tokens;

@@ -16,6 +16,8 @@ typedef struct {
     int per_request;    /* scoring prompts per request */
     int max_length;
     int chat, stream, chat_prompts; /* runner_http_opts */
+    long text_scored, text_spanned; /* choices scored from text prompts, and those whose context's end a
+                                       server token spans (runner_http_text_boundaries) */
     runner_info info;
     char *path, *desc, *tok_desc; /* owned strings behind info */
 } http_runner;

@@ -23,6 +23,8 @@ typedef struct {
     double *lp;      /* token_logprobs[i]; NaN where the reply has null */
     double *top_max; /* the largest value of top_logprobs[i]; NaN where absent */
     long *offset;    /* text_offset[i]; NULL when the reply has none */
+    long last_end;   /* text_offset of the last token plus its length in characters (from
+                        logprobs.tokens); -1 when either is absent */
     char *text;      /* choices[].text ("" when absent) */
     char *finish;    /* finish_reason (NULL when absent or null) */
 } http_choice;
@@ -58,12 +60,24 @@ int http_score_ids(const http_choice *c, int n_prompt, int n_cont, runner_ll_res
  * prompt_len characters (code points, as text_offset counts them) are the prompt's; the continuation is those that start at
  * or after cont_from (the context's length without trailing whitespace).
  * Needs text_offset. With cont_from 0 (a rolling text) every prompt token
- * with a log-prob counts: a server that adds BOS gives it none. The reply
- * is taken to end in one generated token (max_tokens 1): when its offset
- * runs 1 to 4 characters past prompt_len, every offset is read that much ahead
- * (llama-cpp-python counts offsets in its detokenized prompt, which starts
- * with SentencePiece's dummy-prefix space). */
+ * with a log-prob counts: a server that adds BOS gives it none. Offsets
+ * may run ahead of the prompt (llama-cpp-python counts them in its
+ * detokenized prompt, which starts with SentencePiece's dummy-prefix space):
+ * the lead is where the last echoed token ends less the length of the echoed
+ * text (prompt + generated text), whether or not a token was generated (a
+ * server that samples EOS for max_tokens 1 echoes none); without the token
+ * texts, the generated token's offset less prompt_len. A lead of 1 to 4
+ * characters moves every offset back by it; more is not a lead. */
 int http_score_text(const http_choice *c, long prompt_len, long cont_from, runner_ll_result *out, cj_err *e);
+
+/* For a prompt sent as text (arguments as http_score_text): 1 when no
+ * echoed prompt token starts where the context ends, a token spanning the
+ * context's end (cont_from 0 or no text_offset: 0). Then the server's
+ * tokens of context + continuation cannot begin with tok(context), so the
+ * continuation it scores is not lm-eval's (tok(context + continuation) after
+ * len(tok(context)) tokens, after tok(context)). The converse does not hold:
+ * a context tokenized differently inside goes unseen. */
+int http_text_boundary_spanned(const http_choice *c, long prompt_len, long cont_from);
 
 /* Finds model in a /v1/models reply and returns a canonical description of
  * it (malloc'd): {"id":..., "root":..., "max_model_len":...} with the fields

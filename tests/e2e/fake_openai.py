@@ -5,7 +5,8 @@
 deterministic log-probs (a function of each token and the one before it), so
 that a run's numbers do not depend on batching, order or endpoint. Text
 prompts are split into words with their leading spaces (text_offset as the
-OpenAI API gives it); token-id prompts are scored as given. Generation
+OpenAI API gives it), or with --trailing-space with their trailing ones (a
+token then spans every context's end before a " continuation"); token-id prompts are scored as given. Generation
 returns a fixed function of the prompt.
 
 /v1/chat/completions answers the same function of the messages (as
@@ -53,7 +54,8 @@ def hash_str(x):
 
 
 def split_text(text):
-    return [(m.start(), m.group(0)) for m in re.finditer(r"\s*\S+|\s+$", text)]
+    pattern = r"^\s+|\S+\s*" if ARGS.trailing_space else r"\s*\S+|\s+$"
+    return [(m.start(), m.group(0)) for m in re.finditer(pattern, text)]
 
 
 def echo_logprobs(prompt, max_tokens):
@@ -218,6 +220,7 @@ def main():
     ap.add_argument("--sse-fault", choices=["none", "cut", "badjson"], default="none")
     ap.add_argument("--chunk-delay", type=float, default=0.0)
     ap.add_argument("--ignore-stream", action="store_true")
+    ap.add_argument("--trailing-space", action="store_true")
     ARGS = ap.parse_args()
     srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     srv.daemon_threads = True

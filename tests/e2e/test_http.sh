@@ -6,7 +6,8 @@
 # server that keeps answering 500, or never answers, fails the run with a
 # message naming the endpoint; an endpoint that is down is skipped; a server
 # killed mid-run leaves a failed run that the same command resumes against a
-# new server with nothing lost or doubled; generation stores answers.
+# new server with nothing lost or doubled; generation stores answers; text
+# prompts whose context's end a server token spans are counted at the end.
 . tests/e2e/lib.sh
 command -v python3 >/dev/null || { echo "SKIP http (python3 runs the fake server)"; exit 0; }
 command -v sqlite3 >/dev/null || { fail http_sqlite3_cli "the sqlite3 command-line tool is needed"; exit 1; }
@@ -69,6 +70,15 @@ grep -q '^200 5 ' "$TMP/a.log" && pass http_several_prompts_per_request || fail 
 OPENAI_API_KEY=$KEY "$CJ" run -m "http://127.0.0.1:$A/v1" --db "$TMP/text.db" -q --tasks arc_easy --limit 3 \
     >/dev/null 2>"$TMP/t.err" && [ "$(q "$TMP/text.db" "SELECT count(*) FROM choices WHERE n_tokens > 0")" -gt 0 ] &&
     pass http_text_prompts || fail http_text_prompts "$(tail -c 300 "$TMP/t.err")"
+# Text prompts leave the token boundary to the server: where one of its tokens spans the
+# context's end the run says how many such choices there were, once, on stderr.
+grep -q "scored as text" "$TMP/t.err" && fail http_text_boundary_quiet "$(cat "$TMP/t.err")" || pass http_text_boundary_quiet
+serve glued --trailing-space
+OPENAI_API_KEY=$KEY "$CJ" run -m "http://127.0.0.1:$PORT/v1" --db "$TMP/glued.db" -q --tasks arc_easy --limit 3 \
+    >/dev/null 2>"$TMP/g.err"
+n=$(q "$TMP/glued.db" "SELECT count(*) FROM choices")
+[ "$n" -gt 0 ] && [ "$(grep -c "^chaejeom run: $n of $n choices scored as text had a server token spanning" "$TMP/g.err")" = 1 ] &&
+    pass http_text_boundary_spanned_counted || fail http_text_boundary_spanned_counted "$n choices: $(cat "$TMP/g.err")"
 expect http_api_key_env_unset 2 env -u NO_SUCH_KEY_VAR "$CJ" run -m "http://127.0.0.1:$A/v1" --db "$TMP/k.db" \
     --tasks arc_easy --limit 1 --api-key-env NO_SUCH_KEY_VAR
 grep -q NO_SUCH_KEY_VAR "$TMP/err" && pass http_api_key_env_named || fail http_api_key_env_named "$(cat "$TMP/err")"

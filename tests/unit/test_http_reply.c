@@ -73,6 +73,58 @@ static void test_text_offsets_with_a_lead(void) {
     http_choices_free(&c, 1);
 }
 
+/* llama-cpp-python echoes no generated token when it samples EOS for
+ * max_tokens 1: the lead comes from the last token's end against the echoed
+ * text, not from a generated token's offset (which would cut the
+ * continuation one token early: ":" in, " A" out of reach). */
+static void test_text_lead_without_a_generated_token(void) {
+    const char *eos = "{\"choices\":[{\"text\":\"Q: A\",\"finish_reason\":\"stop\",\"logprobs\":{"
+                      "\"tokens\":[\" \",\"Q\",\":\",\" A\"],\"token_logprobs\":[null,-1,-2,-0.5],"
+                      "\"top_logprobs\":[null,{\"Q\":-1},{\":\":-2},{\" A\":-0.5}],\"text_offset\":[0,1,2,3]}}]}";
+    http_choice c;
+    cj_err e;
+    CHECK(parse1(eos, 1, &c, &e) == 0 && c.last_end == 5);
+    runner_ll_result r;
+    CHECK(http_score_text(&c, 4, 2, &r, &e) == 0 && r.n_tokens == 1 && r.logprob == -0.5);
+    CHECK(http_score_text(&c, 4, 0, &r, &e) == 0 && r.n_tokens == 3 && r.logprob == -3.5);
+    http_choices_free(&c, 1);
+    /* no token texts: the generated-token rule, as before */
+    const char *bare = "{\"choices\":[{\"text\":\"Q: Ax\",\"logprobs\":{\"token_logprobs\":[null,-1,-2,-0.5,-4],"
+                       "\"top_logprobs\":[null,{\"Q\":-1},{\":\":-2},{\" A\":-0.5},{\"x\":-4}],"
+                       "\"text_offset\":[0,1,2,3,5]}}]}";
+    CHECK(parse1(bare, 1, &c, &e) == 0 && c.last_end == -1);
+    CHECK(http_score_text(&c, 4, 2, &r, &e) == 0 && r.n_tokens == 1 && r.logprob == -0.5);
+    http_choices_free(&c, 1);
+    /* vLLM: offsets from 0, the generated token at the prompt's end: no lead */
+    const char *vllm = "{\"choices\":[{\"text\":\"Q: Ax\",\"logprobs\":{\"tokens\":[\"Q\",\":\",\" A\",\"x\"],"
+                       "\"token_logprobs\":[null,-2,-0.5,-4],\"top_logprobs\":[null,{\":\":-2},{\" A\":-0.5},{\"x\":-4}],"
+                       "\"text_offset\":[0,1,2,4]}}]}";
+    CHECK(parse1(vllm, 1, &c, &e) == 0 && c.last_end == 5);
+    CHECK(http_score_text(&c, 4, 2, &r, &e) == 0 && r.n_tokens == 1 && r.logprob == -0.5);
+    http_choices_free(&c, 1);
+}
+
+/* A token of the server's starting where the context ends, or none (one
+ * spans it: the continuation cannot be lm-eval's). */
+static void test_text_boundary_spanned(void) {
+    const char *eos = "{\"choices\":[{\"text\":\"Q: A\",\"logprobs\":{"
+                      "\"tokens\":[\" \",\"Q\",\":\",\" A\"],\"token_logprobs\":[null,-1,-2,-0.5],"
+                      "\"top_logprobs\":[null,{\"Q\":-1},{\":\":-2},{\" A\":-0.5}],\"text_offset\":[0,1,2,3]}}]}";
+    const char *glued = "{\"choices\":[{\"text\":\"Q: A\",\"logprobs\":{"
+                        "\"tokens\":[\" \",\"Q\",\": \",\"A\"],\"token_logprobs\":[null,-1,-2,-0.5],"
+                        "\"top_logprobs\":[null,{\"Q\":-1},{\": \":-2},{\"A\":-0.5}],\"text_offset\":[0,1,2,4]}}]}";
+    http_choice c;
+    cj_err e;
+    CHECK(parse1(eos, 1, &c, &e) == 0);
+    CHECK(http_text_boundary_spanned(&c, 4, 2) == 0); /* " A" starts at the context's end */
+    CHECK(http_text_boundary_spanned(&c, 4, 1) == 0); /* so does ":" */
+    CHECK(http_text_boundary_spanned(&c, 4, 0) == 0); /* a rolling text has no boundary */
+    http_choices_free(&c, 1);
+    CHECK(parse1(glued, 1, &c, &e) == 0);
+    CHECK(http_text_boundary_spanned(&c, 4, 2) == 1); /* context "Q:", continuation " A": ": " spans it */
+    http_choices_free(&c, 1);
+}
+
 static void test_choices_by_index(void) {
     const char *body = "{\"choices\":[{\"index\":1,\"text\":\"second\"},{\"index\":0,\"text\":\"first\"}]}";
     http_choice c[3]; /* room for the 3-prompt case below */
@@ -323,6 +375,8 @@ int main(void) {
     RUN(test_ids_scores_the_last_tokens);
     RUN(test_text_uses_offsets);
     RUN(test_text_offsets_with_a_lead);
+    RUN(test_text_lead_without_a_generated_token);
+    RUN(test_text_boundary_spanned);
     RUN(test_choices_by_index);
     RUN(test_malformed_replies);
     RUN(test_mutated_replies_never_crash);

@@ -243,9 +243,14 @@ int serve_engine_generate_chat(serve_engine *s, const runner_gen_item *it, runne
     return rc;
 }
 
+int serve_engine_encode_chat(const serve_engine *s, const char *text, int **ids, int *n, cj_err *e) {
+    *ids = NULL;
+    return tok_encode_ex(s->m->tok, text, strlen(text), 0, 1, ids, n, e);
+}
+
 int serve_engine_count_chat(const serve_engine *s, const char *text, int *n, cj_err *e) {
     int *ids = NULL;
-    int rc = tok_encode_ex(s->m->tok, text, strlen(text), 0, 1, &ids, n, e);
+    int rc = serve_engine_encode_chat(s, text, &ids, n, e);
     free(ids);
     return rc;
 }

@@ -277,18 +277,27 @@ static int completions(const serve_api *a, const char *body, size_t len, char **
     return 200;
 }
 
-static int tokenize(serve_engine *s, const char *body, size_t len, char **reply) {
+char *serve_tokens_reply(const serve_engine *s, const int *ids, int n) {
+    json_t *t = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(t, json_integer(ids[i]));
+    return serve_dump(json_pack("{s:o,s:i,s:i}", "tokens", t, "count", n, "max_model_len", serve_engine_ctx_len(s)));
+}
+
+static int tokenize(const serve_api *api, const char *body, size_t len, char **reply) {
+    serve_engine *s = api->engine;
     cj_err e;
-    char *text;
+    char *text, *messages;
     int add_special, *ids = NULL, n = 0;
-    if (serve_parse_tokenize(body, len, &text, &add_special, &e) ||
-        serve_engine_encode(s, text, strlen(text), add_special, &ids, &n, &e)) {
+    if (serve_parse_tokenize(body, len, &text, &messages, &add_special, &e) == 0 && messages) {
+        int st = serve_chat_tokenize(api, messages, reply);
+        free(messages);
+        return st;
+    }
+    if (!text || serve_engine_encode(s, text, strlen(text), add_special, &ids, &n, &e)) {
         free(text);
         return serve_error_reply(400, e.msg, reply);
     }
-    json_t *a = json_array();
-    for (int i = 0; i < n; i++) json_array_append_new(a, json_integer(ids[i]));
-    *reply = serve_dump(json_pack("{s:o,s:i,s:i}", "tokens", a, "count", n, "max_model_len", serve_engine_ctx_len(s)));
+    *reply = serve_tokens_reply(s, ids, n);
     free(ids);
     free(text);
     return 200;
@@ -338,7 +347,7 @@ int serve_api_handle(const serve_api *a, const char *method, const char *path, c
         return 200;
     }
     if (!strcmp(path, "/v1/models")) return get ? models(s, a->model_name, reply) : serve_error_reply(405, "/v1/models: use GET", reply);
-    if (!strcmp(path, "/tokenize")) return post ? tokenize(s, body, len, reply) : serve_error_reply(405, "/tokenize: use POST", reply);
+    if (!strcmp(path, "/tokenize")) return post ? tokenize(a, body, len, reply) : serve_error_reply(405, "/tokenize: use POST", reply);
     if (!strcmp(path, "/detokenize"))
         return post ? detokenize(s, body, len, reply) : serve_error_reply(405, "/detokenize: use POST", reply);
     if (!strcmp(path, "/tokenizer_info")) return get ? tokenizer_info(s, reply) : serve_error_reply(405, "/tokenizer_info: use GET", reply);

@@ -6,7 +6,8 @@
  *   POST /v1/chat/completions  the model's chat template over the messages, then
  *                          generation as `chaejeom run --apply-chat-template` (serve_chat.c)
  *   GET  /v1/models        the one model, named as the server was told
- *   POST /tokenize         {"tokens": [...], "count": n, "max_model_len": ctx}
+ *   POST /tokenize         {"tokens": [...], "count": n, "max_model_len": ctx}; of a text, or
+ *                          (vLLM's chat form) of the rendering chat completions give messages
  *   POST /detokenize       {"prompt": text}
  *   GET  /tokenizer_info   eos_token, bos_token, ... (lm-eval's remote tokenizer)
  *   GET  /health           200, empty body

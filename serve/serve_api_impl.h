@@ -37,6 +37,8 @@ json_t *serve_jlp(double v);
 json_t *serve_jstr(const char *s);
 /* j dumped with 17 significant digits and released; malloc'd. */
 char *serve_dump(json_t *j);
+/* /tokenize's reply: {"tokens": ids, "count": n, "max_model_len"}; malloc'd. */
+char *serve_tokens_reply(const serve_engine *s, const int *ids, int n);
 /* {"error": {...}} in *reply; returns status. */
 int serve_error_reply(int status, const char *msg, char **reply);
 
@@ -48,5 +50,7 @@ char *serve_sse_body(const serve_api *a, const serve_req *r, const char *id, con
 
 /* POST /v1/chat/completions (serve_chat.c). */
 int serve_chat_completions(const serve_api *a, const char *body, size_t len, char **reply, int *sse);
+/* POST /tokenize with messages (serve_chat.c): the ids chat completions generate from. */
+int serve_chat_tokenize(const serve_api *a, const char *messages, char **reply);
 
 #endif

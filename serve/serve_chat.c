@@ -7,7 +7,9 @@
  * eos_token, add_generation_prompt, the date), and the rendering is
  * generated from as run reads it (serve_engine_generate_chat), so a chat
  * request and a local chat run give the same text. A template that raises
- * (e.g. "roles must alternate") is the client's 400. */
+ * (e.g. "roles must alternate") is the client's 400. /tokenize with
+ * messages renders the same way and answers the ids generation starts from,
+ * so a client can see what its conversation became. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,14 +120,20 @@ static char *chat_reply(const serve_api *a, const serve_req *r, const runner_gen
                                 (json_int_t)time(NULL), "model", serve_jstr(a->model_name), "choices", choice, "usage", u));
 }
 
+/* The rendering of messages (compact JSON, as serve_req reads them); NULL with e set. */
+static char *chat_render(const serve_api *a, const char *messages, cj_err *e) {
+    json_t *msgs = json_loads(messages, 0, NULL);
+    char *text = task_chat_render(a->chat, msgs, e);
+    json_decref(msgs);
+    return text;
+}
+
 /* Renders and generates: through the local runner, or, when log-probs are
  * asked for, greedily through the scoring path (the same tokens; their
  * log-probs those of the tokens generated, as /v1/completions gives them).
  * 0, or the HTTP status of the failure (e set). */
 static int chat_generate(const serve_api *a, const serve_req *r, serve_choice *c, cj_err *e) {
-    json_t *msgs = json_loads(r->messages, 0, NULL);
-    char *text = task_chat_render(a->chat, msgs, e);
-    json_decref(msgs);
+    char *text = chat_render(a, r->messages, e);
     if (!text) return 400;
     int st = serve_engine_encode_chat(a->engine, text, &c->ids, &c->n, e) ? 400 : 0;
     c->n_prompt = c->n;
@@ -158,4 +166,19 @@ int serve_chat_completions(const serve_api *a, const char *body, size_t len, cha
     serve_choice_free(&c);
     serve_req_free(&r);
     return st ? st : 200;
+}
+
+int serve_chat_tokenize(const serve_api *a, const char *messages, char **reply) {
+    if (!a->chat) return serve_error_reply(400, a->no_chat ? a->no_chat : "this model has no chat template", reply);
+    cj_err e;
+    int *ids = NULL, n = 0;
+    char *text = chat_render(a, messages, &e);
+    if (!text || serve_engine_encode_chat(a->engine, text, &ids, &n, &e)) {
+        free(text);
+        return serve_error_reply(400, e.msg, reply);
+    }
+    *reply = serve_tokens_reply(a->engine, ids, n);
+    free(ids);
+    free(text);
+    return 200;
 }

@@ -224,5 +224,6 @@ int serve_engine_generate_chat(serve_engine *s, const runner_gen_item *it, runne
 }
 
 int serve_engine_encode_chat(const serve_engine *s, const char *text, int **ids, int *n, cj_err *e) {
+    *ids = NULL;
     return tok_encode_ex(s->m->tok, text, strlen(text), 0, 1, ids, n, e);
 }

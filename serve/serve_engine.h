@@ -79,7 +79,8 @@ int serve_engine_generate(serve_engine *s, const runner_gen_item *it, runner_gen
  * `chaejeom run --apply-chat-template` reads it: special tokens in the text
  * are those tokens, no BOS added. A second runner, opened at the first call. */
 int serve_engine_generate_chat(serve_engine *s, const runner_gen_item *it, runner_gen_result *out, cj_err *e);
-/* The ids of a chat rendering, read the same way (*ids malloc'd). */
+/* The ids of a chat rendering, read the same way (usage.prompt_tokens; /tokenize
+ * with messages), *ids malloc'd. */
 int serve_engine_encode_chat(const serve_engine *s, const char *text, int **ids, int *n, cj_err *e);
 
 #endif

@@ -259,11 +259,37 @@ void serve_req_free(serve_req *r) {
     memset(r, 0, sizeof *r);
 }
 
-int serve_parse_tokenize(const char *body, size_t len, char **text, int *add_special, cj_err *e) {
+/* The chat form of /tokenize: what /v1/chat/completions would render and generate from. */
+static int read_tokenize_chat(const json_t *root, char **messages, cj_err *e) {
+    serve_req r = {0};
+    int gen = 1, special = 0;
+    if (read_messages(root, &r, e) || opt_bool(root, "add_generation_prompt", &gen, e) ||
+        opt_bool(root, "add_special_tokens", &special, e)) {
+        serve_req_free(&r);
+        return -1;
+    }
+    if (!gen || special) {
+        serve_req_free(&r);
+        return cj_fail(e, "%s", !gen ? "add_generation_prompt: only true is served with messages (as chat completions render)"
+                                     : "add_special_tokens: only false is served with messages (the template writes its own)");
+    }
+    *messages = r.messages;
+    return 0;
+}
+
+int serve_parse_tokenize(const char *body, size_t len, char **text, char **messages, int *add_special, cj_err *e) {
     *text = NULL;
+    *messages = NULL;
     *add_special = 1;
     json_t *root;
     if (load(body, len, &root, e)) return -1;
+    if (json_object_get(root, "messages")) {
+        *add_special = 0;
+        int rc = json_object_get(root, "prompt") ? cj_fail(e, "prompt and messages: one or the other")
+                                                 : read_tokenize_chat(root, messages, e);
+        json_decref(root);
+        return rc;
+    }
     const json_t *p = json_object_get(root, "prompt");
     if (!p) p = json_object_get(root, "content"); /* llama.cpp's server's name for it */
     int rc = 0;

@@ -60,8 +60,11 @@ int serve_parse_chat(const char *body, size_t len, serve_req *out, cj_err *e);
 void serve_req_free(serve_req *r);
 
 /* /tokenize: {"prompt": TEXT, "add_special_tokens": BOOL (default true)}; "content" (llama.cpp's
- * server's name) when there is no "prompt". *text is malloc'd. */
-int serve_parse_tokenize(const char *body, size_t len, char **text, int *add_special, cj_err *e);
+ * server's name) when there is no "prompt". Or vLLM's chat form, {"messages": [...]} read as
+ * /v1/chat/completions reads them: *messages is their compact JSON, *text NULL and *add_special 0
+ * (the chat route adds no BOS: the template writes what it wants), so add_special_tokens may only
+ * be false and add_generation_prompt only true (the chat route's rendering). Both malloc'd. */
+int serve_parse_tokenize(const char *body, size_t len, char **text, char **messages, int *add_special, cj_err *e);
 
 /* /detokenize: {"tokens": [id, ...]} with ids in [0, n_vocab). *ids is malloc'd (NULL when empty). */
 int serve_parse_detokenize(const char *body, size_t len, int n_vocab, int **ids, int *n, cj_err *e);

@@ -47,6 +47,27 @@ for mode in plain stream; do
     [ "$got" = 1 ] && pass serve_chat_${mode}_same_texts || fail serve_chat_${mode}_same_texts "$got"
 done
 
+# --- /tokenize with messages (vLLM's chat form): the ids of the rendering a chat request generates from
+cat >"$TMP/tokmsgs.json" <<'JSON'
+[{"role": "system", "content": "Briefly."}, {"role": "user", "content": "Question: 안녕, 2 + 2?\nAnswer:"}]
+JSON
+"$CJ" chat-template --template "$TMP/chat.jinja" --messages "$TMP/tokmsgs.json" --add-generation-prompt >"$TMP/tokmsgs.txt"
+python3 - "$PORT" "$TMP/tokmsgs.json" "$TMP/tokmsgs.txt" >"$TMP/tokmsgs.out" 2>&1 <<'PY'
+import http.client, json, sys
+port, msgs, text = int(sys.argv[1]), json.load(open(sys.argv[2])), open(sys.argv[3]).read()
+def ask(path, body):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request("POST", path, body=json.dumps(body))
+    r = c.getresponse()
+    return r.status, json.loads(r.read())
+a = ask("/tokenize", {"messages": msgs, "add_generation_prompt": True})
+b = ask("/tokenize", {"prompt": text, "add_special_tokens": False})
+g = ask("/v1/chat/completions", {"messages": msgs, "max_tokens": 0})
+same = a[0] == b[0] == g[0] == 200 and a[1]["tokens"] == b[1]["tokens"] and a[1]["count"] == len(a[1]["tokens"]) > 0
+print("ok" if same and g[1]["usage"]["prompt_tokens"] == a[1]["count"] else "differ %r %r %r" % (a, b, g))
+PY
+[ "$(tail -1 "$TMP/tokmsgs.out")" = ok ] && pass serve_chat_tokenize_messages || fail serve_chat_tokenize_messages "$(head -c 400 "$TMP/tokmsgs.out")"
+
 # --- --apply-chat-template FILE: rendered here, sent as ids to /v1/completions (no BOS, as run reads it)
 FILECHAT="--tasks arc_easy,gsm8k --limit 3 --shots 1 --apply-chat-template $TMP/chat.jinja"
 "$CJ" run -m "$URL" --tokenizer "$M/tok512.bin" --db "$TMP/fhttp.db" -q $FILECHAT >/dev/null 2>"$TMP/fh.err" ||
@@ -102,6 +123,11 @@ good = {"messages": [{"role": "system", "content": "s"}, {"role": "user", "conte
         "max_tokens": 8, "temperature": 0, "stop": ["\n\n"]}
 st, _, body = ask(json.dumps(good), p=plain)
 if st != 400 or b"no chat template" not in body: bad.append(("no template", st, body[:200]))
+st, _, body = ask(json.dumps({"messages": good["messages"]}), "/tokenize", p=plain)
+if st != 400 or b"no chat template" not in body: bad.append(("tokenize messages, no template", st, body[:200]))
+for b in ({"messages": good["messages"], "add_generation_prompt": False}, {"messages": [], "prompt": "x"}):
+    st, _, body = ask(json.dumps(b), "/tokenize")
+    if st != 400 or b"error" not in body: bad.append(("tokenize messages", b, st, body[:200]))
 cases = [b"", b"{", b"[]", b"{}", b'{"messages":[]}', b'{"messages":[{"role":"user"}],"n":2}',
          b'{"messages":[{"content":"x"}]}', b'{"messages":[{"role":"user","content":7}]}',
          b'{"messages":[{"role":"user","content":"x"}],"logprobs":true}', b'{"messages":"x"}', b"\xff\xfe\x00"]

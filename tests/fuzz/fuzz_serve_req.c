@@ -43,11 +43,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else if (!e.msg[0] || r.messages || r.stop) {
         __builtin_trap();
     }
-    char *text;
+    char *text, *msgs;
     int add;
     e.msg[0] = 0;
-    if (serve_parse_tokenize(body, len, &text, &add, &e) == 0) free(text);
-    else if (!e.msg[0] || text) __builtin_trap();
+    if (serve_parse_tokenize(body, len, &text, &msgs, &add, &e) == 0) {
+        if (!text == !msgs || (msgs && (msgs[0] != '[' || add))) __builtin_trap(); /* one form or the other */
+        free(text);
+        free(msgs);
+    } else if (!e.msg[0] || text || msgs) {
+        __builtin_trap();
+    }
     int *ids, n;
     e.msg[0] = 0;
     if (serve_parse_detokenize(body, len, n_vocab, &ids, &n, &e) == 0) {

@@ -137,7 +137,11 @@ static void test_mutations_never_crash(void) {
 }
 
 static int tokenize(const char *body, char **text, int *add, cj_err *e) {
-    return serve_parse_tokenize(body, strlen(body), text, add, e);
+    char *messages;
+    int rc = serve_parse_tokenize(body, strlen(body), text, &messages, add, e);
+    CHECK(!messages); /* the text form */
+    free(messages);
+    return rc;
 }
 
 static void test_tokenize_body(void) {
@@ -149,6 +153,57 @@ static void test_tokenize_body(void) {
     free(text);
     CHECK(tokenize("{\"prompt\":[1]}", &text, &add, &e) == -1 && strstr(e.msg, "prompt") && !text);
     CHECK(tokenize("{\"prompt\":\"a\",\"add_special_tokens\":3}", &text, &add, &e) == -1 && !text);
+}
+
+/* vLLM's chat form: the messages as /v1/chat/completions reads them, no BOS, the generation prompt. */
+static void test_tokenize_messages(void) {
+    char *text, *msgs;
+    int add;
+    cj_err e;
+    const char *good = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+                       "\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}],\"add_generation_prompt\":true,"
+                       "\"add_special_tokens\":false}";
+    CHECK(serve_parse_tokenize(good, strlen(good), &text, &msgs, &add, &e) == 0);
+    CHECK(!text && msgs && !strcmp(msgs, "[{\"role\":\"user\",\"content\":\"a\\nb\"}]") && add == 0);
+    free(msgs);
+    const char *bare = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+    CHECK(serve_parse_tokenize(bare, strlen(bare), &text, &msgs, &add, &e) == 0 && msgs && !text && add == 0);
+    free(msgs);
+    static const struct {
+        const char *body, *field;
+    } bad[] = {
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"add_generation_prompt\":false}", "add_generation_prompt"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"add_special_tokens\":true}", "add_special_tokens"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"add_special_tokens\":1}", "add_special_tokens"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"prompt\":\"x\"}", "one or the other"},
+        {"{\"messages\":[]}", "messages"},
+        {"{\"messages\":[{\"content\":\"x\"}]}", "messages[0]"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":7}]}", "messages[0].content"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        e.msg[0] = 0;
+        int rc = serve_parse_tokenize(bad[i].body, strlen(bad[i].body), &text, &msgs, &add, &e);
+        CHECKF(rc == -1 && strstr(e.msg, bad[i].field) && !text && !msgs, "%s -> %d '%s'", bad[i].body, rc, e.msg);
+    }
+}
+
+static int parse_tokenize_checked(const char *body, size_t len, cj_err *e) {
+    char *text, *msgs;
+    int add;
+    if (serve_parse_tokenize(body, len, &text, &msgs, &add, e)) {
+        CHECK(!text && !msgs);
+        return 0;
+    }
+    CHECK(!text != !msgs && (!msgs || (msgs[0] == '[' && add == 0)));
+    free(text);
+    free(msgs);
+    return 1;
+}
+
+static void test_tokenize_mutations_never_crash(void) {
+    mutate_bodies("{\"messages\":[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":"
+                  "[{\"type\":\"text\",\"text\":\"q\"}]}],\"add_generation_prompt\":true,\"add_special_tokens\":false}",
+                  parse_tokenize_checked, 0x2545f4914f6cdd1dull);
 }
 
 static void test_detokenize_body(void) {
@@ -246,6 +301,8 @@ int main(void) {
     RUN(test_malformed_bodies_refused);
     RUN(test_mutations_never_crash);
     RUN(test_tokenize_body);
+    RUN(test_tokenize_messages);
+    RUN(test_tokenize_mutations_never_crash);
     RUN(test_detokenize_body);
     RUN(test_chat_bodies);
     RUN(test_chat_mutations_never_crash);

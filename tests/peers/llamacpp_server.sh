@@ -41,7 +41,9 @@
 #   LLAMACPP_PYTHON  a python where `import uvicorn, llama_cpp.server.app` works (default: the first of
 #                    ~/.cache/chaejeom/venv-serve and ~/.cache/chaejeom/venv that has it;
 #                    python3 -m venv DIR && DIR/bin/pip install 'llama-cpp-python[server]')
-#   PEER_GGUFS       the GGUF files (default: $GOLDEN/llamacpp/stories260K.gguf)
+#   PEER_GGUFS       the GGUF files (default: $GOLDEN/llamacpp/stories260K.gguf); F32 or F16 ones: on a
+#                    quantized file llama.cpp rounds activations to the weights' block type, far past 1e-3
+#                    (docs/models.md, "What text prompts can and cannot reproduce")
 #   PEER_LIMIT       docs per task (default 40)
 #   PEER_KEEP        a folder to keep both runs' databases in
 . tests/e2e/lib.sh

@@ -181,14 +181,20 @@ def make(model, shape, arch, texts, ggml, out):
             quantize(src, q, ftype, pure=pure)
             f32 = pathlib.Path(tmp) / f"{name}-f32.gguf"
             quantize(q, f32, llama_cpp.LLAMA_FTYPE_ALL_F32, requantize=True)
-            golden = {"model": q.name, "llama_cpp_python": llama_cpp.__version__, "pure": pure,
-                      "note": "llama.cpp on the F32 dequantization of the file, F32 KV cache, 1 thread; "
-                              "sha256_f32: ggml's dequantize_row_* of each tensor, little-endian floats",
-                      "tensors": tensor_hashes(ggml, q, f32), "texts": logprobs(f32, texts)}
-            (out / f"{model}-{name}.json").write_text(json.dumps(golden, indent=1) + "\n")
-            types = sorted({t["type"] for t in golden["tensors"]})
-            n = sum(len(t["logprobs"]) for t in golden["texts"])
-            print(f"{q.name}: {q.stat().st_size} bytes, types {types}, {n} positions")
+            write_golden(ggml, q, f32, texts, out / f"{model}-{name}.json", {"pure": pure})
+
+
+def write_golden(ggml, q, f32, texts, path, extra):
+    """The golden of quantized file q (f32: its F32 dequantization) into path: the
+    tensors' hashes and llama.cpp's log-probs of texts; extra's fields after the version."""
+    golden = {"model": q.name, "llama_cpp_python": llama_cpp.__version__, **extra,
+              "note": "llama.cpp on the F32 dequantization of the file, F32 KV cache, 1 thread; "
+                      "sha256_f32: ggml's dequantize_row_* of each tensor, little-endian floats",
+              "tensors": tensor_hashes(ggml, q, f32), "texts": logprobs(f32, texts)}
+    path.write_text(json.dumps(golden, indent=1) + "\n")
+    types = sorted({t["type"] for t in golden["tensors"]})
+    n = sum(len(t["logprobs"]) for t in golden["texts"])
+    print(f"{q.name}: {q.stat().st_size} bytes, types {types}, {n} positions")
 
 
 if __name__ == "__main__":

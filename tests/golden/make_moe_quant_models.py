@@ -30,8 +30,8 @@ import tempfile
 
 import llama_cpp
 
-from make_kquant_models import tensor_hashes
-from make_quant_models import logprobs, quantize
+from make_kquant_models import write_golden
+from make_quant_models import quantize
 
 HERE = pathlib.Path(__file__).parent
 MODELS = [("mixtral", "q8_0", llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0),
@@ -52,14 +52,7 @@ def main():
             quantize(arch / "model.gguf", q, ftype, pure=False)
             f32 = pathlib.Path(tmp) / f"{model}-{name}-f32.gguf"
             quantize(q, f32, llama_cpp.LLAMA_FTYPE_ALL_F32, requantize=True)
-            golden = {"model": q.name, "llama_cpp_python": llama_cpp.__version__, "source": f"arch/{model}-f16",
-                      "note": "llama.cpp on the F32 dequantization of the file, F32 KV cache, 1 thread; "
-                              "sha256_f32: ggml's dequantize_row_* of each tensor, little-endian floats",
-                      "tensors": tensor_hashes(ggml, q, f32), "texts": logprobs(f32, texts)}
-            (out / f"{model}-{name}.json").write_text(json.dumps(golden, indent=1) + "\n")
-            types = sorted({t["type"] for t in golden["tensors"]})
-            n = sum(len(t["logprobs"]) for t in golden["texts"])
-            print(f"{q.name}: {q.stat().st_size} bytes, types {types}, {n} positions")
+            write_golden(ggml, q, f32, texts, out / f"{model}-{name}.json", {"source": f"arch/{model}-f16"})
 
 
 if __name__ == "__main__":

@@ -181,6 +181,12 @@ void fwd_swiglu(float *restrict g, const float *restrict u, size_t n) {
 }
 
 
+/* How far ahead the kernels prefetch: keys ATT_PF_K floats on (two tiles
+ * of one head), values ATT_PF_V rows on. A decoding row's own range is read
+ * once per step from memory, and the hardware prefetchers alone left the
+ * kernels waiting on it. */
+#define ATT_PF_K 512
+#define ATT_PF_V 16
 #if ATT_SIMD
 /* Scores of the ng queries q[g] with the W keys of one tile (kt: the
  * tile's head_dim x KT floats, fwd_impl.h) starting at lane l0, into acc[g]:
@@ -192,6 +198,7 @@ static inline __attribute__((always_inline)) void tile_scores(int hd, const floa
     kt += l0;
     if (W == 16) {
         for (int i = 0; i < hd; i++, kt += KT) {
+            _mm_prefetch((const char *)(kt + ATT_PF_K), _MM_HINT_T0);
             __m256 k0 = _mm256_loadu_ps(kt), k1 = _mm256_loadu_ps(kt + 8);
             UNROLL_G for (int g = 0; g < ng; g++) {
                 __m256 qi = _mm256_broadcast_ss(q[g] + i);
@@ -217,7 +224,7 @@ static inline __attribute__((always_inline)) void scores_g(const fwd *f, const f
                                                            const float *restrict kt, int lo, int hi, float scale,
                                                            float *const *att, int aoff) {
     int hd = f->m->hp.head_dim, W = ng <= 6 ? 16 : 8;
-    size_t ts = (size_t)f->kv_dim * KT; /* floats from a tile to the next */
+    size_t ts = (size_t)hd * KT; /* floats from a tile to the next */
     __m256 sc = _mm256_set1_ps(scale);
     for (int p = lo - lo % W; p < hi; p += W) {
         __m256 acc[QMAX][2];
@@ -245,7 +252,7 @@ static inline __attribute__((always_inline)) void mix_g(const fwd *f, float *con
                                                         const float *restrict vc, int lo, int hi,
                                                         float *const *att, int aoff) {
     int hd = f->m->hp.head_dim, i0 = 0;
-    size_t ld = (size_t)f->kv_dim;
+    size_t ld = (size_t)hd;
 #ifdef __AVX512F__
     /* the same per-component instructions, 64 components at a time (4
      * accumulators per query, for the FMA latency), then 32 */
@@ -297,6 +304,7 @@ static inline __attribute__((always_inline)) void mix_g(const fwd *f, float *con
         }
         for (int j = lo; j < hi; j++) {
             const float *v = vc + (size_t)j * ld + i0;
+            _mm_prefetch((const char *)(v + ATT_PF_V * ld), _MM_HINT_T0);
             __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
             UNROLL_G for (int g = 0; g < ng; g++) {
                 __m256 w = _mm256_set1_ps(att[g][aoff + j - lo]);
@@ -324,11 +332,12 @@ static inline __attribute__((always_inline)) void mix_g(const fwd *f, float *con
             o[g][i0] = a;
         }
 }
+
 #else
 static inline void scores_g(const fwd *f, const float *const *q, int ng, const float *restrict kt, int lo, int hi,
                             float scale, float *const *att, int aoff) {
     int hd = f->m->hp.head_dim, n = hi - lo;
-    size_t ts = (size_t)f->kv_dim * KT;
+    size_t ts = (size_t)hd * KT;
     for (int g = 0; g < ng; g++) {
         float *a = att[g] + aoff;
         for (int j = 0; j < n; j++) {
@@ -345,7 +354,7 @@ static inline void mix_g(const fwd *f, float *const *o, int ng, const float *res
     int hd = f->m->hp.head_dim;
     for (int g = 0; g < ng; g++)
         for (int j = lo; j < hi; j++) {
-            const float *v = vc + (size_t)j * f->kv_dim;
+            const float *v = vc + (size_t)j * hd;
             float w = att[g][aoff + j - lo];
             for (int i = 0; i < hd; i++) o[g][i] = fmaf(w, v[i], o[g][i]);
         }
@@ -381,7 +390,7 @@ static inline __attribute__((always_inline)) void attend_heads(const fwd *f, int
     const model_hparams *hp = &f->m->hp;
     int hd = hp->head_dim, nq = ng * nrow;
     float scale = hp->attn_scale > 0 ? hp->attn_scale : 1.0f / sqrtf((float)hd);
-    const float *kt = f->kc[l] + (size_t)kh * hd * KT, *vc = f->vc[l] + (size_t)kh * hd;
+    const float *kt = f->kc[l] + (size_t)kh * f->kv_cap * hd, *vc = f->vc[l] + (size_t)kh * f->kv_cap * hd;
     const int *rg = f->rng + 2 * (size_t)f->chain[r];
     int nr = f->nchain[r];
     const float *q[QMAX];

@@ -125,11 +125,14 @@ int fwd_ensure_kv(fwd *f, int rows, cj_err *e) {
         return cj_fail(e, "forward: KV cache for %d positions is too large", rows);
     cap = (cap + KT - 1) / KT * KT;
     size_t n_new = (size_t)cap * f->kv_dim, n_old = (size_t)f->kv_cap * f->kv_dim;
+    size_t hd = (size_t)f->m->hp.head_dim, h_new = (size_t)cap * hd, h_old = (size_t)f->kv_cap * hd;
     for (int l = 0; l < f->m->hp.n_layers; l++) {
         float *k = kv_map(n_new), *v = kv_map(n_new);
-        if (n_old) { /* tiles do not depend on the capacity: the old ones are the new first ones */
-            memcpy(k, f->kc[l], n_old * sizeof(float));
-            memcpy(v, f->vc[l], n_old * sizeof(float));
+        /* a head's tiles and rows do not depend on the capacity: its old
+         * part is the start of its new one */
+        for (int kh = 0; n_old && kh < f->m->hp.n_kv_heads; kh++) {
+            memcpy(k + kh * h_new, f->kc[l] + kh * h_old, h_old * sizeof(float));
+            memcpy(v + kh * h_new, f->vc[l] + kh * h_old, h_old * sizeof(float));
         }
         kv_unmap(f->kc[l], n_old);
         kv_unmap(f->vc[l], n_old);
@@ -193,9 +196,11 @@ static void row_step(fwd *f, int l, int step, int r0, int r1) {
         rope_rotate(f, l, f->q, r0, r1, hp->n_heads);
         rope_rotate(f, l, f->k, r0, r1, hp->n_kv_heads);
         for (int r = r0; r < r1; r++)
-            for (size_t i = 0; i < kvd; i++) f->kc[l][kv_kidx(f, f->kvrow[r], i)] = f->k[r * kvd + i];
-        for (int r = r0; r < r1; r++)
-            memcpy(f->vc[l] + (size_t)f->kvrow[r] * kvd, f->v + r * kvd, kvd * sizeof(float));
+            for (size_t d = 0, hd = (size_t)hp->head_dim; d < kvd; d += hd) { /* a head at a time */
+                float *kd = f->kc[l] + kv_kidx(f, f->kvrow[r], d);
+                for (size_t i = 0; i < hd; i++) kd[i * KT] = f->k[r * kvd + d + i];
+                memcpy(f->vc[l] + kv_vidx(f, f->kvrow[r], d), f->v + r * kvd + d, hd * sizeof(float));
+            }
         break;
     case ROW_ATTN_OUT: /* (post norm,) residual (not yet, when parallel), then the FFN's norm */
         add_bias(f->hb, w->bo, r0, r1, (int)d);

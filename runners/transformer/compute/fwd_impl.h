@@ -71,13 +71,17 @@ struct fwd {
     float *hsel;   /* [out_cap, dim] final-normed rows gathered */
     float *logits; /* [out_cap, vocab] */
 
-    /* KV cache, per layer. Keys are stored in tiles of KT positions,
-     * [kv_cap / KT][kv_dim][KT] (kv_kidx), so that a query's scores are
-     * axpys over KT contiguous keys (vectorized across keys, each key's dot
-     * product still summed in order) and a tile of one head is head_dim * KT
-     * contiguous floats: the keys a score block reads are one sequential
-     * stream, not head_dim rows a page or more apart. Values are rows,
-     * [kv_cap, kv_dim], mixed the same way. kv_cap is a multiple of KT. */
+    /* KV cache, per layer, each KV head's part contiguous: head kh holds
+     * [kh * kv_cap * head_dim, (kh + 1) * kv_cap * head_dim). Keys are
+     * stored there in tiles of KT positions, [kv_cap / KT][head_dim][KT]
+     * (kv_kidx), so that a query's scores are axpys over KT contiguous keys
+     * (vectorized across keys, each key's dot product still summed in
+     * order); values as rows, [kv_cap][head_dim] (kv_vidx), mixed the same
+     * way. A sequence's keys or values of one head, at consecutive cache
+     * rows, are then one sequential stream: the hardware prefetchers follow
+     * it, where rows interleaving the heads read a few hundred bytes every
+     * kv_dim floats and ran at a third of the speed. kv_cap is a multiple
+     * of KT. */
     float **kc;
     float **vc;
     int kv_cap;
@@ -107,9 +111,16 @@ struct fwd {
 static inline int imax(int a, int b) { return a > b ? a : b; }
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
-/* Index of position pos, component d (< kv_dim) in a layer's key cache. */
+/* Index of cache row pos, component d (< kv_dim) in a layer's key cache. */
 static inline size_t kv_kidx(const struct fwd *f, int pos, size_t d) {
-    return (size_t)(pos / KT) * (size_t)f->kv_dim * KT + d * KT + (size_t)(pos % KT);
+    size_t hd = (size_t)f->m->hp.head_dim;
+    return (d / hd) * (size_t)f->kv_cap * hd + (size_t)(pos / KT) * hd * KT + (d % hd) * KT + (size_t)(pos % KT);
+}
+
+/* Index of cache row pos, component d (< kv_dim) in a layer's value cache. */
+static inline size_t kv_vidx(const struct fwd *f, int pos, size_t d) {
+    size_t hd = (size_t)f->m->hp.head_dim;
+    return (d / hd) * (size_t)f->kv_cap * hd + (size_t)pos * hd + d % hd;
 }
 
 /* --- forward.c: the row plan, shared with decode.c --- */

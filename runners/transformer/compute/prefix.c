@@ -175,10 +175,15 @@ static void kv_move(fwd *f, int dst, int src, int n) {
     if (dst == src || n == 0) return;
     for (int l = 0; l < f->m->hp.n_layers; l++) {
         float *k = f->kc[l];
-        for (int p = 0; p < n; p++) /* ascending: dst <= src, so nothing is read after it was written */
-            for (int d = 0; d < f->kv_dim; d++) k[kv_kidx(f, dst + p, (size_t)d)] = k[kv_kidx(f, src + p, (size_t)d)];
-        memmove(f->vc[l] + (size_t)dst * f->kv_dim, f->vc[l] + (size_t)src * f->kv_dim,
-                (size_t)n * f->kv_dim * sizeof(float));
+        size_t hd = (size_t)f->m->hp.head_dim;
+        for (size_t d = 0; d < (size_t)f->kv_dim; d += hd) { /* a head at a time */
+            for (int p = 0; p < n; p++) { /* ascending: dst <= src, so nothing is read after it was written */
+                float *to = k + kv_kidx(f, dst + p, d);
+                const float *from = k + kv_kidx(f, src + p, d);
+                for (size_t i = 0; i < hd; i++) to[i * KT] = from[i * KT];
+            }
+            memmove(f->vc[l] + kv_vidx(f, dst, d), f->vc[l] + kv_vidx(f, src, d), (size_t)n * hd * sizeof(float));
+        }
     }
 }
 

@@ -3,6 +3,7 @@
  * the bulk path), alone, or 7 or 64 together, with or without the shared
  * prefix, on 1 or 2 threads, under a tight KV budget; greedy and seeded
  * sampling; and end-of-generation tokens named by the file. */
+#include <math.h>
 #include <unistd.h>
 
 #include "../../common/fileio.h"
@@ -340,7 +341,44 @@ static void test_eog_vocab(void) {
     free(p);
 }
 
+/* The scan sampler_argmax stands for: the first strictly greater value. */
+static int argmax_ref(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+/* sampler_argmax (vectorized where the build has AVX2) gives the scan's
+ * index on every length around the vector width, with ties, signed zeros,
+ * infinities and NaN (first or anywhere), and on the vocabulary's size. */
+static void test_argmax(void) {
+    static float x[49152];
+    unsigned st = 7;
+    int bad = 0, cases = 0;
+    for (int n = 1; n <= 49152; n = n < 70 ? n + 1 : n * 3 + 1) {
+        for (int kind = 0; kind < 7; kind++) {
+            for (int i = 0; i < n; i++) {
+                st = st * 1103515245u + 12345u;
+                x[i] = kind == 1 ? (float)((st >> 16) % 4) : (float)((st >> 8) % 100000) / 997.0f - 50.0f;
+            }
+            int at = (int)((st >> 3) % (unsigned)n);
+            if (kind == 2) x[0] = NAN;
+            if (kind == 3) x[at] = NAN;
+            if (kind == 4) for (int i = 0; i < n; i++) x[i] = (i & 1) ? 0.0f : -0.0f;
+            if (kind == 5) x[at] = INFINITY, x[n - 1] = INFINITY;
+            if (kind == 6) for (int i = 0; i < n; i++) x[i] = -INFINITY;
+            cases++;
+            if (sampler_argmax(x, n) != argmax_ref(x, n)) {
+                if (bad++ < 5) printf("  n=%d kind=%d: %d, scan %d\n", n, kind, sampler_argmax(x, n), argmax_ref(x, n));
+            }
+        }
+    }
+    CHECKF(bad == 0, "%d of %d argmax cases differ from the scan", bad, cases);
+}
+
 int main(void) {
+    RUN(test_argmax);
     RUN(test_bulk_greedy_stories);
     RUN(test_bulk_sampled_stories);
     RUN(test_bulk_tiny_gguf);

@@ -8,6 +8,9 @@
 
 #include <math.h>
 #include <stdlib.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 #include "../../../common/sb.h"
 
@@ -34,9 +37,29 @@ uint64_t sampler_rng_next(sampler_rng *r) {
 
 float sampler_rng_float(sampler_rng *r) { return (float)(sampler_rng_next(r) >> 40) / 16777216.0f; }
 
+/* The first index of the largest value: that of a scan keeping the first
+ * strictly greater value (NaN never is, and one at 0 stays best). With
+ * AVX2, the largest value is found 8 lanes at a time by the same test, then
+ * its first index: the same answer at a fraction of the time, which matters
+ * when 64 sequences each scan a 49,152-token vocabulary per step. */
 int sampler_argmax(const float *logits, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
+    int best = 0, i = 1;
+#ifdef __AVX2__
+    if (n >= 16 && logits[0] == logits[0]) {
+        __m256 m = _mm256_set1_ps(logits[0]);
+        for (; i + 8 <= n; i += 8) {
+            __m256 x = _mm256_loadu_ps(logits + i);
+            m = _mm256_blendv_ps(m, x, _mm256_cmp_ps(x, m, _CMP_GT_OQ));
+        }
+        float lanes[8], mx = logits[0];
+        _mm256_storeu_ps(lanes, m);
+        for (int b = 0; b < 8; b++) mx = lanes[b] > mx ? lanes[b] : mx;
+        for (; i < n; i++) mx = logits[i] > mx ? logits[i] : mx;
+        while (logits[best] != mx) best++; /* mx is one of the values: found */
+        return best;
+    }
+#endif
+    for (; i < n; i++)
         if (logits[i] > logits[best]) best = i;
     return best;
 }

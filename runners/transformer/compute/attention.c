@@ -332,7 +332,6 @@ static inline __attribute__((always_inline)) void mix_g(const fwd *f, float *con
             o[g][i0] = a;
         }
 }
-
 #else
 static inline void scores_g(const fwd *f, const float *const *q, int ng, const float *restrict kt, int lo, int hi,
                             float scale, float *const *att, int aoff) {
